@@ -1,0 +1,167 @@
+"""Sessions for the DFM monorepo.
+
+Packages are discovered from ``packages/*/pyproject.toml``; nothing here lists
+them by hand. Each package's local dependencies (declared dependencies that
+are also distributions in this repository) are installed from their paths in
+the same install command, so the resolver picks the local copies.
+
+    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration
+    python3 dev/nox.py -s demo         # the examplefed demo on the embedded target
+    python3 dev/nox.py -s "tests(dfm-kernel)"
+    python3 dev/nox.py -t adapters
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_external_run = True
+nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+
+_NAME_SPLIT = re.compile(r"[\s<>=!~;\[(]")
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    path: Path
+    kind: str  # core | adapter | flare
+    dependencies: tuple[str, ...]
+    test_group: tuple[str, ...]
+
+    @property
+    def rel(self) -> str:
+        return self.path.relative_to(ROOT).as_posix()
+
+
+def _req_name(requirement: str) -> str:
+    return _NAME_SPLIT.split(requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _discover() -> dict[str, Package]:
+    found: dict[str, dict] = {}
+    for pyproject in sorted(ROOT.glob("packages/*/pyproject.toml")):
+        data = nox.project.load_toml(pyproject)
+        found[data["project"]["name"]] = {"path": pyproject.parent, "data": data}
+    packages = {}
+    for name, item in found.items():
+        deps = tuple(
+            sorted({_req_name(r) for r in item["data"]["project"].get("dependencies", [])} & found.keys())
+        )
+        kind = "adapter" if name.startswith("dfm-adapter-") else "flare" if name == "dfm-flare" else "core"
+        group = tuple(item["data"].get("dependency-groups", {}).get("test", []))
+        packages[name] = Package(name, item["path"], kind, deps, group)
+    return packages
+
+
+PACKAGES = _discover()
+
+
+def _closure(names: list[str]) -> list[Package]:
+    seen: dict[str, Package] = {}
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen[name] = PACKAGES[name]
+        for dep in PACKAGES[name].dependencies:
+            visit(dep)
+
+    for name in names:
+        visit(name)
+    return list(seen.values())
+
+
+def _params(kinds: tuple[str, ...] = ("core", "adapter", "flare")) -> list:
+    return [
+        nox.param(pkg.name, id=pkg.name, tags=[pkg.kind if pkg.kind != "adapter" else "adapters"])
+        for pkg in PACKAGES.values()
+        if pkg.kind in kinds
+    ]
+
+
+def _install_local(session: nox.Session, names: list[str], *extra: str) -> None:
+    pkgs = _closure(names)
+    groups = [req for pkg in pkgs for req in pkg.test_group if _req_name(req) not in PACKAGES]
+    session.install(*(pkg.rel for pkg in pkgs), *sorted(set(groups)), *extra)
+
+
+@nox.session
+@nox.parametrize("package", _params(("core", "adapter")))
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's own tests against its local dependencies."""
+    pkg = PACKAGES[package]
+    _install_local(session, [package])
+    session.env["DFM_STRICT_PLUGINS"] = "1"
+    session.run("pytest", f"{pkg.rel}/tests", *session.posargs)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Cross-package tests under tests/, against every package installed together."""
+    names = [p.name for p in PACKAGES.values() if p.kind != "flare"]
+    _install_local(session, names, "pytest", "hypothesis", "build")
+    session.env["DFM_STRICT_PLUGINS"] = "1"
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check over the whole tree."""
+    session.install("ruff==0.14.3")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy: strict on the kernel, default elsewhere."""
+    names = [p.name for p in PACKAGES.values() if p.kind == "core"]
+    _install_local(session, names, "mypy==1.18.2", "types-PyYAML")
+    session.run("mypy", "--strict", "-p", "dfm.kernel", "-p", "dfm.api")
+    others = [f"dfm.{p.name.removeprefix('dfm-')}" for p in PACKAGES.values() if p.kind == "core"]
+    others = [m for m in others if m not in ("dfm.kernel",)]
+    if others:
+        session.run("mypy", *(a for m in others for a in ("-p", m)))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: run examplefed's demo app on the embedded local target."""
+    _install_local(session, [p.name for p in PACKAGES.values() if p.kind != "flare"])
+    session.chdir(ROOT / "federations" / "examplefed")
+    session.run("python", "demo.py", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("package", _params())
+def build(session: nox.Session, package: str) -> None:
+    """sdist + wheel into dist/<dist>/, and check the wheel holds no dfm/__init__.py."""
+    pkg = PACKAGES[package]
+    out = ROOT / "dist" / package
+    shutil.rmtree(out, ignore_errors=True)
+    session.install("build")
+    session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(out), pkg.rel)
+    for wheel in out.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as zf:
+            if "dfm/__init__.py" in zf.namelist():
+                session.error(f"{wheel.name} contains dfm/__init__.py; dfm must stay a namespace package")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks under bench/ (not tests); they print tables and write bench/out/*.json."""
+    _install_local(session, [p.name for p in PACKAGES.values() if p.kind != "flare"])
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("*.py"))
+    for script in scripts:
+        session.run("python", script, env={"PYTHONHASHSEED": "0", **os.environ})

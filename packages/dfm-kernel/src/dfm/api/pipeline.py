@@ -1,0 +1,333 @@
+"""Recording pipelines: ``with Pipeline() as p:`` and the statements inside it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from dfm.kernel.errors import PipelineError
+from dfm.kernel.ir import pipeline as ir
+from dfm.kernel.ir.serde import from_data, to_data
+
+_state = threading.local()
+
+
+def _stack() -> list[_Block]:
+    if not hasattr(_state, "stack"):
+        _state.stack = []
+    return _state.stack  # type: ignore[no-any-return]
+
+
+class _Block:
+    """A statement list being recorded: the pipeline body, a loop body or an If branch."""
+
+    def __init__(self, pipeline: Pipeline, path: tuple[str, ...]):
+        self.pipeline = pipeline
+        self.path = path  # ids of enclosing ForEach/If blocks ("n3", "n5:else")
+        self.statements: list[Any] = []
+
+
+def _current(what: str) -> _Block:
+    stack = _stack()
+    if not stack:
+        raise PipelineError(f"{what} must be used inside 'with Pipeline():'")
+    return stack[-1]
+
+
+class Node:
+    """The result of an operation call or a ForEach item, usable as an argument."""
+
+    def __init__(self, pipeline: Pipeline, node_id: str, path: tuple[str, ...], label: str):
+        self._pipeline = pipeline
+        self.id = node_id
+        self._path = path
+        self._label = label
+
+    def __repr__(self) -> str:
+        return f"<{self._label} {self.id}>"
+
+    def __bool__(self) -> bool:
+        raise PipelineError(
+            f"{self._label} ({self.id}) has no value while the pipeline is recorded; "
+            "use 'with If(condition):' to branch on it"
+        )
+
+    # Comparisons build If conditions.
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
+        return Condition(ir.Compare("==", self._value(), _as_value(other)), self._pipeline)
+
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
+        return Condition(ir.Compare("!=", self._value(), _as_value(other)), self._pipeline)
+
+    def __lt__(self, other: object) -> Condition:
+        return Condition(ir.Compare("<", self._value(), _as_value(other)), self._pipeline)
+
+    def __le__(self, other: object) -> Condition:
+        return Condition(ir.Compare("<=", self._value(), _as_value(other)), self._pipeline)
+
+    def __gt__(self, other: object) -> Condition:
+        return Condition(ir.Compare(">", self._value(), _as_value(other)), self._pipeline)
+
+    def __ge__(self, other: object) -> Condition:
+        return Condition(ir.Compare(">=", self._value(), _as_value(other)), self._pipeline)
+
+    def __invert__(self) -> Condition:
+        return ~Condition(ir.Truthy(self._value()), self._pipeline)
+
+    __hash__ = object.__hash__
+
+    def _value(self) -> ir.Ref:
+        block = _current("a node reference")
+        if block.pipeline is not self._pipeline:
+            raise PipelineError(f"{self._label} ({self.id}) belongs to another pipeline")
+        if block.path[: len(self._path)] != self._path:
+            raise PipelineError(
+                f"{self._label} ({self.id}) was produced inside a ForEach or If block "
+                "and cannot be used outside it"
+            )
+        return ir.Ref(self.id)
+
+
+class PlaceParam:
+    """A value supplied per execution: ``session.execute(prepared, {"name": ...})``."""
+
+    def __init__(self, name: str):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PipelineError(f"PlaceParam name must be an identifier, got {name!r}")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"PlaceParam({self.name!r})"
+
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
+        return Condition(ir.Compare("==", _as_value(self), _as_value(other)), None)
+
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
+        return Condition(ir.Compare("!=", _as_value(self), _as_value(other)), None)
+
+    def __gt__(self, other: object) -> Condition:
+        return Condition(ir.Compare(">", _as_value(self), _as_value(other)), None)
+
+    def __lt__(self, other: object) -> Condition:
+        return Condition(ir.Compare("<", _as_value(self), _as_value(other)), None)
+
+    __hash__ = object.__hash__
+
+
+class Condition:
+    """A boolean expression for ``If``; combine with ``&``, ``|`` and ``~``."""
+
+    def __init__(self, cond: ir.Cond, pipeline: Pipeline | None):
+        self.cond = cond
+        self._pipeline = pipeline
+
+    def __and__(self, other: Condition) -> Condition:
+        return Condition(ir.BoolOp("and", (self.cond, _as_cond(other))), self._pipeline)
+
+    def __or__(self, other: Condition) -> Condition:
+        return Condition(ir.BoolOp("or", (self.cond, _as_cond(other))), self._pipeline)
+
+    def __invert__(self) -> Condition:
+        return Condition(ir.Not(self.cond), self._pipeline)
+
+    def __bool__(self) -> bool:
+        raise PipelineError("conditions are evaluated at run time; use 'with If(condition):'")
+
+
+def _as_cond(value: Any) -> ir.Cond:
+    if isinstance(value, Condition):
+        return value.cond
+    return ir.Truthy(_as_value(value))
+
+
+def _as_value(value: Any) -> ir.Value:
+    """Turn an argument written in a pipeline into an IR value."""
+    if isinstance(value, Node):
+        return value._value()
+    if isinstance(value, PlaceParam):
+        block = _current("PlaceParam")
+        params = block.pipeline._params
+        if value.name not in params:
+            params.append(value.name)
+        return ir.Param(value.name)
+    if isinstance(value, Condition):
+        raise PipelineError("a condition can only be used in If(...)")
+    _check_literal(value, "argument")
+    return ir.Lit(value)
+
+
+def _check_literal(value: Any, where: str) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise PipelineError(
+            f"{where} {value!r} is not JSON-compatible; pass data through an operation or a PlaceParam"
+        ) from None
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (Node, PlaceParam)):
+                raise PipelineError(f"{where}: node references inside literals are not supported")
+
+
+class Pipeline:
+    """Records the statements of a pipeline.
+
+    >>> with Pipeline() as p:
+    ...     Yield(PlaceParam("name"), place="echo")
+    """
+
+    def __init__(self, name: str = "pipeline"):
+        self.name = name
+        self._counter = 0
+        self._params: list[str] = []
+        self._places: dict[str, bool] = {}  # yield place -> multiuse
+        self._root = _Block(self, ())
+        self._ir: ir.PipelineIR | None = None
+
+    def __enter__(self) -> Pipeline:
+        if self._ir is not None:
+            raise PipelineError("a Pipeline can be recorded only once")
+        _stack().append(self._root)
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        stack = _stack()
+        while stack and stack[-1].pipeline is self:
+            stack.pop()
+        if exc_type is None:
+            self._ir = ir.PipelineIR(tuple(self._root.statements), tuple(self._params), self.name)
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return f"n{self._counter}"
+
+    @property
+    def ir(self) -> ir.PipelineIR:
+        """The recorded IR (after the ``with`` block)."""
+        if self._ir is None:
+            raise PipelineError("the pipeline is still being recorded; use it after its 'with' block")
+        return self._ir
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return self.ir.params
+
+    def to_json(self) -> str:
+        return json.dumps(to_data(self.ir), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Pipeline:
+        data = json.loads(text)
+        pipeline = cls(data.get("name", "pipeline"))
+        pipeline._ir = from_data(data, ir.PipelineIR)
+        return pipeline
+
+    @classmethod
+    def from_ir(cls, pipeline_ir: ir.PipelineIR) -> Pipeline:
+        pipeline = cls(pipeline_ir.name)
+        pipeline._ir = pipeline_ir
+        return pipeline
+
+
+def record_call(
+    operation: str, args: dict[str, Any], site: str | None = None, provider: str | None = None
+) -> Node:
+    """Record an operation call in the current block (used by operation objects)."""
+    block = _current(f"operation {operation}")
+    values = {name: _as_value(value) for name, value in args.items()}
+    node_id = block.pipeline._next_id()
+    block.statements.append(ir.Call(node_id, operation, values, site, provider))
+    return Node(block.pipeline, node_id, block.path, operation)
+
+
+def Yield(value: Any, place: str = "yield", multiuse: bool = False) -> None:  # noqa: N802
+    """Send ``value`` to the application under the name ``place``."""
+    block = _current("Yield")
+    if not isinstance(place, str) or not place:
+        raise PipelineError(f"Yield place must be a non-empty string, got {place!r}")
+    places = block.pipeline._places
+    if place in places and not (multiuse and places[place]):
+        raise PipelineError(
+            f"Yield place '{place}' is used twice; give each Yield its own place "
+            "or pass multiuse=True to every Yield of that place"
+        )
+    places[place] = multiuse
+    block.statements.append(ir.Yield(block.pipeline._next_id(), _as_value(value), place, multiuse))
+
+
+class ForEach:
+    """``with ForEach(collection) as item:`` runs the body once per item."""
+
+    def __init__(self, over: Any):
+        if not isinstance(over, (Node, PlaceParam)):
+            raise PipelineError("ForEach iterates over an operation result or a PlaceParam")
+        self._over = over
+        self._block: _Block | None = None
+
+    def __enter__(self) -> Node:
+        parent = _current("ForEach")
+        over = _as_value(self._over)
+        pipeline = parent.pipeline
+        self._id = pipeline._next_id()
+        self._var = pipeline._next_id()
+        self._parent = parent
+        self._over_value = over
+        self._block = _Block(pipeline, (*parent.path, self._id))
+        _stack().append(self._block)
+        return Node(pipeline, self._var, self._block.path, "ForEach item")
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        assert self._block is not None
+        _stack().pop()
+        if exc_type is None:
+            self._parent.statements.append(
+                ir.ForEach(self._id, self._over_value, self._var, tuple(self._block.statements))
+            )
+
+
+class If:
+    """``with If(condition):`` runs its body only when the condition holds; see :class:`Else`."""
+
+    def __init__(self, condition: Any):
+        self._condition = condition
+
+    def __enter__(self) -> None:
+        parent = _current("If")
+        self._cond = _as_cond(self._condition)
+        self._parent = parent
+        self._id = parent.pipeline._next_id()
+        self._block = _Block(parent.pipeline, (*parent.path, self._id))
+        _stack().append(self._block)
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        _stack().pop()
+        if exc_type is None:
+            self._parent.statements.append(ir.If(self._id, self._cond, tuple(self._block.statements)))
+
+
+class Else:
+    """``with Else():`` right after a ``with If(...):`` block: runs when it did not."""
+
+    def __enter__(self) -> None:
+        parent = _current("Else")
+        last = parent.statements[-1] if parent.statements else None
+        if not isinstance(last, ir.If) or last.orelse:
+            raise PipelineError("Else must directly follow an If block")
+        self._parent = parent
+        self._if = last
+        self._block = _Block(parent.pipeline, (*parent.path, f"{last.id}:else"))
+        _stack().append(self._block)
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        _stack().pop()
+        if exc_type is None:
+            self._parent.statements[-1] = ir.If(
+                self._if.id, self._if.cond, self._if.then, tuple(self._block.statements)
+            )
+
+
+def iter_nodes(pipeline_ir: ir.PipelineIR) -> Iterator[ir.Statement]:
+    for stmt, _scope, _branch in pipeline_ir.walk():
+        yield stmt

@@ -1,0 +1,88 @@
+"""The DFM error tree.
+
+Every error meant for a user subclasses :class:`DfmError`; the CLI prints its
+message (no traceback unless ``--verbose``) and exits 1. Messages say where
+and what: file, line, column and JSON pointer for configs; distribution and
+version for plugins; node and sites for compilation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+
+class DfmError(Exception):
+    """Base of every user-facing DFM error."""
+
+
+@attrs.frozen
+class ConfigIssue:
+    """One problem in a federation config, with its exact location."""
+
+    file: str
+    line: int  # 1-based; 0 when unknown
+    column: int  # 1-based; 0 when unknown
+    pointer: str  # JSON pointer of the offending node ("" is the document root)
+    message: str  # what was expected and what was found
+    hint: str | None = None  # did-you-mean suggestion
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}:{self.column}"
+        text = f"{where} {self.pointer or '/'}: {self.message}"
+        if self.hint:
+            text += f"; {self.hint}"
+        return text
+
+
+class ConfigError(DfmError):
+    """A federation config is invalid; holds every issue found, sorted by position."""
+
+    def __init__(self, issues: Iterable[ConfigIssue]):
+        self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column, i.pointer, i.message))
+        count = len(self.issues)
+        head = f"{count} problem{'s' if count != 1 else ''} in federation config"
+        super().__init__("\n".join([head, *(f"  {issue}" for issue in self.issues)]))
+
+
+class PipelineError(DfmError):
+    """A pipeline is malformed (bad argument, unknown operation, misuse of ForEach/If...)."""
+
+
+class CompileError(DfmError):
+    """A pipeline cannot be placed or lowered onto the federation."""
+
+
+class PluginError(DfmError):
+    """Base of plugin-related errors."""
+
+
+class PluginLoadError(PluginError):
+    """A plugin failed to load and strict mode is on."""
+
+
+class PluginHookError(PluginError):
+    """A plugin's hook implementation raised while its registry was collected."""
+
+
+class PluginContractError(PluginError):
+    """Plugins returned invalid records; lists every offender with its source."""
+
+
+class PluginConflictError(PluginError):
+    """Two or more plugins claim the same name; the message names every distribution."""
+
+
+class UnknownPluginError(PluginError, LookupError):
+    """A requested name is not provided by any installed plugin."""
+
+
+class PluginVersionError(PluginError):
+    """A federation's ``plugins:`` pins are not met by the installed distributions."""
+
+
+class JobError(DfmError):
+    """A job failed: an adapter raised, a site refused the work, or a site vanished."""

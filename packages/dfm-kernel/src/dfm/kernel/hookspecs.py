@@ -1,0 +1,144 @@
+"""The kernel's hook specifications: the only place kernel hooks are declared.
+
+Every hook is a *registry hook*: it takes no arguments and returns one record
+or an iterable of records (see :mod:`dfm.kernel.records`). The plugin manager
+collects each registry once, on first use, stamps provenance on the records,
+and rejects two plugins that claim the same name.
+
+Evolution rules: hooks start with zero parameters; parameters may only be
+added (pluggy lets implementations take a subset); hooks are never renamed
+or removed, only deprecated with ``warn_on_impl``. No historic hooks, no
+wrappers, no ``firstresult`` on registry hooks.
+
+Plugin authors use :data:`dfm.kernel.hookimpl`; the spec marker stays here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+from dfm.kernel.records import (
+    AdapterEntry,
+    CodecEntry,
+    EmitterEntry,
+    PlacementStrategyEntry,
+    TransportEntry,
+)
+
+PROJECT = "dfm"
+_spec = pluggy.HookspecMarker(PROJECT)
+
+
+@_spec
+def dfm_adapters() -> AdapterEntry | Iterable[AdapterEntry]:  # type: ignore[empty-body]
+    """Adapters this plugin provides.
+
+    **Returns** one :class:`~dfm.kernel.records.AdapterEntry` or an iterable of them.
+    The target resolves to an adapter class: ``__init__(self, site, provider)`` and
+    ``body(self, **args)``, sync or async.
+
+    **When called**: once per process on first use of the adapter registry: by
+    ``dfm adapters list``, by config validation and by each site at start-up.
+
+    **Names and conflicts**: the name is the registry name a federation config
+    puts under ``adapter:`` (``"sql.Query"``); two plugins claiming the same
+    name is an error naming both distributions.
+
+    **Example**::
+
+        from dfm.kernel import hookimpl, AdapterEntry
+
+        @hookimpl
+        def dfm_adapters():
+            yield AdapterEntry("echo.Echo", "my_adapters.echo:Echo", summary="returns its input")
+
+    .. versionadded:: 0.1
+    """
+
+
+@_spec
+def dfm_placement_strategies() -> PlacementStrategyEntry | Iterable[PlacementStrategyEntry]:  # type: ignore[empty-body]
+    """Placement strategies this plugin provides.
+
+    **Returns** one :class:`~dfm.kernel.records.PlacementStrategyEntry` or an iterable.
+    The target resolves to a callable ``strategy(problem) -> dict[node, site]``.
+
+    **When called**: once per process, at the first compilation.
+
+    **Names and conflicts**: lowercase names (``optimal``, ``greedy``, ``auto``);
+    two plugins claiming the same name is an error.
+
+    **Example**::
+
+        @hookimpl
+        def dfm_placement_strategies():
+            return PlacementStrategyEntry("random", "my_pkg.placement:random_strategy")
+
+    .. versionadded:: 0.1
+    """
+
+
+@_spec
+def dfm_transports() -> TransportEntry | Iterable[TransportEntry]:  # type: ignore[empty-body]
+    """Transports this plugin provides.
+
+    **Returns** one :class:`~dfm.kernel.records.TransportEntry` or an iterable. The
+    target resolves to a transport class (see ``dfm.runner``).
+
+    **When called**: once per process, when a session is opened.
+
+    **Names and conflicts**: lowercase names (``inproc``, ``process``, ``flare``);
+    two plugins claiming the same name is an error.
+
+    **Example**::
+
+        @hookimpl
+        def dfm_transports():
+            return TransportEntry("inproc", "dfm.runner.transports.inproc:InprocTransport")
+
+    .. versionadded:: 0.1
+    """
+
+
+@_spec
+def dfm_emitters() -> EmitterEntry | Iterable[EmitterEntry]:  # type: ignore[empty-body]
+    """Code and artifact emitters this plugin provides.
+
+    **Returns** one :class:`~dfm.kernel.records.EmitterEntry` or an iterable.
+
+    **When called**: once per process, by ``dfm fed gen ...`` and ``dfm pipeline show``.
+
+    **Names and conflicts**: lowercase names (``dot``, ``python-api``,
+    ``flare-provision``); two plugins claiming the same name is an error.
+
+    **Example**::
+
+        @hookimpl
+        def dfm_emitters():
+            return EmitterEntry("dot", "dfm.compiler.emitters.dot:emit")
+
+    .. versionadded:: 0.1
+    """
+
+
+@_spec
+def dfm_codecs() -> CodecEntry | Iterable[CodecEntry]:  # type: ignore[empty-body]
+    """Payload codecs this plugin provides.
+
+    **Returns** one :class:`~dfm.kernel.records.CodecEntry` or an iterable.
+
+    **When called**: once per process, when a site starts.
+
+    **Names and conflicts**: lowercase names; ``safe`` is the kernel's default
+    and never unpickles. Two plugins claiming the same name is an error.
+
+    **Example**::
+
+        @hookimpl
+        def dfm_codecs():
+            return CodecEntry("safe", "dfm.kernel.codecs.safe:SafeCodec")
+
+    .. versionadded:: 0.1
+    """

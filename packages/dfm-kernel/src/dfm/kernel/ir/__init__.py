@@ -1,0 +1,1 @@
+"""Intermediate representations: pipelines (what the user wrote) and Petri nets (what sites run)."""

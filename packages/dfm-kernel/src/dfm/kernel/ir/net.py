@@ -1,0 +1,233 @@
+"""Petri-net IR: what one site runs for a prepared pipeline.
+
+Tokens live in *places* and belong to a *frame*: a tuple of ints whose first
+element is the index of the execution's parameter set and whose further
+elements are ForEach iteration indices, one per enclosing loop. A place has
+a fixed ``depth`` (the length of its frames). A transition fires once per
+frame of its scope; an input place shallower than the transition is read at
+the frame's prefix (values from outside a loop are visible in every
+iteration), so places are read, never consumed.
+
+Which frames a transition fires for is decided by control tokens:
+
+* a :class:`ScatterT` fires once per collection and announces
+  ``(loop, parent frame, item count)`` to every site in ``notify``;
+* a :class:`BranchT` evaluates a condition and announces
+  ``(if id, frame, taken branch)`` to every site in ``notify``;
+* a transition scoped inside a loop fires for every item frame; one scoped
+  in a branch fires only for frames where that branch was taken.
+
+A site is done with a job when every transition has fired for every frame
+it is expected to fire for; it then tells the homesite, which finishes the
+job when every participating site is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from dfm.kernel.ir.pipeline import CompareOp, PipelineIR
+
+# -- scopes --------------------------------------------------------------------
+
+
+@attrs.frozen
+class LoopScope:
+    loop: str  # the ForEach statement id
+
+
+@attrs.frozen
+class BranchScope:
+    cond: str  # the If statement id
+    branch: bool
+
+
+ScopeItem = LoopScope | BranchScope
+Scope = tuple[ScopeItem, ...]  # outermost first
+
+
+def scope_depth(scope: Scope) -> int:
+    """Frame length of a transition or place in ``scope``."""
+    return 1 + sum(isinstance(s, LoopScope) for s in scope)
+
+
+# -- places and inputs ------------------------------------------------------------
+
+PlaceKind = Literal["value", "received", "param", "item"]
+
+
+@attrs.frozen
+class Place:
+    name: str  # "v:n3" local value, "r:n3" received from another site, "p:name" parameter
+    depth: int
+    kind: PlaceKind = "value"
+
+
+@attrs.frozen
+class FromPlace:
+    place: str
+
+
+@attrs.frozen
+class Constant:
+    value: Any
+
+
+Input = FromPlace | Constant
+
+# -- conditions evaluated by BranchT ------------------------------------------------
+
+
+@attrs.frozen
+class CompareC:
+    op: CompareOp
+    left: Input
+    right: Input
+
+
+@attrs.frozen
+class TruthyC:
+    value: Input
+
+
+@attrs.frozen
+class NotC:
+    item: CondC
+
+
+@attrs.frozen
+class BoolOpC:
+    op: Literal["and", "or"]
+    items: tuple[CondC, ...]
+
+
+CondC = CompareC | TruthyC | NotC | BoolOpC
+
+# -- transitions ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class CallT:
+    """Call an operation through this site's adapter; the result goes to ``output``."""
+
+    id: str
+    scope: Scope
+    node: str
+    operation: str
+    provider: str | None
+    args: dict[str, Input]
+    output: str
+
+
+@attrs.frozen
+class SendT:
+    """Send the token of ``source`` to ``target`` (a received place) at ``site``."""
+
+    id: str
+    scope: Scope
+    source: str
+    site: str
+    target: str
+
+
+@attrs.frozen
+class YieldT:
+    """Deliver the token of ``source`` to the application as ``place`` (homesite only)."""
+
+    id: str
+    scope: Scope
+    source: str
+    place: str
+
+
+@attrs.frozen
+class ScatterT:
+    """Split the collection in ``source`` into items at ``output`` (one frame level deeper)."""
+
+    id: str
+    scope: Scope
+    source: str
+    loop: str
+    output: str
+    notify: tuple[str, ...]  # sites that need this loop's item counts (may include this one)
+
+
+@attrs.frozen
+class BranchT:
+    """Evaluate ``cond`` and announce the taken branch of If ``cond_id``."""
+
+    id: str
+    scope: Scope
+    cond_id: str
+    cond: CondC
+    notify: tuple[str, ...]
+
+
+Transition = CallT | SendT | YieldT | ScatterT | BranchT
+
+
+def transition_inputs(t: Transition) -> list[str]:
+    """Names of the places a transition reads."""
+    if isinstance(t, CallT):
+        return [a.place for a in t.args.values() if isinstance(a, FromPlace)]
+    if isinstance(t, BranchT):
+        return _cond_places(t.cond)
+    return [t.source]
+
+
+def _cond_places(cond: CondC) -> list[str]:
+    if isinstance(cond, CompareC):
+        return [i.place for i in (cond.left, cond.right) if isinstance(i, FromPlace)]
+    if isinstance(cond, TruthyC):
+        return [cond.value.place] if isinstance(cond.value, FromPlace) else []
+    if isinstance(cond, NotC):
+        return _cond_places(cond.item)
+    return [p for item in cond.items for p in _cond_places(item)]
+
+
+@attrs.frozen
+class SiteNet:
+    """Everything one site runs for a prepared pipeline."""
+
+    site: str
+    places: tuple[Place, ...]
+    transitions: tuple[Transition, ...]
+    params: tuple[str, ...] = ()  # parameter names this site needs, delivered at job start
+    controls: tuple[str, ...] = ()  # loop and If ids whose control tokens this site receives
+
+    def place(self, name: str) -> Place:
+        for p in self.places:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+@attrs.frozen
+class PreparedPipeline:
+    """A compiled pipeline: placement plus one net per participating site.
+
+    ``digest`` is the SHA-256 of the canonical JSON of everything else, so two
+    compilations of the same pipeline onto the same federation are equal.
+    """
+
+    federation: str  # the federation's code-package name
+    homesite: str
+    pipeline: PipelineIR
+    placement: dict[str, str]  # node id -> site
+    nets: dict[str, SiteNet]
+    strategy: str
+    cost: float
+    digest: str = ""
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return tuple(sorted(self.nets))
+
+    @property
+    def yield_places(self) -> tuple[str, ...]:
+        net = self.nets.get(self.homesite)
+        if net is None:
+            return ()
+        return tuple(sorted({t.place for t in net.transitions if isinstance(t, YieldT)}))

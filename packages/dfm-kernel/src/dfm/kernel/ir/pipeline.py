@@ -1,0 +1,154 @@
+"""Pipeline IR: the statements a ``with Pipeline()`` block records.
+
+Plain frozen attrs data, serialized to JSON by :mod:`dfm.kernel.ir.serde`.
+Node ids are assigned in recording order (``n1``, ``n2``...), so recording the
+same program twice gives the same IR.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+# -- values an operation argument can take ------------------------------------
+
+
+@attrs.frozen
+class Lit:
+    """A literal (JSON-compatible) value written in the pipeline."""
+
+    value: Any
+
+
+@attrs.frozen
+class Ref:
+    """The result of an earlier node (an operation call or a ForEach item)."""
+
+    node: str
+
+
+@attrs.frozen
+class Param:
+    """A value supplied per execution (``PlaceParam("name")``)."""
+
+    name: str
+
+
+Value = Lit | Ref | Param
+
+# -- boolean conditions for If -------------------------------------------------
+
+CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
+
+
+@attrs.frozen
+class Compare:
+    op: CompareOp
+    left: Value
+    right: Value
+
+
+@attrs.frozen
+class Truthy:
+    value: Value
+
+
+@attrs.frozen
+class Not:
+    item: Cond
+
+
+@attrs.frozen
+class BoolOp:
+    op: Literal["and", "or"]
+    items: tuple[Cond, ...]
+
+
+Cond = Compare | Truthy | Not | BoolOp
+
+# -- statements ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Call:
+    """Call ``operation`` with ``args``, optionally pinned to a site and/or provider."""
+
+    id: str
+    operation: str
+    args: dict[str, Value] = attrs.Factory(dict)
+    site: str | None = None
+    provider: str | None = None
+
+
+@attrs.frozen
+class Yield:
+    """Send ``value`` to the application under the place name ``place``."""
+
+    id: str
+    value: Value
+    place: str
+    multiuse: bool = False
+
+
+@attrs.frozen
+class ForEach:
+    """Run ``body`` once per item of the collection ``over``; ``var`` names the item node."""
+
+    id: str
+    over: Value
+    var: str
+    body: tuple[Statement, ...] = ()
+
+
+@attrs.frozen
+class If:
+    """Run ``then`` or ``orelse`` depending on ``cond``."""
+
+    id: str
+    cond: Cond
+    then: tuple[Statement, ...] = ()
+    orelse: tuple[Statement, ...] = ()
+
+
+Statement = Call | Yield | ForEach | If
+
+
+@attrs.frozen
+class PipelineIR:
+    """A recorded pipeline."""
+
+    statements: tuple[Statement, ...] = ()
+    params: tuple[str, ...] = ()  # PlaceParam names, in first-use order
+    name: str = "pipeline"
+
+    def walk(self) -> list[tuple[Statement, tuple[ForEach | If, ...], bool | None]]:
+        """Every statement with its enclosing blocks (outermost first) and its If branch."""
+        out: list[tuple[Statement, tuple[ForEach | If, ...], bool | None]] = []
+
+        def visit(stmts: tuple[Statement, ...], scope: tuple[ForEach | If, ...], branch: bool | None) -> None:
+            for stmt in stmts:
+                out.append((stmt, scope, branch))
+                if isinstance(stmt, ForEach):
+                    visit(stmt.body, (*scope, stmt), None)
+                elif isinstance(stmt, If):
+                    visit(stmt.then, (*scope, stmt), True)
+                    visit(stmt.orelse, (*scope, stmt), False)
+
+        visit(self.statements, (), None)
+        return out
+
+
+def cond_values(cond: Cond) -> list[Value]:
+    """Every value a condition reads, in order."""
+    if isinstance(cond, Compare):
+        return [cond.left, cond.right]
+    if isinstance(cond, Truthy):
+        return [cond.value]
+    if isinstance(cond, Not):
+        return cond_values(cond.item)
+    return [v for item in cond.items for v in cond_values(item)]
+
+
+def value_refs(values: list[Value]) -> list[str]:
+    return [v.node for v in values if isinstance(v, Ref)]

@@ -1,0 +1,59 @@
+"""JSON (un)structuring of the IRs: one cattrs converter, unions tagged by ``kind``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+from cattrs.strategies import configure_tagged_union
+
+from dfm.kernel.ir import net, pipeline
+
+T = TypeVar("T")
+
+_UNIONS = (
+    pipeline.Value,
+    pipeline.Cond,
+    pipeline.Statement,
+    net.ScopeItem,
+    net.Input,
+    net.CondC,
+    net.Transition,
+)
+
+
+def _make() -> cattrs.Converter:
+    conv = make_converter()
+    for module in (pipeline, net):
+        for obj in vars(module).values():
+            if isinstance(obj, type) and attrs.has(obj) and obj.__module__ == module.__name__:
+                attrs.resolve_types(obj, vars(module))
+    for union in _UNIONS:
+        configure_tagged_union(union, conv, tag_name="kind", tag_generator=lambda cls: cls.__name__)
+    return conv
+
+
+ir_converter: cattrs.Converter = _make()
+
+
+def to_data(obj: Any) -> Any:
+    """Unstructure an IR object to JSON-compatible data."""
+    return ir_converter.unstructure(obj)
+
+
+def from_data(data: Any, cls: type[T]) -> T:
+    """Structure JSON-compatible data into an IR object."""
+    return ir_converter.structure(data, cls)
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(to_data(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(obj: Any) -> str:
+    """SHA-256 of the canonical JSON of an IR object."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()

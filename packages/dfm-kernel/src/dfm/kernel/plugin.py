@@ -1,0 +1,22 @@
+"""The kernel's own hook implementations (entry point ``dfm-kernel``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dfm.kernel.markers import hookimpl
+from dfm.kernel.records import CodecEntry
+
+
+@hookimpl
+def dfm_codecs() -> Iterator[CodecEntry]:
+    yield CodecEntry(
+        "safe",
+        "dfm.kernel.codecs.safe:SafeCodec",
+        summary="JSON-compatible values, bytes, attrs models, numpy arrays; never unpickles",
+    )
+    yield CodecEntry(
+        "pickle",
+        "dfm.kernel.codecs.pickle:PickleCodec",
+        summary="anything picklable; only for federations that set allow-pickle: true",
+    )
