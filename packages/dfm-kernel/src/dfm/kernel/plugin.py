@@ -15,8 +15,3 @@ def dfm_codecs() -> Iterator[CodecEntry]:
         "dfm.kernel.codecs.safe:SafeCodec",
         summary="JSON-compatible values, bytes, attrs models, numpy arrays; never unpickles",
     )
-    yield CodecEntry(
-        "pickle",
-        "dfm.kernel.codecs.pickle:PickleCodec",
-        summary="anything picklable; only for federations that set allow-pickle: true",
-    )

@@ -10,7 +10,7 @@ NVIDIA DFM uses, plus DFM's extensions: ``homesite``, ``plugins`` pins,
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -94,7 +94,7 @@ BINDING_KEYS: dict[str, type[Any]] = {
     "from-site": FromSite,
 }
 
-FROM_OPERATION = "from-operation"
+FROM_OPERATION: Final = "from-operation"
 Args = Literal["from-operation"] | dict[str, Binding]
 
 

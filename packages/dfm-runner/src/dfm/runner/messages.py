@@ -1,0 +1,113 @@
+"""Messages exchanged between the application, sites and transports.
+
+Plain tuples-with-names (attrs, slots) so that the in-process transport can
+pass them as they are; the process transport encodes them with the codec.
+``frame`` is a tuple of ints (see :mod:`dfm.kernel.ir.net`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+Frame = tuple[int, ...]
+
+
+@attrs.define(slots=True)
+class Install:
+    """Install a prepared net at a site (sent once per prepared pipeline and site)."""
+
+    digest: str
+    net: Any  # SiteNet, or its JSON data on the wire
+
+
+@attrs.define(slots=True)
+class StartJob:
+    job: str
+    digest: str
+    frames: int  # number of parameter sets
+    params: dict[str, list[Any]]  # parameter name -> value per frame (only what the site needs)
+
+
+@attrs.define(slots=True)
+class Token:
+    job: str
+    place: str
+    frame: Frame
+    value: Any
+
+
+@attrs.define(slots=True)
+class LoopCount:
+    job: str
+    loop: str
+    frame: Frame  # the parent frame
+    count: int
+
+
+@attrs.define(slots=True)
+class BranchTaken:
+    job: str
+    cond: str
+    frame: Frame
+    branch: bool
+
+
+@attrs.define(slots=True)
+class CancelJob:
+    job: str
+
+
+# -- to the application ---------------------------------------------------------
+
+
+@attrs.define(slots=True)
+class Result:
+    job: str
+    place: str
+    frame: Frame
+    value: Any
+
+
+@attrs.define(slots=True)
+class SiteDone:
+    job: str
+    site: str
+
+
+@attrs.define(slots=True)
+class SiteFailed:
+    job: str
+    site: str
+    message: str
+
+
+@attrs.define(slots=True)
+class SiteLost:
+    """A transport lost a site (its process exited, its connection dropped)."""
+
+    site: str
+    reason: str
+
+
+SiteMessage = Install | StartJob | Token | LoopCount | BranchTaken | CancelJob
+AppMessage = Result | SiteDone | SiteFailed | SiteLost
+
+KINDS: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (Install, StartJob, Token, LoopCount, BranchTaken, CancelJob, Result, SiteDone, SiteFailed, SiteLost)
+}
+
+
+def to_wire(msg: Any) -> dict[str, Any]:
+    data = {a.name: getattr(msg, a.name) for a in attrs.fields(type(msg))}
+    data["m"] = type(msg).__name__
+    return data
+
+
+def from_wire(data: dict[str, Any]) -> Any:
+    cls = KINDS[data.pop("m")]
+    if "frame" in data:
+        data["frame"] = tuple(data["frame"])
+    return cls(**data)

@@ -1,0 +1,33 @@
+"""dfm-runner's hook implementations: transports and the ``dfm fed submit`` command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from dfm.kernel import TransportEntry, hookimpl
+
+
+@hookimpl
+def dfm_transports() -> Iterator[TransportEntry]:
+    yield TransportEntry(
+        "inproc",
+        "dfm.runner.transports.inproc:InprocTransport",
+        summary="every site in this process (the embedded default)",
+    )
+    yield TransportEntry(
+        "process",
+        "dfm.runner.transports.process:ProcessTransport",
+        summary="one OS process per site on this machine",
+    )
+
+
+@hookimpl(optionalhook=True)
+def dfm_cli_commands() -> Iterator[Any]:
+    try:
+        from dfm.cli.records import CliCommandEntry
+    except ImportError:  # dfm-cli is not installed (a site, a library user)
+        return
+    yield CliCommandEntry(
+        "submit", "dfm.runner.cli:submit", summary="Run a pipeline or a script on a federation.", parent="fed"
+    )

@@ -1,0 +1,367 @@
+"""Sessions and jobs: the application's side of DFM.
+
+>>> with Session("federations/examplefed/examplefed.dfm.yaml") as session:
+...     prepared = session.prepare(pipeline)
+...     job = session.execute(prepared, {"name": "Ada"})
+...     for result in job.results():
+...         print(result.place, result.value)
+
+A session owns an asyncio event loop in a background thread; every site,
+transport and job callback runs there. The public methods are thread-safe
+and synchronous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from dfm.kernel.config import load_config
+from dfm.kernel.config.models import Federation
+from dfm.kernel.errors import DfmError, JobError
+from dfm.kernel.fedregistry import resolve_federation
+from dfm.kernel.ir.net import PreparedPipeline
+from dfm.kernel.ir.pipeline import PipelineIR
+from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
+from dfm.runner.messages import (
+    CancelJob,
+    Install,
+    Result,
+    SiteDone,
+    SiteFailed,
+    SiteLost,
+    StartJob,
+)
+from dfm.runner.transports.base import Transport
+
+log = logging.getLogger("dfm.runner")
+
+
+class JobStatus(enum.Enum):
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@attrs.frozen
+class JobResult:
+    """One value yielded by a pipeline: its place, frame and value."""
+
+    place: str
+    frame: tuple[int, ...]
+    value: Any
+
+    @property
+    def index(self) -> int:
+        """Which parameter set (of ``execute(prepared, [..])``) produced it."""
+        return self.frame[0]
+
+
+_END = object()
+
+
+class Job:
+    """One execution of a prepared pipeline (possibly over many parameter sets)."""
+
+    def __init__(self, session: Session, job_id: str, prepared: PreparedPipeline, frames: int):
+        self.id = job_id
+        self.prepared = prepared
+        self.frames = frames
+        self._session = session
+        self._status = JobStatus.SUBMITTED
+        self._error: str | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._done = threading.Event()
+        self._waiting_sites = set(prepared.nets)
+        self._callbacks: dict[str | None, list[Callable[[JobResult], None]]] = {}
+        self.started_at = time.monotonic()
+        self.ended_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self._status.value}>"
+
+    @property
+    def status(self) -> JobStatus:
+        return self._status
+
+    @property
+    def error(self) -> str | None:
+        """Why the job failed (site, operation and the adapter's message), or None."""
+        return self._error
+
+    def on(self, place: str | None, callback: Callable[[JobResult], None]) -> None:
+        """Call ``callback(result)`` for each result of ``place`` (None: every place).
+
+        Callbacks run on the session's event loop thread; keep them short.
+        Results delivered before registration are not replayed.
+        """
+        self._callbacks.setdefault(place, []).append(callback)
+
+    def results(self, timeout: float | None = None) -> Iterator[JobResult]:
+        """Yield results as they arrive until the job ends.
+
+        Raises :class:`JobError` at the end if the job failed or was cancelled,
+        and ``TimeoutError`` if no result or end arrives within ``timeout`` seconds.
+        """
+        while True:
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise TimeoutError(f"job {self.id}: no result within {timeout} s") from None
+            if item is _END:
+                self._queue.put(_END)  # later calls end at once too
+                if self._status is JobStatus.FAILED:
+                    raise JobError(f"job {self.id} failed: {self._error}")
+                if self._status is JobStatus.CANCELLED:
+                    raise JobError(f"job {self.id} was cancelled")
+                return
+            yield item
+
+    def wait(self, timeout: float | None = None) -> JobStatus:
+        """Block until the job ends; raise ``TimeoutError`` after ``timeout`` seconds."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"job {self.id} still {self._status.value} after {timeout} s")
+        return self._status
+
+    def cancel(self) -> None:
+        """Stop the job: running async adapters are cancelled, pending work is dropped."""
+        self._session._call_soon(self._session._cancel, self)
+
+    # -- called on the session loop ------------------------------------------------------
+
+    def _result(self, msg: Result) -> None:
+        if self._status.ended:
+            return
+        self._status = JobStatus.RUNNING
+        result = JobResult(msg.place, tuple(msg.frame), msg.value)
+        self._queue.put(result)
+        for key in (msg.place, None):
+            for callback in self._callbacks.get(key, ()):
+                try:
+                    callback(result)
+                except Exception:
+                    log.exception("callback for place %s of job %s raised", msg.place, self.id)
+
+    def _end(self, status: JobStatus, error: str | None = None) -> None:
+        if self._status.ended:
+            return
+        self._status = status
+        self._error = error
+        self.ended_at = time.monotonic()
+        self._queue.put(_END)
+        self._done.set()
+
+
+def _load(federation: str | os.PathLike[str] | Federation | Any) -> tuple[Federation, Path]:
+    if isinstance(federation, Federation):
+        return federation, Path.cwd() / "federation.dfm.yaml"
+    if hasattr(federation, "config") and hasattr(federation, "path"):  # dfm.api.FederationHandle
+        return federation.config, Path(federation.path)
+    path = resolve_federation(federation)
+    return load_config(path), path
+
+
+class Session:
+    """Connects an application to a federation through one transport.
+
+    ``target="local"`` runs every site on this machine with ``transport``
+    ``"inproc"`` (default) or ``"process"``; ``target="flare"`` uses the
+    ``flare`` transport from dfm-flare.
+    """
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        federation: str | os.PathLike[str] | Federation | Any,
+        target: str = "local",
+        transport: str | None = None,
+        *,
+        strategy: str = "auto",
+        options: Mapping[str, Any] | None = None,
+        manager: DfmPluginManager | None = None,
+    ):
+        self.federation, self.config_path = _load(federation)
+        if target not in ("local", "flare"):
+            raise DfmError(f"unknown target '{target}' (known: local, flare)")
+        if target == "flare":
+            transport = "flare"
+        elif transport is None:
+            transport = "inproc"
+        elif transport == "flare":
+            raise DfmError("transport 'flare' needs target='flare'")
+        self.target = target
+        self.strategy = strategy
+        self._manager = manager or get_plugin_manager()
+        transport_cls = self._manager.get("transports", transport).load()
+        self._jobs: dict[str, Job] = {}
+        self._installed: set[tuple[str, str]] = set()
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"dfm-session-{next(self._ids)}", daemon=True
+        )
+        self._thread.start()
+        self.transport: Transport = transport_cls(
+            self.federation, self.config_path, self._loop, self._deliver, dict(options or {})
+        )
+        try:
+            self._run(self.transport.start(), timeout=float((options or {}).get("start_timeout", 120)))
+        except BaseException:
+            self._shutdown_loop()
+            raise
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Session:
+        """A session for ``dfm fed submit ... script``: DFM_FEDERATION, DFM_TARGET, DFM_TRANSPORT."""
+        federation = os.environ.get("DFM_FEDERATION")
+        if not federation:
+            raise DfmError("DFM_FEDERATION is not set; run this script with 'dfm fed submit NAME script FILE'")
+        options = dict(kwargs.pop("options", {}) or {})
+        if os.environ.get("DFM_FLARE_POC") == "1":
+            options["poc"] = True
+        return cls(
+            federation,
+            target=os.environ.get("DFM_TARGET", "local"),
+            transport=os.environ.get("DFM_TRANSPORT") or None,
+            options=options,
+            **kwargs,
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _run(self, coro: Any, timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._loop.call_soon_threadsafe(fn, *args)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Cancel running jobs, stop every site and the event loop."""
+        if self._closed:
+            return
+        self._closed = True
+        for job in list(self._jobs.values()):
+            if not job.status.ended:
+                self._call_soon(self._cancel, job)
+        try:
+            self._run(self.transport.stop(), timeout=30)
+        finally:
+            self._shutdown_loop()
+
+    def _shutdown_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._loop.is_running():
+            self._loop.close()
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def prepare(self, pipeline: Any, strategy: str | None = None) -> PreparedPipeline:
+        """Compile a pipeline (``dfm.api.Pipeline`` or its IR) for this federation."""
+        from dfm.compiler import compile_pipeline
+
+        ir = pipeline if isinstance(pipeline, PipelineIR) else pipeline.ir
+        return compile_pipeline(self.federation, ir, strategy or self.strategy, manager=self._manager)
+
+    def execute(
+        self,
+        prepared: PreparedPipeline,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        callbacks: Mapping[str, Callable[[JobResult], None]] | None = None,
+    ) -> Job:
+        """Start a job: one frame per parameter set. Returns at once."""
+        if self._closed:
+            raise DfmError("this session is closed")
+        if prepared.federation != self.federation.name:
+            raise DfmError(
+                f"pipeline was prepared for federation '{prepared.federation}', "
+                f"this session is connected to '{self.federation.name}'"
+            )
+        sets = [dict(params or {})] if params is None or isinstance(params, Mapping) else [dict(p) for p in params]
+        if not sets:
+            raise DfmError("execute() needs at least one parameter set")
+        wanted = set(prepared.pipeline.params)
+        for i, values in enumerate(sets):
+            missing = sorted(wanted - set(values))
+            if missing:
+                where = f"parameter set {i}: " if len(sets) > 1 else ""
+                raise DfmError(f"{where}missing value(s) for PlaceParam {', '.join(missing)}")
+        job = Job(self, uuid.uuid4().hex[:16], prepared, len(sets))
+        for place, callback in (callbacks or {}).items():
+            job.on(place, callback)
+        self._jobs[job.id] = job
+        self._call_soon(self._start, job, sets)
+        return job
+
+    # -- on the loop --------------------------------------------------------------------------
+
+    def _start(self, job: Job, sets: list[dict[str, Any]]) -> None:
+        prepared = job.prepared
+        for site, net in prepared.nets.items():
+            if (prepared.digest, site) not in self._installed:
+                self.transport.send(site, Install(prepared.digest, net))
+                self._installed.add((prepared.digest, site))
+        for site, net in prepared.nets.items():
+            params = {name: [values[name] for values in sets] for name in net.params}
+            self.transport.send(site, StartJob(job.id, prepared.digest, len(sets), params))
+
+    def _cancel(self, job: Job) -> None:
+        if job.status.ended:
+            return
+        job._end(JobStatus.CANCELLED)
+        for site in job.prepared.nets:
+            self.transport.send(site, CancelJob(job.id))
+        self._jobs.pop(job.id, None)
+
+    def _deliver(self, msg: Any) -> None:
+        if isinstance(msg, SiteLost):
+            for job in list(self._jobs.values()):
+                if msg.site in job.prepared.nets:
+                    self._fail(job, f"site '{msg.site}' was lost: {msg.reason}")
+            return
+        job = self._jobs.get(msg.job)
+        if job is None:
+            return
+        if isinstance(msg, Result):
+            job._result(msg)
+        elif isinstance(msg, SiteDone):
+            job._waiting_sites.discard(msg.site)
+            if not job._waiting_sites:
+                job._end(JobStatus.FINISHED)
+                self._jobs.pop(job.id, None)
+        elif isinstance(msg, SiteFailed):
+            self._fail(job, msg.message)
+
+    def _fail(self, job: Job, message: str) -> None:
+        if job.status.ended:
+            return
+        job._end(JobStatus.FAILED, message)
+        for site in job.prepared.nets:
+            self.transport.send(site, CancelJob(job.id))
+        self._jobs.pop(job.id, None)

@@ -1,0 +1,333 @@
+"""A site's runtime: its adapters, vault, installed nets and running jobs.
+
+One :class:`SiteRuntime` per site per session, whatever the transport. It
+re-checks every net it is asked to install against its own interface (a site
+only executes what its own config declares), creates each adapter once, and
+runs one :class:`~dfm.runner.netrunner.NetRunner` per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from dfm.kernel.config.models import (
+    FROM_OPERATION,
+    Const,
+    Federation,
+    FromParam,
+    FromProvider,
+    FromSecrets,
+    FromSite,
+    InterfaceEntry,
+)
+from dfm.kernel.errors import DfmError
+from dfm.kernel.ir.net import CallT, ScatterT, SendT, SiteNet, YieldT
+from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
+from dfm.kernel.records import load_target
+from dfm.runner.messages import (
+    BranchTaken,
+    CancelJob,
+    Install,
+    LoopCount,
+    SiteFailed,
+    StartJob,
+    Token,
+)
+from dfm.runner.netrunner import CompiledNet, NetRunner
+from dfm.runner.vault import Vault
+
+log = logging.getLogger("dfm.runner.site")
+
+
+@attrs.frozen
+class SiteInfo:
+    """What an adapter receives as ``site``."""
+
+    name: str
+    federation: str
+    config: dict[str, Any]
+    is_homesite: bool
+
+
+@attrs.frozen
+class ProviderInfo:
+    """What an adapter receives as ``provider`` (None when the entry is not in a provider)."""
+
+    name: str
+    config: dict[str, Any]
+
+
+class NetRefused(DfmError):
+    """A site refuses a net that asks for something its config does not declare."""
+
+
+class AdapterFailed(DfmError):
+    pass
+
+
+@attrs.define
+class BoundAdapter:
+    """An adapter instance with the bindings of its interface entry."""
+
+    operation: str
+    entry: InterfaceEntry
+    instance: Any
+    body: Callable[..., Any]
+    is_async: bool
+    provider: ProviderInfo | None
+
+
+class SiteRuntime:
+    """Everything one site runs; transports feed it messages through :meth:`handle`."""
+
+    def __init__(
+        self,
+        federation: Federation,
+        name: str,
+        base_dir: Path,
+        send: Callable[[str, Any], None],
+        to_app: Callable[[Any], None],
+        *,
+        loop: asyncio.AbstractEventLoop,
+        manager: DfmPluginManager | None = None,
+        workers: int = 8,
+    ):
+        self.federation = federation
+        self.name = name
+        self.base_dir = base_dir
+        self._send = send
+        self.to_app = to_app
+        self._manager = manager
+        spec = federation.sites[name]
+        self.info = SiteInfo(name, federation.name, dict(spec.config), federation.home() == name)
+        self.vault = Vault(name, spec.secrets, base_dir)
+        self.offers = federation.offers(name)
+        self.nets: dict[str, CompiledNet | NetRefused] = {}
+        self.jobs: dict[str, NetRunner] = {}
+        self.pending: dict[str, list[Any]] = {}  # messages for jobs not started here yet
+        self.ended: OrderedDict[str, None] = OrderedDict()  # recently ended jobs: drop late messages
+        self.adapters: dict[tuple[str, str | None], BoundAdapter] = {}
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"dfm-{name}")
+        self.loop = loop
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def send(self, site: str, msg: Any) -> None:
+        if site == self.name:
+            self.loop.call_soon(self.handle, msg)
+        else:
+            self._send(site, msg)
+
+    def defer(self, fn: Callable[[], None]) -> None:
+        self.loop.call_soon(fn)
+
+    def fail(self, job: str, message: str) -> None:
+        runner = self.jobs.get(job)
+        if runner is not None:
+            runner.cancel()
+        self.forget(job)
+        self.to_app(SiteFailed(job, self.name, self.vault.scrub(message)))
+
+    def forget(self, job: str) -> None:
+        self.jobs.pop(job, None)
+        self.pending.pop(job, None)
+        self.ended[job] = None
+        while len(self.ended) > 10_000:
+            self.ended.popitem(last=False)
+
+    def close(self) -> None:
+        for runner in list(self.jobs.values()):
+            runner.cancel()
+        self.jobs.clear()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- messages ------------------------------------------------------------------------
+
+    def handle(self, msg: Any) -> None:
+        try:
+            self._handle(msg)
+        except Exception as exc:  # a bug or a bad message must not kill the site
+            job = getattr(msg, "job", None)
+            log.exception("site %s failed to handle %s", self.name, type(msg).__name__)
+            if job is not None:
+                self.fail(job, f"site '{self.name}' failed: {type(exc).__name__}: {exc}")
+
+    def _handle(self, msg: Any) -> None:
+        if isinstance(msg, Install):
+            self.install(msg.digest, msg.net)
+            return
+        job = msg.job
+        if isinstance(msg, CancelJob):
+            runner = self.jobs.pop(job, None)
+            if runner is not None:
+                runner.cancel()
+            self.forget(job)
+            return
+        if isinstance(msg, StartJob):
+            self._start(msg)
+            return
+        runner = self.jobs.get(job)
+        if runner is None:
+            if job not in self.ended:
+                self.pending.setdefault(job, []).append(msg)
+            return
+        if isinstance(msg, Token):
+            runner.on_token(msg.place, msg.frame, msg.value)
+        elif isinstance(msg, LoopCount):
+            runner.on_loop(msg.loop, msg.frame, msg.count)
+        elif isinstance(msg, BranchTaken):
+            runner.on_branch(msg.cond, msg.frame, msg.branch)
+
+    def _start(self, msg: StartJob) -> None:
+        compiled = self.nets.get(msg.digest)
+        if compiled is None:
+            self.fail(msg.job, f"site '{self.name}' has no installed net {msg.digest[:12]}")
+            return
+        if isinstance(compiled, NetRefused):
+            self.fail(msg.job, str(compiled))
+            return
+        runner = NetRunner(msg.job, compiled, self, msg.frames)
+        self.jobs[msg.job] = runner
+        runner.start(msg.params)
+        for early in self.pending.pop(msg.job, ()):
+            if msg.job in self.jobs:
+                self._handle(early)
+
+    # -- nets ------------------------------------------------------------------------------
+
+    def install(self, digest: str, net: SiteNet) -> None:
+        if digest in self.nets:
+            return
+        try:
+            self.check_net(net)
+            self.nets[digest] = CompiledNet(net)
+        except NetRefused as exc:
+            self.nets[digest] = exc
+
+    def check_net(self, net: SiteNet) -> None:
+        """Refuse a net that calls what this site does not offer or binds what it did not declare."""
+        if net.site != self.name:
+            raise NetRefused(f"site '{self.name}' refuses a net compiled for site '{net.site}'")
+        problems = []
+        for t in net.transitions:
+            if isinstance(t, CallT):
+                offered = self.offers.get(t.operation)
+                if offered is None:
+                    problems.append(f"operation '{t.operation}' is not offered here")
+                    continue
+                provider, entry = offered
+                if t.provider is not None:
+                    prov_entry = self.federation.interface_entry(self.name, t.operation, t.provider)
+                    if prov_entry is None:
+                        problems.append(f"provider '{t.provider}' does not offer '{t.operation}' here")
+                        continue
+                    entry = prov_entry
+                allowed = set(self.federation.operations[t.operation].parameters) | set(entry.expose_as.values())
+                extra = sorted(set(t.args) - allowed)
+                if extra:
+                    problems.append(f"'{t.operation}' is called with undeclared argument(s) {', '.join(extra)}")
+            elif isinstance(t, (SendT,)) and t.site not in self.federation.sites:
+                problems.append(f"send to unknown site '{t.site}'")
+            elif isinstance(t, YieldT) and not self.info.is_homesite:
+                problems.append("results can only be yielded at the homesite")
+            elif isinstance(t, ScatterT):
+                unknown = [s for s in t.notify if s not in self.federation.sites]
+                if unknown:
+                    problems.append(f"loop notifies unknown site(s) {', '.join(unknown)}")
+        if problems:
+            raise NetRefused(f"site '{self.name}' refuses the pipeline: " + "; ".join(problems))
+
+    # -- adapters ---------------------------------------------------------------------------
+
+    def adapter(self, operation: str, provider: str | None) -> BoundAdapter:
+        key = (operation, provider)
+        bound = self.adapters.get(key)
+        if bound is None:
+            bound = self.adapters[key] = self._create_adapter(operation, provider)
+        return bound
+
+    def _create_adapter(self, operation: str, provider_name: str | None) -> BoundAdapter:
+        if provider_name is None:
+            offered = self.offers[operation]
+            provider_name, entry = offered
+        else:
+            found = self.federation.interface_entry(self.name, operation, provider_name)
+            assert found is not None  # checked when the net was installed
+            entry = found
+        provider = None
+        if provider_name is not None:
+            spec = self.federation.sites[self.name].providers[provider_name]
+            provider = ProviderInfo(provider_name, dict(spec.config))
+        cls = self._resolve_adapter(entry.adapter)
+        instance = cls(self.info, provider)
+        body = instance.body
+        is_async = inspect.iscoroutinefunction(body)
+        return BoundAdapter(operation, entry, instance, body, is_async, provider)
+
+    def _resolve_adapter(self, ref: str) -> Any:
+        manager = self._manager or get_plugin_manager()
+        registry = manager.registry("adapters")
+        if ref in registry:
+            return registry[ref].load()
+        target = ref if ":" in ref else ":".join(ref.rsplit(".", 1))
+        # Federation-local adapter packages live beside the config file.
+        base = str(self.base_dir)
+        if base not in sys.path:
+            sys.path.append(base)
+        try:
+            return load_target(target)
+        except (ImportError, AttributeError) as exc:
+            raise AdapterFailed(f"adapter '{ref}' cannot be loaded: {type(exc).__name__}: {exc}") from None
+
+    def bind(self, bound: BoundAdapter, args: dict[str, Any]) -> dict[str, Any]:
+        """Apply the interface entry's bindings to the arguments of one call."""
+        entry = bound.entry
+        if entry.args == FROM_OPERATION:
+            return dict(args)
+        out: dict[str, Any] = {}
+        assert isinstance(entry.args, dict)
+        for name, binding in entry.args.items():
+            if isinstance(binding, FromParam):
+                if binding.from_param in args:
+                    out[name] = args[binding.from_param]
+            elif isinstance(binding, Const):
+                out[name] = binding.const
+            elif isinstance(binding, FromSecrets):
+                out[name] = self.vault.get(binding.from_secrets)
+            elif isinstance(binding, FromProvider):
+                config = bound.provider.config if bound.provider else {}
+                if binding.from_provider in config:
+                    out[name] = config[binding.from_provider]
+            elif isinstance(binding, FromSite):
+                if binding.from_site in self.info.config:
+                    out[name] = self.info.config[binding.from_site]
+        for adapter_arg, public in entry.expose_as.items():
+            if public in args:
+                out[adapter_arg] = args[public]
+        return out
+
+    def call_adapter(self, job: str, t: CallT, args: dict[str, Any]) -> asyncio.Task[Any]:
+        return self.loop.create_task(self._invoke(t, args), name=f"{job}:{t.id}")
+
+    async def _invoke(self, t: CallT, args: dict[str, Any]) -> Any:
+        bound = self.adapter(t.operation, t.provider)
+        kwargs = self.bind(bound, args)
+        if bound.is_async:
+            return await bound.body(**kwargs)
+        return await self.loop.run_in_executor(self.pool, lambda: bound.body(**kwargs))
+
+    def describe_failure(self, t: CallT, error: BaseException) -> str:
+        where = f"site '{self.name}', operation '{t.operation}' (node {t.node})"
+        if isinstance(error, DfmError):
+            return self.vault.scrub(f"{where}: {error}")
+        return self.vault.scrub(f"{where}: {type(error).__name__}: {error}")
