@@ -30,12 +30,21 @@ def _ensure_env() -> None:
     stamp = ENV / ".requirements-sha256"
     if stamp.exists() and stamp.read_text() == digest and _python().exists():
         return
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script may be started by any python3
         sys.exit(f"DFM needs Python >= 3.10; this is {sys.version.split()[0]}")
     print(f"dev/nox.py: creating {ENV.name}/ with nox and uv", file=sys.stderr)
     venv.EnvBuilder(clear=True, with_pip=True).create(ENV)
     subprocess.run(
-        [str(_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+        [
+            str(_python()),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-r",
+            str(REQUIREMENTS),
+        ],
         check=True,
     )
     stamp.write_text(digest)

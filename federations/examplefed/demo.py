@@ -45,7 +45,10 @@ def main() -> int:
     start = time.perf_counter()
     with Session(fed, transport=args.transport) as session:
         prepared = session.prepare(get_pipeline(fed))
-        print(f"federation {fed.name}: pipeline placed on {', '.join(prepared.sites)} ({args.transport} transport)")
+        print(
+            f"federation {fed.name}: pipeline placed on {', '.join(prepared.sites)} "
+            f"({args.transport} transport)"
+        )
         job = session.execute(prepared, get_pipeline_parameters(args.names))
         results = sorted(job.results(timeout=60), key=lambda r: (r.index, SITES.index(r.place)))
         for result in results:

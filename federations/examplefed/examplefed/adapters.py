@@ -13,7 +13,12 @@ class GreetMe:
         self.provider = provider
 
     def body(
-        self, name: str, greeting: str = "Hi", where: str = "somewhere", shout: bool = True, badge: str | None = None
+        self,
+        name: str,
+        greeting: str = "Hi",
+        where: str = "somewhere",
+        shout: bool = True,
+        badge: str | None = None,
     ) -> str:
         # The badge key proves the reception's secret reached the adapter; it is never echoed.
         checked = " (badge checked)" if badge else ""

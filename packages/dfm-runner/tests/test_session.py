@@ -168,7 +168,9 @@ def test_secrets_never_leak(session, mathfed, caplog):
         Yield(mathfed.api.math.UseSecret(fail=PlaceParam("fail")), place="auth")
     prepared = session.prepare(p)
     ok = session.execute(prepared, {"fail": False})
-    assert [r.value for r in ok.results(timeout=30)] == [f"authenticated with a token of {len(SECRET)} characters"]
+    assert [r.value for r in ok.results(timeout=30)] == [
+        f"authenticated with a token of {len(SECRET)} characters"
+    ]
     failed = session.execute(prepared, {"fail": True})
     assert failed.wait(30) is JobStatus.FAILED
     assert "rejected token ***" in failed.error
@@ -180,7 +182,7 @@ def test_secrets_never_leak(session, mathfed, caplog):
 def test_missing_param_is_a_clear_error(session, mathfed):
     with Pipeline() as p:
         Yield(mathfed.api.math.Square(x=PlaceParam("x")), place="sq")
-    with pytest.raises(DfmError, match="missing value.*PlaceParam x"):
+    with pytest.raises(DfmError, match=r"missing value.*PlaceParam x"):
         session.execute(session.prepare(p), {"y": 1})
 
 

@@ -12,8 +12,12 @@ from collections.abc import Iterable
 import pluggy
 
 from dfm.cli.records import CliCommandEntry
+from dfm.kernel.plugins import Registry
 
 _spec = pluggy.HookspecMarker("dfm")
+
+DFM_REGISTRIES = (Registry("cli_commands", "dfm_cli_commands", CliCommandEntry, "cli command"),)
+"""Registry kinds the manager learns when it adds these specs (``manager.registry("cli_commands")``)."""
 
 
 @_spec

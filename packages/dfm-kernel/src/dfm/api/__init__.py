@@ -1,6 +1,6 @@
 """The pipeline API users write against.
 
-    from dfm.api import Pipeline, Yield, PlaceParam, ForEach, If, Else, load_federation
+from dfm.api import Pipeline, Yield, PlaceParam, ForEach, If, Else, load_federation
 """
 
 from dfm.api.federation import FederationHandle, Namespace, OperationCall, load_federation

@@ -54,7 +54,9 @@ class OperationCall:
                 hint = did_you_mean(arg, allowed)
                 known = ", ".join(sorted(allowed)) or "none"
                 raise PipelineError(
-                    f"{self.name}: unknown argument '{arg}'" + (f"; {hint}" if hint else "") + f" (takes: {known})"
+                    f"{self.name}: unknown argument '{arg}'"
+                    + (f"; {hint}" if hint else "")
+                    + f" (takes: {known})"
                 )
         missing = [p for p in self.spec.required if p not in args]
         if missing:

@@ -242,7 +242,7 @@ def record_call(
     return Node(block.pipeline, node_id, block.path, operation)
 
 
-def Yield(value: Any, place: str = "yield", multiuse: bool = False) -> None:  # noqa: N802
+def Yield(value: Any, place: str = "yield", multiuse: bool = False) -> None:
     """Send ``value`` to the application under the name ``place``."""
     block = _current("Yield")
     if not isinstance(place, str) or not place:

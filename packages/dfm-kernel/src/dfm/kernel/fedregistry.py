@@ -1,13 +1,20 @@
 """The per-user registry of federations (``dfm fed config ...``).
 
-A YAML file mapping a federation name to the path of its config. Its
-location is ``$DFM_CONFIG_HOME/federations.yaml``, else
+A YAML file mapping a federation name to the path of its config::
+
+    examplefed:
+      path: /home/me/feds/examplefed.dfm.yaml
+
+Its location is ``$DFM_CONFIG_HOME/federations.yaml``, else
 ``$XDG_CONFIG_HOME/dfm/federations.yaml``, else ``~/.config/dfm/federations.yaml``.
+Registered paths are stored absolute. Every error is a :class:`DfmError`
+naming the file, and unknown names get a did-you-mean.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +23,22 @@ import yaml
 from dfm.kernel.errors import DfmError
 from dfm.kernel.suggest import did_you_mean
 
+__all__ = [
+    "federation_path",
+    "list_federations",
+    "read_registry",
+    "register_federation",
+    "registry_path",
+    "resolve_federation",
+    "unregister_federation",
+    "write_registry",
+]
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
 
 def registry_path() -> Path:
+    """Where the registry file lives (it may not exist yet)."""
     if os.environ.get("DFM_CONFIG_HOME"):
         return Path(os.environ["DFM_CONFIG_HOME"]) / "federations.yaml"
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
@@ -25,6 +46,7 @@ def registry_path() -> Path:
 
 
 def read_registry() -> dict[str, dict[str, Any]]:
+    """The registry's raw content (empty when the file does not exist)."""
     path = registry_path()
     if not path.exists():
         return {}
@@ -32,17 +54,68 @@ def read_registry() -> dict[str, dict[str, Any]]:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise DfmError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise DfmError(f"{path}: expected a mapping of federation name -> {{path: ...}}")
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("path"), str) for k, v in data.items()
+    ):
+        raise DfmError(f"{path}: expected a mapping of federation name -> {{path: <config file>}}")
     return data
 
 
 def write_registry(data: dict[str, dict[str, Any]]) -> None:
+    """Replace the registry file atomically."""
     path = registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=True))
     tmp.replace(path)
+
+
+def list_federations() -> dict[str, Path]:
+    """Registered federations, name -> config path, sorted by name."""
+    registry = read_registry()
+    return {name: Path(registry[name]["path"]) for name in sorted(registry)}
+
+
+def _unknown(name: str, registry: dict[str, Any]) -> DfmError:
+    hint = did_you_mean(name, registry)
+    known = ", ".join(sorted(registry)) or "none"
+    return DfmError(
+        f"unknown federation '{name}'"
+        + (f"; {hint}" if hint else "")
+        + f" (registered: {known}; register one with 'dfm fed config set NAME PATH')"
+    )
+
+
+def federation_path(name: str) -> Path:
+    """The config path registered under ``name``."""
+    registry = read_registry()
+    if name not in registry:
+        raise _unknown(name, registry)
+    return Path(registry[name]["path"])
+
+
+def register_federation(name: str, config: str | os.PathLike[str]) -> tuple[Path, Path | None]:
+    """Register (or re-register) ``name``; returns the stored path and the one it replaced."""
+    if not NAME_RE.match(name):
+        raise DfmError(f"invalid federation name {name!r}: use letters, digits, '.', '_' and '-'")
+    path = Path(config).expanduser().resolve()
+    if not path.is_file():
+        raise DfmError(f"no federation config file at {path}")
+    registry = read_registry()
+    previous = Path(registry[name]["path"]) if name in registry else None
+    registry[name] = {"path": str(path)}
+    write_registry(registry)
+    return path, previous
+
+
+def unregister_federation(name: str) -> Path:
+    """Remove ``name`` from the registry; returns the path it pointed to."""
+    registry = read_registry()
+    if name not in registry:
+        raise _unknown(name, registry)
+    entry = registry.pop(name)
+    write_registry(registry)
+    return Path(entry["path"])
 
 
 def resolve_federation(name_or_path: str | os.PathLike[str]) -> Path:
@@ -53,7 +126,13 @@ def resolve_federation(name_or_path: str | os.PathLike[str]) -> Path:
     name = str(name_or_path)
     registry = read_registry()
     if name in registry:
-        return Path(registry[name]["path"]).expanduser().resolve()
+        path = Path(registry[name]["path"]).expanduser().resolve()
+        if not path.is_file():
+            raise DfmError(
+                f"federation '{name}' is registered at {path}, which is not a file "
+                f"(fix it with 'dfm fed config set {name} PATH')"
+            )
+        return path
     hint = did_you_mean(name, registry)
     raise DfmError(
         f"no federation config file '{name}' and no registered federation of that name"

@@ -48,11 +48,13 @@ def dfm_adapters() -> AdapterEntry | Iterable[AdapterEntry]:  # type: ignore[emp
 
     **Example**::
 
-        from dfm.kernel import hookimpl, AdapterEntry
+        from dfm.kernel import AdapterEntry, hookimpl
 
         @hookimpl
         def dfm_adapters():
             yield AdapterEntry("echo.Echo", "my_adapters.echo:Echo", summary="returns its input")
+
+    Implemented in every ``dfm-adapter-*`` distribution (``dfm_adapter_<name>.plugin``).
 
     .. versionadded:: 0.1
     """
@@ -72,9 +74,15 @@ def dfm_placement_strategies() -> PlacementStrategyEntry | Iterable[PlacementStr
 
     **Example**::
 
+        from dfm.kernel import PlacementStrategyEntry, hookimpl
+
         @hookimpl
         def dfm_placement_strategies():
-            return PlacementStrategyEntry("random", "my_pkg.placement:random_strategy")
+            return PlacementStrategyEntry(
+                "random", "my_pkg.placement:random_strategy", summary="any feasible site, at random"
+            )
+
+    Implemented in ``dfm.compiler.plugin`` (``optimal``, ``greedy``, ``auto``).
 
     .. versionadded:: 0.1
     """
@@ -94,9 +102,15 @@ def dfm_transports() -> TransportEntry | Iterable[TransportEntry]:  # type: igno
 
     **Example**::
 
+        from dfm.kernel import TransportEntry, hookimpl
+
         @hookimpl
         def dfm_transports():
-            return TransportEntry("inproc", "dfm.runner.transports.inproc:InprocTransport")
+            yield TransportEntry(
+                "carrier-pigeon", "my_pkg.transport:PigeonTransport", summary="RFC 1149 datagrams"
+            )
+
+    Implemented in ``dfm.runner.plugin`` (``inproc``, ``process``) and ``dfm.flare.plugin`` (``flare``).
 
     .. versionadded:: 0.1
     """
@@ -115,9 +129,13 @@ def dfm_emitters() -> EmitterEntry | Iterable[EmitterEntry]:  # type: ignore[emp
 
     **Example**::
 
+        from dfm.kernel import EmitterEntry, hookimpl
+
         @hookimpl
         def dfm_emitters():
-            return EmitterEntry("dot", "dfm.compiler.emitters.dot:emit")
+            return EmitterEntry("mermaid", "my_pkg.emitters:emit_mermaid", summary="placed graph as Mermaid")
+
+    Implemented in ``dfm.compiler.plugin`` and ``dfm.flare.plugin``.
 
     .. versionadded:: 0.1
     """
@@ -136,9 +154,13 @@ def dfm_codecs() -> CodecEntry | Iterable[CodecEntry]:  # type: ignore[empty-bod
 
     **Example**::
 
+        from dfm.kernel import CodecEntry, hookimpl
+
         @hookimpl
         def dfm_codecs():
-            return CodecEntry("safe", "dfm.kernel.codecs.safe:SafeCodec")
+            return CodecEntry("msgpack", "my_pkg.codecs:MsgpackCodec", summary="msgpack payloads")
+
+    Implemented in ``dfm.kernel.plugin`` (``safe``).
 
     .. versionadded:: 0.1
     """

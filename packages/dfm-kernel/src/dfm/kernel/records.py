@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 import attrs
 
+from dfm.kernel.errors import PluginLoadError
+
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Adapter names keep the operation's dotted form, which may be CamelCase: "users.GreetMe".
 ADAPTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -46,6 +48,14 @@ def load_target(target: Target) -> Any:
     return obj
 
 
+def describe_target(target: Target) -> str:
+    """A printable form of a target: the import string, or the factory's qualified name."""
+    if isinstance(target, str):
+        return target
+    module = getattr(target, "__module__", None) or "?"
+    return f"{module}:{getattr(target, '__qualname__', repr(target))}"
+
+
 @attrs.frozen
 class Entry:
     """Common shape of every record."""
@@ -56,11 +66,26 @@ class Entry:
     name: str
     target: Target = attrs.field(repr=False)
     summary: str = ""
-    provenance: Provenance | None = attrs.field(default=None, eq=False)
+    provenance: Provenance | None = attrs.field(default=None, eq=False, kw_only=True)
 
     def load(self) -> Any:
-        """Import and return the implementation."""
-        return load_target(self.target)
+        """Import and return the implementation.
+
+        An import that fails becomes a :class:`~dfm.kernel.errors.PluginLoadError`
+        naming the record, its target and the distribution that provided it.
+        """
+        try:
+            return load_target(self.target)
+        except (ImportError, AttributeError) as exc:
+            raise PluginLoadError(
+                f"{self.kind} '{self.key}' from {self.source}: cannot load "
+                f"{describe_target(self.target)}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    @property
+    def key(self) -> str:
+        """What must be unique across plugins for this kind of record (the name, by default)."""
+        return self.name
 
     def problems(self) -> list[str]:
         """Contract violations of this record (empty when valid)."""
@@ -68,16 +93,22 @@ class Entry:
         if not isinstance(self.name, str) or not self.name_re.match(self.name):
             found.append(f"{self.kind} name {self.name!r} must match {self.name_re.pattern}")
         if isinstance(self.target, str):
-            if ":" not in self.target or not self.target.partition(":")[0]:
+            module_name, colon, attr = self.target.partition(":")
+            dotted_ok = all(part.isidentifier() for part in module_name.split("."))
+            attr_ok = not attr or all(part.isidentifier() for part in attr.split("."))
+            if not (colon and dotted_ok and attr_ok):
                 found.append(f"{self.kind} {self.name!r}: target {self.target!r} is not 'module:attribute'")
         elif not callable(self.target):
             found.append(f"{self.kind} {self.name!r}: target must be an import string or a callable")
         if not isinstance(self.summary, str):
             found.append(f"{self.kind} {self.name!r}: summary must be a string")
+        elif "\n" in self.summary.strip():
+            found.append(f"{self.kind} {self.name!r}: summary must be a single line")
         return found
 
     @property
     def source(self) -> str:
+        """``"<distribution> <version>"`` of the plugin that provided this record."""
         if self.provenance is None:
             return "(unregistered)"
         return f"{self.provenance.distribution} {self.provenance.version}"

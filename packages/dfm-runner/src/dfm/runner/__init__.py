@@ -2,10 +2,32 @@
 
 Public API: :class:`Session`, :class:`Job`, :class:`JobStatus`,
 :class:`JobResult`, and the :class:`~dfm.runner.transports.Transport` base
-class for transport plugins.
+class for transport plugins. Names are imported on first use, so that
+loading the runner's plugin (``dfm --help``) stays cheap.
 """
 
-from dfm.runner.session import Job, JobResult, JobStatus, Session
-from dfm.runner.transports.base import Transport, TransportError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dfm.runner.session import Job, JobResult, JobStatus, Session
+    from dfm.runner.transports.base import Transport, TransportError
+
+_EXPORTS = {
+    "Job": "dfm.runner.session",
+    "JobResult": "dfm.runner.session",
+    "JobStatus": "dfm.runner.session",
+    "Session": "dfm.runner.session",
+    "Transport": "dfm.runner.transports.base",
+    "TransportError": "dfm.runner.transports.base",
+}
 
 __all__ = ["Job", "JobResult", "JobStatus", "Session", "Transport", "TransportError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dfm.runner' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -152,7 +152,9 @@ def submit_pipeline(
                     progress.count += 1
                     if as_json:
                         click.echo(
-                            json.dumps({"place": result.place, "frame": list(result.frame), "value": result.value})
+                            json.dumps(
+                                {"place": result.place, "frame": list(result.frame), "value": result.value}
+                            )
                         )
                     else:
                         frame = ",".join(map(str, result.frame))

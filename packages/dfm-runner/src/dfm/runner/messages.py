@@ -96,7 +96,18 @@ AppMessage = Result | SiteDone | SiteFailed | SiteLost
 
 KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (Install, StartJob, Token, LoopCount, BranchTaken, CancelJob, Result, SiteDone, SiteFailed, SiteLost)
+    for cls in (
+        Install,
+        StartJob,
+        Token,
+        LoopCount,
+        BranchTaken,
+        CancelJob,
+        Result,
+        SiteDone,
+        SiteFailed,
+        SiteLost,
+    )
 }
 
 

@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from dfm.kernel.ir.net import (
     BoolOpC,
-    BranchScope,
     BranchT,
     CallT,
     CompareC,
     CondC,
     Constant,
-    FromPlace,
     Input,
     LoopScope,
     NotC,
@@ -63,7 +61,18 @@ class CompiledNet:
         self.inputs = {t.id: transition_inputs(t) for t in net.transitions}
         self.consumers: dict[str, list[Transition]] = defaultdict(list)
         self.in_scope: dict[str, list[Transition]] = defaultdict(list)  # loop/If id -> transitions
+        # Per transition: inputs with their depths, and branch guards with the depth they apply at.
+        self.reads: dict[str, list[tuple[str, int]]] = {}
+        self.guards: dict[str, list[tuple[str, int, bool]]] = {}
         for t in net.transitions:
+            self.reads[t.id] = [(p, self.depth.get(p, 1)) for p in self.inputs[t.id]]
+            guards, depth = [], 1
+            for item in t.scope:
+                if isinstance(item, LoopScope):
+                    depth += 1
+                else:
+                    guards.append((item.cond, depth, item.branch))
+            self.guards[t.id] = guards
             for place in self.inputs[t.id]:
                 self.consumers[place].append(t)
             for item in t.scope:
@@ -122,6 +131,13 @@ class NetRunner:
 
     def _frames(self, t: Transition, prefix: Frame) -> Iterator[Frame]:
         """Known frames of ``t`` that extend ``prefix`` (unknown loop counts yield nothing yet)."""
+        depth = self.c.tdepth[t.id]
+        if len(prefix) == depth:  # the common case: a token at the transition's own depth
+            branches = self.branches
+            for cond, at, branch in self.c.guards[t.id]:
+                if branches.get((cond, prefix[:at])) is not branch:
+                    return iter(())
+            return iter((prefix,))
         frames: list[Frame] = [(i,) for i in range(self.frames)] if not prefix else [prefix[:1]]
         if prefix and not 0 <= prefix[0] < self.frames:
             return iter(())
@@ -139,7 +155,6 @@ class NetRunner:
                 frames = nxt
             else:
                 frames = [f for f in frames if self.branches.get((item.cond, f)) is item.branch]
-        depth = self.c.tdepth[t.id]
         return (f for f in frames if len(f) == depth)
 
     def _complete(self, t: Transition) -> bool:
@@ -183,17 +198,23 @@ class NetRunner:
         return self._read(source.place, frame)
 
     def _try_fire(self, t: Transition, frame: Frame) -> None:
-        if self.finished or frame in self.fired[t.id]:
+        fired = self.fired[t.id]
+        if self.finished or frame in fired:
             return
         values: dict[str, Any] = {}
-        for place in self.c.inputs[t.id]:
-            ok, value = self._read(place, frame)
-            if not ok:
+        tokens = self.tokens
+        for place, depth in self.c.reads[t.id]:
+            key = frame[:depth]
+            held = tokens.get(place)
+            if held is None or key not in held:
                 return
-            values[place] = value
-        self.fired[t.id].add(frame)
+            values[place] = held[key]
+        fired.add(frame)
         if isinstance(t, CallT):
-            args = {name: (src.value if isinstance(src, Constant) else values[src.place]) for name, src in t.args.items()}
+            args = {
+                name: (src.value if isinstance(src, Constant) else values[src.place])
+                for name, src in t.args.items()
+            }
             self._call(t, frame, args)
         elif isinstance(t, SendT):
             self.site.send(t.site, Token(self.job, t.target, frame, values[t.source]))

@@ -234,7 +234,9 @@ class Session:
         """A session for ``dfm fed submit ... script``: DFM_FEDERATION, DFM_TARGET, DFM_TRANSPORT."""
         federation = os.environ.get("DFM_FEDERATION")
         if not federation:
-            raise DfmError("DFM_FEDERATION is not set; run this script with 'dfm fed submit NAME script FILE'")
+            raise DfmError(
+                "DFM_FEDERATION is not set; run this script with 'dfm fed submit NAME script FILE'"
+            )
         options = dict(kwargs.pop("options", {}) or {})
         if os.environ.get("DFM_FLARE_POC") == "1":
             options["poc"] = True
@@ -303,7 +305,11 @@ class Session:
                 f"pipeline was prepared for federation '{prepared.federation}', "
                 f"this session is connected to '{self.federation.name}'"
             )
-        sets = [dict(params or {})] if params is None or isinstance(params, Mapping) else [dict(p) for p in params]
+        sets = (
+            [dict(params or {})]
+            if params is None or isinstance(params, Mapping)
+            else [dict(p) for p in params]
+        )
         if not sets:
             raise DfmError("execute() needs at least one parameter set")
         wanted = set(prepared.pipeline.params)

@@ -106,7 +106,7 @@ class SiteRuntime:
         self.name = name
         self.base_dir = base_dir
         self._send = send
-        self.to_app = to_app
+        self._to_app = to_app
         self._manager = manager
         spec = federation.sites[name]
         self.info = SiteInfo(name, federation.name, dict(spec.config), federation.home() == name)
@@ -125,8 +125,19 @@ class SiteRuntime:
     def send(self, site: str, msg: Any) -> None:
         if site == self.name:
             self.loop.call_soon(self.handle, msg)
-        else:
+            return
+        try:
             self._send(site, msg)
+        except DfmError as exc:  # e.g. a value the codec refuses to carry
+            self.fail(msg.job, f"site '{self.name}' cannot send to '{site}': {exc}")
+
+    def to_app(self, msg: Any) -> None:
+        try:
+            self._to_app(msg)
+        except DfmError as exc:
+            if isinstance(msg, SiteFailed):
+                raise
+            self.fail(msg.job, f"site '{self.name}' cannot send a result to the application: {exc}")
 
     def defer(self, fn: Callable[[], None]) -> None:
         self.loop.call_soon(fn)
@@ -225,17 +236,21 @@ class SiteRuntime:
                 if offered is None:
                     problems.append(f"operation '{t.operation}' is not offered here")
                     continue
-                provider, entry = offered
+                entry = offered[1]
                 if t.provider is not None:
                     prov_entry = self.federation.interface_entry(self.name, t.operation, t.provider)
                     if prov_entry is None:
                         problems.append(f"provider '{t.provider}' does not offer '{t.operation}' here")
                         continue
                     entry = prov_entry
-                allowed = set(self.federation.operations[t.operation].parameters) | set(entry.expose_as.values())
+                allowed = set(self.federation.operations[t.operation].parameters) | set(
+                    entry.expose_as.values()
+                )
                 extra = sorted(set(t.args) - allowed)
                 if extra:
-                    problems.append(f"'{t.operation}' is called with undeclared argument(s) {', '.join(extra)}")
+                    problems.append(
+                        f"'{t.operation}' is called with undeclared argument(s) {', '.join(extra)}"
+                    )
             elif isinstance(t, (SendT,)) and t.site not in self.federation.sites:
                 problems.append(f"send to unknown site '{t.site}'")
             elif isinstance(t, YieldT) and not self.info.is_homesite:
@@ -308,9 +323,8 @@ class SiteRuntime:
                 config = bound.provider.config if bound.provider else {}
                 if binding.from_provider in config:
                     out[name] = config[binding.from_provider]
-            elif isinstance(binding, FromSite):
-                if binding.from_site in self.info.config:
-                    out[name] = self.info.config[binding.from_site]
+            elif isinstance(binding, FromSite) and binding.from_site in self.info.config:
+                out[name] = self.info.config[binding.from_site]
         for adapter_arg, public in entry.expose_as.items():
             if public in args:
                 out[adapter_arg] = args[public]

@@ -58,7 +58,9 @@ class Vault:
             if self._file is not None:
                 places.append(f"secrets file {self._file.name}")
             where = " or ".join(places) or "nowhere: the site declares no secrets source"
-            raise SecretNotFound(f"secret '{key}' not found in the vault of site '{self.site}' (looked in {where})")
+            raise SecretNotFound(
+                f"secret '{key}' not found in the vault of site '{self.site}' (looked in {where})"
+            )
         if isinstance(value, str) and value:
             self._seen.add(value)
         return value

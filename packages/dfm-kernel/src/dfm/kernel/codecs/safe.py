@@ -59,7 +59,10 @@ class SafeCodec:
         if isinstance(value, dict):
             if all(isinstance(k, str) for k in value) and TAG not in value:
                 return {k: self._enc(v, buffers) for k, v in value.items()}
-            return {TAG: "dict", "items": [[self._enc(k, buffers), self._enc(v, buffers)] for k, v in value.items()]}
+            return {
+                TAG: "dict",
+                "items": [[self._enc(k, buffers), self._enc(v, buffers)] for k, v in value.items()],
+            }
         if isinstance(value, tuple):
             return {TAG: "tuple", "items": [self._enc(v, buffers) for v in value]}
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -91,14 +94,21 @@ class SafeCodec:
     def _enc_array(self, array: Any, buffers: Buffers) -> Any:
         if array.dtype.hasobject:
             if not self.allow_pickle:
-                raise CodecError("numpy arrays of Python objects need 'allow-pickle: true' in the federation config")
+                raise CodecError(
+                    "numpy arrays of Python objects need 'allow-pickle: true' in the federation config"
+                )
             buffers.append(pickle.dumps(array, protocol=pickle.HIGHEST_PROTOCOL))
             return {TAG: "pickle", "buf": len(buffers) - 1}
         import numpy
 
         contiguous = numpy.ascontiguousarray(array)
         buffers.append(memoryview(contiguous).cast("B"))
-        return {TAG: "ndarray", "dtype": contiguous.dtype.str, "shape": list(contiguous.shape), "buf": len(buffers) - 1}
+        return {
+            TAG: "ndarray",
+            "dtype": contiguous.dtype.str,
+            "shape": list(contiguous.shape),
+            "buf": len(buffers) - 1,
+        }
 
     def _enc_attrs(self, value: Any, buffers: Buffers) -> Any:
         cls = type(value)
@@ -138,7 +148,7 @@ class SafeCodec:
                     "refusing to unpickle data received from another site; "
                     "the federation must set 'allow-pickle: true' to allow it"
                 )
-            return pickle.loads(bytes(buffers[data["buf"]]))  # noqa: S301 - opted in by the federation
+            return pickle.loads(bytes(buffers[data["buf"]]))
         raise CodecError(f"unknown payload tag {tag!r}")
 
     def _dec_attrs(self, data: dict[str, Any], buffers: list[Any]) -> Any:
@@ -146,7 +156,9 @@ class SafeCodec:
         module = sys.modules.get(module_name)
         if module is None:
             # Never import a module because a remote payload names it.
-            raise CodecError(f"cannot decode attrs type {data['type']}: module {module_name} is not loaded here")
+            raise CodecError(
+                f"cannot decode attrs type {data['type']}: module {module_name} is not loaded here"
+            )
         cls: Any = module
         for part in qualname.split("."):
             cls = getattr(cls, part, None)

@@ -37,7 +37,9 @@ class ProcessTransport(Transport):
         self.stopping = False
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.writers: dict[str, asyncio.StreamWriter] = {}
-        self.hello: dict[str, asyncio.Future[None]] = {s: self.loop.create_future() for s in self.federation.sites}
+        self.hello: dict[str, asyncio.Future[None]] = {
+            s: self.loop.create_future() for s in self.federation.sites
+        }
         self.tasks: list[asyncio.Task[Any]] = []
         self.server = await asyncio.start_unix_server(self._on_site, path=str(self.dir / "app.sock"))
         timeout = float(self.options.get("start_timeout", 60))
@@ -53,7 +55,9 @@ class ProcessTransport(Transport):
             logs = "; ".join(f"{s}: {self._log_tail(s)}" for s in self.federation.sites if self._log_tail(s))
             await self.stop()
             reason = str(exc) or type(exc).__name__
-            raise TransportError(f"site processes did not start: {reason}" + (f" ({logs})" if logs else "")) from None
+            raise TransportError(
+                f"site processes did not start: {reason}" + (f" ({logs})" if logs else "")
+            ) from None
 
     def _log_tail(self, site: str) -> str:
         path = self.dir / f"{site}.log"

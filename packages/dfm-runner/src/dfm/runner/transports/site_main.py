@@ -32,7 +32,13 @@ class SiteProcess:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.runtime = SiteRuntime(
-            self.federation, self.site, self.config.parent, self.send, self.to_app, loop=loop, workers=self.workers
+            self.federation,
+            self.site,
+            self.config.parent,
+            self.send,
+            self.to_app,
+            loop=loop,
+            workers=self.workers,
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.done.set)
@@ -54,7 +60,11 @@ class SiteProcess:
                     discard_frame(head)
                     job = json.loads(head).get("m", {}).get("job")
                     if isinstance(job, str):
-                        self.to_app(SiteFailed(job, self.site, f"site '{self.site}' refused data from '{peer}': {exc}"))
+                        self.to_app(
+                            SiteFailed(
+                                job, self.site, f"site '{self.site}' refused data from '{peer}': {exc}"
+                            )
+                        )
                     continue
                 self.runtime.handle(msg)
         except (asyncio.IncompleteReadError, ConnectionError):

@@ -26,7 +26,9 @@ from dfm.runner.messages import Install, from_wire, to_wire
 
 SPILL_BYTES = 1 << 20
 _PREFIX = struct.Struct("!IQ")
-_SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+_SHM_DIR = (
+    "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+)
 
 
 def encode_frame(msg: Any, codec: SafeCodec) -> list[bytes | memoryview]:

@@ -1,0 +1,1 @@
+"""dfm-cli's own commands, one module per group (imported only when invoked)."""

@@ -1,0 +1,180 @@
+"""``dfm fed``: validate federation configs and keep the registry of named federations.
+
+Other distributions mount more commands here with ``parent="fed"``
+(``dfm fed submit`` from dfm-runner, ``dfm fed gen ...``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from dfm.cli.group import DfmGroup, cli_manager, echo_rows
+from dfm.kernel.errors import ConfigError, ConfigIssue, DfmError, PluginVersionError
+
+if TYPE_CHECKING:
+    from dfm.kernel.config import Federation
+
+
+@click.group("fed", cls=DfmGroup)
+def fed() -> None:
+    """Work with federations: validate configs, register them by name, and more from plugins."""
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _adapter_checker() -> Any:
+    """``dfm.kernel.config.validate.check_adapters`` when this kernel has it, else None."""
+    try:
+        module = importlib.import_module("dfm.kernel.config.validate")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("dfm.kernel.config.validate", "dfm.kernel.config"):
+            return None
+        raise
+    return getattr(module, "check_adapters", None)
+
+
+def _issues_error(found: Iterable[Any]) -> DfmError | None:
+    items = list(found or [])
+    if not items:
+        return None
+    if all(isinstance(item, ConfigIssue) for item in items):
+        return ConfigError(items)
+    return DfmError("\n".join(str(item) for item in items))
+
+
+@click.command("validate")
+@click.argument("config_file", metavar="FILE")
+def validate(config_file: str) -> None:
+    """Check a federation config FILE (or the name of a registered federation).
+
+    Prints every problem with its file, line, column and JSON pointer, and
+    exits 1 if there is any; checks adapter names against the installed
+    adapter plugins and the config's plugin pins against installed versions.
+    """
+    from dfm.kernel.config import load_config
+    from dfm.kernel.fedregistry import resolve_federation
+
+    path = resolve_federation(config_file)
+    federation = load_config(path)
+    errors: list[DfmError] = []
+    manager = cli_manager()
+    check_adapters = _adapter_checker()
+    if check_adapters is not None:
+        known = set(manager.registry("adapters"))
+        try:
+            error = _issues_error(check_adapters(federation, known, str(path)))
+        except ConfigError as exc:
+            error = exc
+        if error is not None:
+            errors.append(error)
+    pins = dict(federation.plugins)
+    if pins:
+        try:
+            manager.check_pins(pins)
+        except PluginVersionError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0] if len(errors) == 1 else DfmError("\n".join(str(e) for e in errors))
+    parts = [
+        f"federation '{federation.name}'",
+        _plural(len(federation.sites), "site"),
+        _plural(len(federation.operations), "operation"),
+    ]
+    if pins:
+        parts.append(f"{_plural(len(pins), 'plugin pin')} met")
+    click.echo(f"OK {path}: " + ", ".join(parts))
+
+
+@click.group("config", cls=DfmGroup)
+def config() -> None:
+    """Your registry of named federations (in $DFM_CONFIG_HOME, else the XDG config folder)."""
+
+
+@config.command("list-all")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_all(as_json: bool) -> None:
+    """List registered federations and their config files."""
+    from dfm.kernel.fedregistry import list_federations, registry_path
+
+    federations = list_federations()
+    if as_json:
+        click.echo(json.dumps({name: str(path) for name, path in federations.items()}, indent=2))
+        return
+    if not federations:
+        click.echo(
+            f"no federations registered in {registry_path()}; add one with 'dfm fed config set NAME PATH'"
+        )
+        return
+    rows = [
+        [name, str(path) + ("" if path.is_file() else "  (missing)")] for name, path in federations.items()
+    ]
+    echo_rows(["NAME", "CONFIG"], rows)
+
+
+@config.command("set")
+@click.argument("name")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def set_federation(name: str, path: Path) -> None:
+    """Register the federation config at PATH under NAME (replacing an earlier one)."""
+    from dfm.kernel.fedregistry import register_federation
+
+    stored, previous = register_federation(name, path)
+    if previous is not None and previous != stored:
+        click.echo(f"{name}: {stored} (was {previous})")
+    else:
+        click.echo(f"{name}: {stored}")
+
+
+def _describe(federation: Federation) -> list[str]:
+    lines = []
+    if federation.info.description:
+        lines.append(f"  description: {federation.info.description}")
+    lines.append(f"  api version: {federation.info.api_version}")
+    operations = sorted(federation.operations)
+    lines.append(f"  operations ({len(operations)}): {', '.join(operations) or '-'}")
+    home = federation.home() if federation.sites else None
+    lines.append(f"  sites ({len(federation.sites)}):")
+    for site in federation.sites:
+        offered = [
+            f"{op} [{provider}]" if provider else op
+            for op, (provider, _entry) in sorted(federation.offers(site).items())
+        ]
+        label = f"{site} (homesite)" if site == home else site
+        lines.append(f"    {label}: {', '.join(offered) or '-'}")
+    if federation.plugins:
+        pins = ", ".join(f"{dist} {spec}" for dist, spec in sorted(federation.plugins.items()))
+        lines.append(f"  plugin pins: {pins}")
+    return lines
+
+
+@config.command("show")
+@click.argument("name")
+def show(name: str) -> None:
+    """Show where federation NAME is registered and what it contains."""
+    from dfm.kernel.config import load_config
+    from dfm.kernel.fedregistry import federation_path
+
+    path = federation_path(name)
+    click.echo(f"{name}: {path}")
+    if not path.is_file():
+        raise DfmError(f"{path}: no such file (fix it with 'dfm fed config set {name} PATH')")
+    for line in _describe(load_config(path)):
+        click.echo(line)
+
+
+@config.command("delete")
+@click.argument("name")
+def delete(name: str) -> None:
+    """Remove federation NAME from the registry (the config file itself is kept)."""
+    from dfm.kernel.fedregistry import unregister_federation
+
+    path = unregister_federation(name)
+    click.echo(f"removed {name} ({path})")

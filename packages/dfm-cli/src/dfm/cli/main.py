@@ -1,0 +1,123 @@
+"""The ``dfm`` root command: lazy plugin subcommands, global flags and error policy.
+
+Exit codes: 0 ok; 1 a user error (any :class:`~dfm.kernel.errors.DfmError`:
+its message only, on stderr) or an unexpected exception (one line); 2 a
+usage error. ``--verbose`` adds tracebacks.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import click
+
+from dfm.cli.group import DfmGroup, reset_command_table
+from dfm.kernel.errors import DfmError
+
+__all__ = ["cli", "main"]
+
+
+def _versions() -> list[tuple[str, str]]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for dist in ("dfm-cli", "dfm-kernel"):
+        try:
+            out.append((dist, version(dist)))
+        except PackageNotFoundError:
+            out.append((dist, "not installed"))
+    return out
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    for dist, dist_version in _versions():
+        click.echo(f"{dist} {dist_version}")
+    click.echo(f"Python {sys.version.split()[0]}")
+    ctx.exit(0)
+
+
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta["dfm.verbose"] = value
+    root = ctx.find_root().command
+    if isinstance(root, DfmCli):
+        root.verbose = value
+    return value
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+class DfmCli(DfmGroup):
+    """The root group: applies the error policy around click's own handling."""
+
+    verbose = False
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        reset_command_table()
+        self.verbose = False
+        prog_name = prog_name or "dfm"
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        except DfmError as exc:
+            if self.verbose:
+                click.echo(traceback.format_exc().rstrip(), err=True)
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        except Exception as exc:
+            if self.verbose:
+                click.echo(traceback.format_exc().rstrip(), err=True)
+            hint = "" if self.verbose else " (run 'dfm --verbose ...' for the traceback)"
+            click.echo(f"dfm: unexpected error: {type(exc).__name__}: {_one_line(exc)}{hint}", err=True)
+            sys.exit(1)
+
+
+@click.group(
+    "dfm",
+    cls=DfmCli,
+    mount_path="",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_verbose,
+    help="Show tracebacks for errors.",
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the versions of dfm-cli and dfm-kernel and exit.",
+)
+def cli() -> None:
+    """DFM, the Data Federation Mesh: run pipelines across the sites of a federation.
+
+    Commands come from installed plugins (the dfm.plugins entry points);
+    'dfm plugins list' shows them.
+    """
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="dfm")
+    sys.exit(0)  # pragma: no cover - click always exits in standalone mode

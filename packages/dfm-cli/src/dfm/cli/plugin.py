@@ -1,0 +1,31 @@
+"""dfm-cli's hook implementations (entry point ``dfm-cli``): its own commands.
+
+``optionalhook=True`` because this module is loaded in every process that
+loads plugins, and only the CLI adds the ``dfm_cli_commands`` spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dfm.cli.records import CliCommandEntry
+from dfm.kernel.markers import hookimpl
+
+
+@hookimpl(optionalhook=True)
+def dfm_cli_commands() -> Iterator[CliCommandEntry]:
+    yield CliCommandEntry(
+        "plugins", "dfm.cli.commands.plugins:plugins", summary="Inspect installed DFM plugins."
+    )
+    yield CliCommandEntry(
+        "adapters",
+        "dfm.cli.commands.adapters:adapters",
+        summary="List adapters provided by installed plugins.",
+    )
+    yield CliCommandEntry("fed", "dfm.cli.commands.fed:fed", summary="Work with federations.")
+    yield CliCommandEntry(
+        "validate", "dfm.cli.commands.fed:validate", summary="Check a federation config file.", parent="fed"
+    )
+    yield CliCommandEntry(
+        "config", "dfm.cli.commands.fed:config", summary="Your registry of named federations.", parent="fed"
+    )

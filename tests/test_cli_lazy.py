@@ -1,0 +1,52 @@
+"""``dfm --help`` with every installed DFM distribution imports only plugin modules.
+
+Runs in the integration environment (all core distributions installed), so
+it catches a distribution whose ``plugin.py`` or package ``__init__`` pulls in
+its implementation (networkx, nvflare, the config loader...) at CLI start-up.
+Timing is measured by ``bench/cli_help.py``, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+PROBE = """
+import json, sys
+from dfm.cli.main import main
+try:
+    main(["--help"])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+# Third-party libraries that only the implementations need.
+HEAVY_LIBRARIES = ("networkx", "constraint", "nvflare", "numpy", "cattrs", "yaml")
+# DFM modules that only commands and implementations need.
+HEAVY_DFM = ("dfm.cli.commands", "dfm.kernel.config", "dfm.kernel.ir", "dfm.kernel.codecs", "dfm.api")
+CORE = ("dfm.compiler", "dfm.runner", "dfm.flare")
+
+
+def heavy(module: str) -> bool:
+    if module.split(".")[0] in HEAVY_LIBRARIES or module.startswith(HEAVY_DFM):
+        return True
+    # dfm.compiler and dfm.compiler.plugin are fine; any other dfm.compiler.* is implementation
+    return any(module.startswith(core + ".") and module != core + ".plugin" for core in CORE)
+
+
+def test_help_imports_nothing_heavy():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DFM_")}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert report["code"] == 0, result.stderr
+    offenders = [m for m in report["modules"] if heavy(m)]
+    assert offenders == [], (
+        "'dfm --help' imported implementation modules; keep plugin.py and package __init__ "
+        f"modules free of heavy imports (see docs/plugins/index.md): {offenders}"
+    )
