@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dfm.kernel.errors import PipelineError
-from dfm.kernel.ir import pipeline as ir
+from dfm.kernel.ir import pipeline as irp
 from dfm.kernel.ir.serde import from_data, to_data
 
 _state = threading.local()
@@ -56,29 +56,29 @@ class Node:
 
     # Comparisons build If conditions.
     def __eq__(self, other: object) -> Condition:  # type: ignore[override]
-        return Condition(ir.Compare("==", self._value(), _as_value(other)), self._pipeline)
+        return Condition(irp.Compare("==", self._value(), _as_value(other)), self._pipeline)
 
     def __ne__(self, other: object) -> Condition:  # type: ignore[override]
-        return Condition(ir.Compare("!=", self._value(), _as_value(other)), self._pipeline)
+        return Condition(irp.Compare("!=", self._value(), _as_value(other)), self._pipeline)
 
     def __lt__(self, other: object) -> Condition:
-        return Condition(ir.Compare("<", self._value(), _as_value(other)), self._pipeline)
+        return Condition(irp.Compare("<", self._value(), _as_value(other)), self._pipeline)
 
     def __le__(self, other: object) -> Condition:
-        return Condition(ir.Compare("<=", self._value(), _as_value(other)), self._pipeline)
+        return Condition(irp.Compare("<=", self._value(), _as_value(other)), self._pipeline)
 
     def __gt__(self, other: object) -> Condition:
-        return Condition(ir.Compare(">", self._value(), _as_value(other)), self._pipeline)
+        return Condition(irp.Compare(">", self._value(), _as_value(other)), self._pipeline)
 
     def __ge__(self, other: object) -> Condition:
-        return Condition(ir.Compare(">=", self._value(), _as_value(other)), self._pipeline)
+        return Condition(irp.Compare(">=", self._value(), _as_value(other)), self._pipeline)
 
     def __invert__(self) -> Condition:
-        return ~Condition(ir.Truthy(self._value()), self._pipeline)
+        return ~Condition(irp.Truthy(self._value()), self._pipeline)
 
     __hash__ = object.__hash__
 
-    def _value(self) -> ir.Ref:
+    def _value(self) -> irp.Ref:
         block = _current("a node reference")
         if block.pipeline is not self._pipeline:
             raise PipelineError(f"{self._label} ({self.id}) belongs to another pipeline")
@@ -87,7 +87,7 @@ class Node:
                 f"{self._label} ({self.id}) was produced inside a ForEach or If block "
                 "and cannot be used outside it"
             )
-        return ir.Ref(self.id)
+        return irp.Ref(self.id)
 
 
 class PlaceParam:
@@ -102,16 +102,16 @@ class PlaceParam:
         return f"PlaceParam({self.name!r})"
 
     def __eq__(self, other: object) -> Condition:  # type: ignore[override]
-        return Condition(ir.Compare("==", _as_value(self), _as_value(other)), None)
+        return Condition(irp.Compare("==", _as_value(self), _as_value(other)), None)
 
     def __ne__(self, other: object) -> Condition:  # type: ignore[override]
-        return Condition(ir.Compare("!=", _as_value(self), _as_value(other)), None)
+        return Condition(irp.Compare("!=", _as_value(self), _as_value(other)), None)
 
     def __gt__(self, other: object) -> Condition:
-        return Condition(ir.Compare(">", _as_value(self), _as_value(other)), None)
+        return Condition(irp.Compare(">", _as_value(self), _as_value(other)), None)
 
     def __lt__(self, other: object) -> Condition:
-        return Condition(ir.Compare("<", _as_value(self), _as_value(other)), None)
+        return Condition(irp.Compare("<", _as_value(self), _as_value(other)), None)
 
     __hash__ = object.__hash__
 
@@ -119,30 +119,30 @@ class PlaceParam:
 class Condition:
     """A boolean expression for ``If``; combine with ``&``, ``|`` and ``~``."""
 
-    def __init__(self, cond: ir.Cond, pipeline: Pipeline | None):
+    def __init__(self, cond: irp.Cond, pipeline: Pipeline | None):
         self.cond = cond
         self._pipeline = pipeline
 
     def __and__(self, other: Condition) -> Condition:
-        return Condition(ir.BoolOp("and", (self.cond, _as_cond(other))), self._pipeline)
+        return Condition(irp.BoolOp("and", (self.cond, _as_cond(other))), self._pipeline)
 
     def __or__(self, other: Condition) -> Condition:
-        return Condition(ir.BoolOp("or", (self.cond, _as_cond(other))), self._pipeline)
+        return Condition(irp.BoolOp("or", (self.cond, _as_cond(other))), self._pipeline)
 
     def __invert__(self) -> Condition:
-        return Condition(ir.Not(self.cond), self._pipeline)
+        return Condition(irp.Not(self.cond), self._pipeline)
 
     def __bool__(self) -> bool:
         raise PipelineError("conditions are evaluated at run time; use 'with If(condition):'")
 
 
-def _as_cond(value: Any) -> ir.Cond:
+def _as_cond(value: Any) -> irp.Cond:
     if isinstance(value, Condition):
         return value.cond
-    return ir.Truthy(_as_value(value))
+    return irp.Truthy(_as_value(value))
 
 
-def _as_value(value: Any) -> ir.Value:
+def _as_value(value: Any) -> irp.Value:
     """Turn an argument written in a pipeline into an IR value."""
     if isinstance(value, Node):
         return value._value()
@@ -151,11 +151,11 @@ def _as_value(value: Any) -> ir.Value:
         params = block.pipeline._params
         if value.name not in params:
             params.append(value.name)
-        return ir.Param(value.name)
+        return irp.Param(value.name)
     if isinstance(value, Condition):
         raise PipelineError("a condition can only be used in If(...)")
     _check_literal(value, "argument")
-    return ir.Lit(value)
+    return irp.Lit(value)
 
 
 def _check_literal(value: Any, where: str) -> None:
@@ -184,7 +184,7 @@ class Pipeline:
         self._params: list[str] = []
         self._places: dict[str, bool] = {}  # yield place -> multiuse
         self._root = _Block(self, ())
-        self._ir: ir.PipelineIR | None = None
+        self._ir: irp.PipelineIR | None = None
 
     def __enter__(self) -> Pipeline:
         if self._ir is not None:
@@ -197,14 +197,14 @@ class Pipeline:
         while stack and stack[-1].pipeline is self:
             stack.pop()
         if exc_type is None:
-            self._ir = ir.PipelineIR(tuple(self._root.statements), tuple(self._params), self.name)
+            self._ir = irp.PipelineIR(tuple(self._root.statements), tuple(self._params), self.name)
 
     def _next_id(self) -> str:
         self._counter += 1
         return f"n{self._counter}"
 
     @property
-    def ir(self) -> ir.PipelineIR:
+    def ir(self) -> irp.PipelineIR:
         """The recorded IR (after the ``with`` block)."""
         if self._ir is None:
             raise PipelineError("the pipeline is still being recorded; use it after its 'with' block")
@@ -221,11 +221,11 @@ class Pipeline:
     def from_json(cls, text: str) -> Pipeline:
         data = json.loads(text)
         pipeline = cls(data.get("name", "pipeline"))
-        pipeline._ir = from_data(data, ir.PipelineIR)
+        pipeline._ir = from_data(data, irp.PipelineIR)
         return pipeline
 
     @classmethod
-    def from_ir(cls, pipeline_ir: ir.PipelineIR) -> Pipeline:
+    def from_ir(cls, pipeline_ir: irp.PipelineIR) -> Pipeline:
         pipeline = cls(pipeline_ir.name)
         pipeline._ir = pipeline_ir
         return pipeline
@@ -238,7 +238,7 @@ def record_call(
     block = _current(f"operation {operation}")
     values = {name: _as_value(value) for name, value in args.items()}
     node_id = block.pipeline._next_id()
-    block.statements.append(ir.Call(node_id, operation, values, site, provider))
+    block.statements.append(irp.Call(node_id, operation, values, site, provider))
     return Node(block.pipeline, node_id, block.path, operation)
 
 
@@ -254,7 +254,7 @@ def Yield(value: Any, place: str = "yield", multiuse: bool = False) -> None:
             "or pass multiuse=True to every Yield of that place"
         )
     places[place] = multiuse
-    block.statements.append(ir.Yield(block.pipeline._next_id(), _as_value(value), place, multiuse))
+    block.statements.append(irp.Yield(block.pipeline._next_id(), _as_value(value), place, multiuse))
 
 
 class ForEach:
@@ -283,7 +283,7 @@ class ForEach:
         _stack().pop()
         if exc_type is None:
             self._parent.statements.append(
-                ir.ForEach(self._id, self._over_value, self._var, tuple(self._block.statements))
+                irp.ForEach(self._id, self._over_value, self._var, tuple(self._block.statements))
             )
 
 
@@ -304,7 +304,7 @@ class If:
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         _stack().pop()
         if exc_type is None:
-            self._parent.statements.append(ir.If(self._id, self._cond, tuple(self._block.statements)))
+            self._parent.statements.append(irp.If(self._id, self._cond, tuple(self._block.statements)))
 
 
 class Else:
@@ -313,7 +313,7 @@ class Else:
     def __enter__(self) -> None:
         parent = _current("Else")
         last = parent.statements[-1] if parent.statements else None
-        if not isinstance(last, ir.If) or last.orelse:
+        if not isinstance(last, irp.If) or last.orelse:
             raise PipelineError("Else must directly follow an If block")
         self._parent = parent
         self._if = last
@@ -323,11 +323,11 @@ class Else:
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         _stack().pop()
         if exc_type is None:
-            self._parent.statements[-1] = ir.If(
+            self._parent.statements[-1] = irp.If(
                 self._if.id, self._if.cond, self._if.then, tuple(self._block.statements)
             )
 
 
-def iter_nodes(pipeline_ir: ir.PipelineIR) -> Iterator[ir.Statement]:
+def iter_nodes(pipeline_ir: irp.PipelineIR) -> Iterator[irp.Statement]:
     for stmt, _scope, _branch in pipeline_ir.walk():
         yield stmt

@@ -162,7 +162,7 @@ class NetRunner:
         frames: list[Frame] = [(i,) for i in range(self.frames)]
         for item in t.scope:
             if isinstance(item, LoopScope):
-                nxt = []
+                nxt: list[Frame] = []
                 for f in frames:
                     count = self.loops.get((item.loop, f))
                     if count is None:

@@ -347,9 +347,9 @@ class Session:
 
     def _deliver(self, msg: Any) -> None:
         if isinstance(msg, SiteLost):
-            for job in list(self._jobs.values()):
-                if msg.site in job.prepared.nets:
-                    self._fail(job, f"site '{msg.site}' was lost: {msg.reason}")
+            for running in list(self._jobs.values()):
+                if msg.site in running.prepared.nets:
+                    self._fail(running, f"site '{msg.site}' was lost: {msg.reason}")
             return
         job = self._jobs.get(msg.job)
         if job is None:

@@ -102,7 +102,7 @@ class SafeCodec:
         import numpy
 
         contiguous = numpy.ascontiguousarray(array)
-        buffers.append(memoryview(contiguous).cast("B"))
+        buffers.append(contiguous.data.cast("B"))
         return {
             TAG: "ndarray",
             "dtype": contiguous.dtype.str,
@@ -172,7 +172,7 @@ class SafeCodec:
         """One self-contained bytes object: header length, JSON header, then length-prefixed buffers."""
         header, buffers = self.encode(value)
         head = json.dumps(header, separators=(",", ":")).encode()
-        parts = [len(head).to_bytes(4, "big"), len(buffers).to_bytes(4, "big"), head]
+        parts: list[bytes | memoryview] = [len(head).to_bytes(4, "big"), len(buffers).to_bytes(4, "big"), head]
         for buf in buffers:
             view = memoryview(buf).cast("B")
             parts.append(view.nbytes.to_bytes(8, "big"))
@@ -186,7 +186,7 @@ class SafeCodec:
             count = int.from_bytes(view[4:8], "big")
             pos = 8 + head_len
             header = json.loads(bytes(view[8:pos]))
-            buffers = []
+            buffers: list[memoryview] = []
             for _ in range(count):
                 size = int.from_bytes(view[pos : pos + 8], "big")
                 pos += 8

@@ -201,7 +201,9 @@ class Federation:
             out[key.removeprefix(OPERATION_REF_PREFIX)] = (None, entry)
         return out
 
-    def interface_entry(self, site: str, operation: str, provider: str | None = None) -> InterfaceEntry | None:
+    def interface_entry(
+        self, site: str, operation: str, provider: str | None = None
+    ) -> InterfaceEntry | None:
         spec = self.sites[site]
         key = OPERATION_REF_PREFIX + operation
         if provider is not None:
