@@ -11,8 +11,7 @@ import pytest
 
 from dfm.api import Pipeline, PlaceParam, Yield, load_federation
 from dfm.runner import JobStatus, Session
-
-from .conftest import MATHFED
+from dfm.runner.testing import MATHFED
 
 np = pytest.importorskip("numpy")
 

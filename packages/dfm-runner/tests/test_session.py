@@ -1,30 +1,24 @@
-"""End-to-end behaviour of sessions and jobs on both local transports."""
+"""Sessions and jobs end to end: examplefed and the conformance suite on both local transports."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
+from collections.abc import Iterator
 
 import pytest
 
-from dfm.api import Else, ForEach, If, Pipeline, PlaceParam, Yield
-from dfm.kernel.errors import DfmError, JobError
+from dfm.api import Pipeline, PlaceParam, Yield, load_federation
+from dfm.kernel.errors import DfmError
 from dfm.runner import JobStatus, Session
+from dfm.runner.testing import MATHFED, SECRET, TransportConformance
 
-from .conftest import EXAMPLEFED, SECRET
-
-
-def values(job, place=None):
-    return sorted((r.frame, r.value) for r in job.results(timeout=30) if place in (None, r.place))
+from .conftest import EXAMPLEFED
 
 
+@pytest.mark.parametrize("transport", ["inproc", "process"])
 def test_examplefed_greets_at_every_site(transport, monkeypatch):
     monkeypatch.setenv("EXAMPLEFED_RECEPTION_BADGE_KEY", "badge-123")
-    with Session(EXAMPLEFED, transport=transport) as session:
-        from dfm.api import load_federation
-
-        fed = load_federation(EXAMPLEFED)
+    fed = load_federation(EXAMPLEFED)
+    with Session(fed, transport=transport) as session:
         with Pipeline() as p:
             for site in ("concierge", "server", "reception"):
                 Yield(fed.api.users.GreetMe(name=PlaceParam("name"), site=site), place=site)
@@ -42,165 +36,45 @@ def test_examplefed_greets_at_every_site(transport, monkeypatch):
     assert "badge-123" not in repr(got)
 
 
-def test_chain_across_sites(session, mathfed):
-    api = mathfed.api.math
+def _session(transport: str) -> Iterator[Session]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MATHFED_BETA_API_TOKEN", SECRET)  # read by the beta site's vault (child processes too)
+    try:
+        with Session(MATHFED, transport=transport) as session:
+            yield session
+    finally:
+        mp.undo()
+
+
+class TestInproc(TransportConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def session(cls) -> Iterator[Session]:
+        yield from _session("inproc")
+
+
+class TestProcess(TransportConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def session(cls) -> Iterator[Session]:
+        yield from _session("process")
+
+
+def test_unknown_transport_is_a_clear_error():
+    with pytest.raises(DfmError, match=r"unknown transport 'procss'; did you mean 'process'\?"):
+        Session(MATHFED, transport="procss")
+
+
+def test_unknown_target_is_a_clear_error():
+    with pytest.raises(DfmError, match="unknown target 'cloud'"):
+        Session(MATHFED, target="cloud")
+
+
+def test_prepared_for_another_federation_is_refused(mathfed):
+    fed = load_federation(EXAMPLEFED)
     with Pipeline() as p:
-        sq = api.Square(x=PlaceParam("x"), site="alpha")
-        total = api.Add(a=sq, b=PlaceParam("x"), site="beta")
-        Yield(total, place="total")
-        Yield(sq, place="square")
-    job = session.execute(session.prepare(p), [{"x": 3}, {"x": 4}])
-    assert values(job) == [((0,), 9), ((0,), 12), ((1,), 16), ((1,), 20)]
-    assert job.status is JobStatus.FINISHED
-
-
-def test_falsy_constant_and_expose_as(session, mathfed):
-    with Pipeline() as p:
-        Yield(mathfed.api.math.Scale(x=PlaceParam("x")), place="const")  # factor: const 0
-        Yield(mathfed.api.math.Scale(x=PlaceParam("x"), factor=3), place="exposed")
-    job = session.execute(session.prepare(p), {"x": 2})
-    got = {r.place: r.value for r in job.results(timeout=30)}
-    assert got == {"const": 0, "exposed": 6}
-
-
-def test_foreach_runs_body_per_item(session, mathfed):
-    api = mathfed.api.math
-    with Pipeline() as p:
-        items = api.Range(n=PlaceParam("n"))
-        with ForEach(items) as item:
-            Yield(api.Square(x=item, site="beta"), place="squares")
-    job = session.execute(session.prepare(p), [{"n": 4}, {"n": 0}, {"n": 2}])
-    assert values(job) == [((0, 0), 0), ((0, 1), 1), ((0, 2), 4), ((0, 3), 9), ((2, 0), 0), ((2, 1), 1)]
-    assert job.status is JobStatus.FINISHED
-
-
-def test_nested_foreach_with_if(session, mathfed):
-    api = mathfed.api.math
-    with Pipeline() as p:
-        outer = api.Range(n=3)
-        with ForEach(outer) as i:
-            inner = api.Range(n=i, site="alpha")
-            with ForEach(inner) as j:
-                with If(j > 0):
-                    Yield(api.Add(a=i, b=j, site="beta"), place="pairs", multiuse=True)
-                with Else():
-                    Yield(i, place="zeros")
-    job = session.execute(session.prepare(p), {})
-    got = sorted((r.place, r.frame, r.value) for r in job.results(timeout=30))
-    assert got == [
-        ("pairs", (0, 2, 1), 3),
-        ("zeros", (0, 1, 0), 1),
-        ("zeros", (0, 2, 0), 2),
-    ]
-
-
-def test_if_on_parameter_and_result(session, mathfed):
-    api = mathfed.api.math
-    with Pipeline() as p:
-        sq = api.Square(x=PlaceParam("x"), site="alpha")
-        with If((sq > 10) & ~(PlaceParam("x") == 5)):
-            Yield(sq, place="big")
-        with Else():
-            Yield(api.Add(a=sq, b=1000), place="small")
-    job = session.execute(session.prepare(p), [{"x": 2}, {"x": 4}, {"x": 5}])
-    got = sorted((r.index, r.place, r.value) for r in job.results(timeout=30))
-    assert got == [(0, "small", 1004), (1, "big", 16), (2, "small", 1025)]
-
-
-def test_adapter_error_fails_only_its_job(session, mathfed):
-    api = mathfed.api.math
-    with Pipeline() as bad:
-        Yield(api.Fail(message="disk on fire"), place="x")
-    with Pipeline() as good:
-        Yield(api.SleepSync(seconds=0.2), place="slept")
-    ok = session.execute(session.prepare(good))
-    failed = session.execute(session.prepare(bad))
-    assert failed.wait(30) is JobStatus.FAILED
-    assert "site 'alpha'" in failed.error and "math.Fail" in failed.error and "disk on fire" in failed.error
-    with pytest.raises(JobError, match="disk on fire"):
-        list(failed.results())
-    assert ok.wait(30) is JobStatus.FINISHED
-    assert [r.value for r in ok.results()] == [0.2]
-
-
-def test_cancel_interrupts_async_adapter(session, mathfed):
-    with Pipeline() as p:
-        Yield(mathfed.api.math.Sleep(seconds=30, value=1), place="late")
-    job = session.execute(session.prepare(p))
-    time.sleep(0.3)
-    start = time.monotonic()
-    job.cancel()
-    assert job.wait(5) is JobStatus.CANCELLED
-    assert time.monotonic() - start < 2
-    with pytest.raises(JobError, match="cancelled"):
-        list(job.results())
-
-
-def test_many_concurrent_jobs_each_result_once(session, mathfed):
-    with Pipeline() as p:
-        Yield(mathfed.api.math.Add(a=PlaceParam("i"), b=1000, site="beta"), place="out")
-    prepared = session.prepare(p)
-    jobs = [session.execute(prepared, {"i": i}) for i in range(200)]
-    for i, job in enumerate(jobs):
-        assert [r.value for r in job.results(timeout=60)] == [i + 1000]
-        assert job.status is JobStatus.FINISHED
-
-
-def test_callbacks_per_place(session, mathfed):
-    seen: list[tuple[str, object]] = []
-    lock = threading.Lock()
-
-    def record(result):
-        with lock:
-            seen.append((result.place, result.value))
-
-    with Pipeline() as p:
-        Yield(mathfed.api.math.Square(x=2), place="a")
-        Yield(mathfed.api.math.Square(x=3), place="b")
-    job = session.execute(session.prepare(p), callbacks={"a": record})
-    job.wait(30)
-    assert seen == [("a", 4)]
-
-
-def test_secrets_never_leak(session, mathfed, caplog):
-    caplog.set_level(logging.DEBUG)
-    with Pipeline() as p:
-        Yield(mathfed.api.math.UseSecret(fail=PlaceParam("fail")), place="auth")
-    prepared = session.prepare(p)
-    ok = session.execute(prepared, {"fail": False})
-    assert [r.value for r in ok.results(timeout=30)] == [
-        f"authenticated with a token of {len(SECRET)} characters"
-    ]
-    failed = session.execute(prepared, {"fail": True})
-    assert failed.wait(30) is JobStatus.FAILED
-    assert "rejected token ***" in failed.error
-    assert SECRET not in failed.error
-    assert SECRET not in prepared.pipeline.__repr__() and SECRET not in repr(prepared.nets)
-    assert SECRET not in caplog.text
-
-
-def test_missing_param_is_a_clear_error(session, mathfed):
-    with Pipeline() as p:
-        Yield(mathfed.api.math.Square(x=PlaceParam("x")), place="sq")
-    with pytest.raises(DfmError, match=r"missing value.*PlaceParam x"):
-        session.execute(session.prepare(p), {"y": 1})
-
-
-def test_site_refuses_operation_it_does_not_offer(session, mathfed):
-    import attrs
-
-    from dfm.kernel.ir.net import CallT
-
-    with Pipeline() as p:
-        Yield(mathfed.api.math.Square(x=2, site="beta"), place="sq")
-    prepared = session.prepare(p)
-    beta = prepared.nets["beta"]
-    forged = tuple(
-        attrs.evolve(t, operation="math.Range", args={"n": t.args["x"]}) if isinstance(t, CallT) else t
-        for t in beta.transitions
-    )
-    nets = {**prepared.nets, "beta": attrs.evolve(beta, transitions=forged)}
-    tampered = attrs.evolve(prepared, nets=nets, digest=prepared.digest + "-forged")
-    job = session.execute(tampered)
-    assert job.wait(30) is JobStatus.FAILED
-    assert "site 'beta' refuses the pipeline: operation 'math.Range' is not offered here" in job.error
+        Yield(fed.api.users.GreetMe(name="x"), place="g")
+    with Session(fed) as ex, Session(mathfed) as math:
+        prepared = ex.prepare(p)
+        with pytest.raises(DfmError, match="prepared for federation 'examplefed'"):
+            math.execute(prepared)
