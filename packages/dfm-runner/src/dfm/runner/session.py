@@ -211,6 +211,8 @@ class Session:
         self.target = target
         self.strategy = strategy
         self._manager = manager or get_plugin_manager()
+        if self.federation.plugins:
+            self._manager.check_pins(self.federation.plugins)
         transport_cls = self._manager.get("transports", transport).load()
         self._jobs: dict[str, Job] = {}
         self._installed: set[tuple[str, str]] = set()

@@ -32,7 +32,7 @@ from dfm.kernel.config.models import (
 )
 from dfm.kernel.errors import DfmError
 from dfm.kernel.ir.net import CallT, ScatterT, SendT, SiteNet, YieldT
-from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
+from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
 from dfm.kernel.records import load_target
 from dfm.runner.messages import (
     BranchTaken,
@@ -293,7 +293,15 @@ class SiteRuntime:
         manager = self._manager or get_plugin_manager()
         registry = manager.registry("adapters")
         if ref in registry:
-            return registry[ref].load()
+            entry = registry[ref]
+            pins = {canonical_name(d) for d in self.federation.plugins}
+            dist = canonical_name(entry.provenance.distribution) if entry.provenance else ""
+            # A federation that pins its plugins uses only those (and DFM's own distributions).
+            if pins and dist not in pins and dist not in CORE_DISTRIBUTIONS:
+                raise AdapterFailed(
+                    f"adapter '{ref}' comes from {dist}, which this federation's 'plugins:' pins do not list"
+                )
+            return entry.load()
         target = ref if ":" in ref else ":".join(ref.rsplit(".", 1))
         # Federation-local adapter packages live beside the config file.
         base = str(self.base_dir)
