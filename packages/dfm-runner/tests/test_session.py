@@ -84,7 +84,11 @@ def test_unmet_plugin_pins_stop_the_session(tmp_path):
     from dfm.kernel.errors import PluginVersionError
 
     config = tmp_path / "pinned.dfm.yaml"
-    text = MATHFED.read_text().replace("homesite: home", "homesite: home\nplugins:\n  dfm-adapter-nowhere: '>=1'")
+    text = MATHFED.read_text().replace(
+        "homesite: home", "homesite: home\nplugins:\n  dfm-adapter-nowhere: '>=1'"
+    )
     config.write_text(text.replace("mathfed_adapters.", "nowhere."))
-    with pytest.raises(PluginVersionError, match=r"dfm-adapter-nowhere: requires >=1, found none \(not installed\)"):
+    with pytest.raises(
+        PluginVersionError, match=r"dfm-adapter-nowhere: requires >=1, found none \(not installed\)"
+    ):
         Session(config)

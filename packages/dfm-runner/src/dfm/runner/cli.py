@@ -87,50 +87,65 @@ class _Progress:
             )
 
 
-@click.group("submit")
-def submit() -> None:
-    """Run a pipeline file or a script on a federation."""
+class _SubmitGroup(click.Group):
+    """Lets the group's options follow FEDERATION: 'dfm fed submit NAME --target flare pipeline FILE'."""
+
+    _valued = ("--target", "--transport")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        front: list[str] = []
+        rest: list[str] = []
+        positional = 0
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if positional < 2 and arg in self._valued and i + 1 < len(args):
+                front += args[i : i + 2]
+                i += 2
+                continue
+            if positional < 2 and (arg == "--poc" or arg.startswith(tuple(f"{o}=" for o in self._valued))):
+                front.append(arg)
+            else:
+                rest.append(arg)
+                if not arg.startswith("-"):
+                    positional += 1
+            i += 1
+        return super().parse_args(ctx, front + rest)
 
 
-_common = [
-    click.argument("federation"),
-    click.option("--target", type=click.Choice(["local", "flare"]), default="local", show_default=True),
-    click.option(
-        "--transport",
-        default=None,
-        help="Transport for the local target: inproc (default) or process.",
-    ),
-    click.option("--poc", is_flag=True, help="With --target flare: use the local POC deployment."),
-]
+@click.group("submit", cls=_SubmitGroup)
+@click.argument("federation")
+@click.option("--target", type=click.Choice(["local", "flare"]), default="local", show_default=True)
+@click.option(
+    "--transport", default=None, help="Transport for the local target: inproc (default) or process."
+)
+@click.option("--poc", is_flag=True, help="With --target flare: use the deployment 'dfm poc start' runs.")
+@click.pass_context
+def submit(ctx: click.Context, federation: str, target: str, transport: str | None, poc: bool) -> None:
+    """Run a pipeline file or a script on FEDERATION (a config path or a registered name).
 
-
-def _with_common(fn: Any) -> Any:
-    for decorator in reversed(_common):
-        fn = decorator(fn)
-    return fn
+    \b
+    dfm fed submit examplefed pipeline demo.py -- Ada
+    dfm fed submit examplefed --transport process script app.py -- --verbose
+    """
+    ctx.obj = {"federation": federation, "target": target, "transport": transport, "poc": poc}
 
 
 @submit.command("pipeline")
-@_with_common
 @click.argument("file", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per result.")
 @click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@click.pass_obj
 def submit_pipeline(
-    federation: str,
-    target: str,
-    transport: str | None,
-    poc: bool,
-    file: Path,
-    args: tuple[str, ...],
-    as_json: bool,
-    timeout: float | None,
+    obj: dict[str, Any], file: Path, args: tuple[str, ...], as_json: bool, timeout: float | None
 ) -> None:
-    """Run FILE's get_pipeline() with get_pipeline_parameters() on FEDERATION.
+    """Run FILE's get_pipeline() with get_pipeline_parameters() and print the results.
 
-    FEDERATION is a config path or a name registered with 'dfm fed config set'.
-    ARGS (after --) are passed to get_pipeline_parameters(argv) if it takes them.
+    get_pipeline() may take the loaded federation; get_pipeline_parameters()
+    may take ARGS (everything after --) and returns one parameter set or a list.
     """
+    federation, target, transport, poc = obj["federation"], obj["target"], obj["transport"], obj["poc"]
     from dfm.api import load_federation
     from dfm.runner import Session
 
@@ -166,12 +181,10 @@ def submit_pipeline(
 
 
 @submit.command("script")
-@_with_common
 @click.argument("file", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def submit_script(
-    federation: str, target: str, transport: str | None, poc: bool, file: Path, args: tuple[str, ...]
-) -> None:
+@click.pass_obj
+def submit_script(obj: dict[str, Any], file: Path, args: tuple[str, ...]) -> None:
     """Run a Python script as __main__ with the federation in the environment.
 
     The script reads DFM_FEDERATION, DFM_TARGET and DFM_TRANSPORT (or calls
@@ -179,14 +192,16 @@ def submit_script(
     """
     from dfm.kernel.fedregistry import resolve_federation
 
+    federation, target, transport, poc = obj["federation"], obj["target"], obj["transport"], obj["poc"]
     if not file.is_file():
         raise DfmError(f"no such file: {file}")
-    os.environ["DFM_FEDERATION"] = str(resolve_federation(federation))
-    os.environ["DFM_TARGET"] = target
+    env = {"DFM_FEDERATION": str(resolve_federation(federation)), "DFM_TARGET": target}
     if transport:
-        os.environ["DFM_TRANSPORT"] = transport
+        env["DFM_TRANSPORT"] = transport
     if poc:
-        os.environ["DFM_FLARE_POC"] = "1"
+        env["DFM_FLARE_POC"] = "1"
+    saved = {key: os.environ.get(key) for key in (*env, "DFM_TRANSPORT", "DFM_FLARE_POC")}
+    os.environ.update(env)
     argv = sys.argv
     sys.argv = [str(file), *args]
     sys.path.insert(0, str(file.parent))
@@ -198,3 +213,8 @@ def submit_script(
     finally:
         sys.argv = argv
         sys.path.remove(str(file.parent))
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
