@@ -253,6 +253,10 @@ def Yield(value: Any, place: str = "yield", multiuse: bool = False) -> None:
             f"Yield place '{place}' is used twice; give each Yield its own place "
             "or pass multiuse=True to every Yield of that place"
         )
+    if not isinstance(value, (Node, PlaceParam)):
+        raise PipelineError(
+            f"Yield to '{place}': yield an operation result, a ForEach item or a PlaceParam, not a literal"
+        )
     places[place] = multiuse
     block.statements.append(irp.Yield(block.pipeline._next_id(), _as_value(value), place, multiuse))
 

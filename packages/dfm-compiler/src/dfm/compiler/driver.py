@@ -1,0 +1,196 @@
+"""``compile_pipeline``: graph -> placement -> lowering -> verification -> PreparedPipeline."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import networkx as nx  # type: ignore[import-untyped]
+
+from dfm.compiler.graph import as_federation, as_pipeline_ir, build_graph
+from dfm.compiler.lowering import lower
+from dfm.compiler.placement.problem import PlacementProblem
+from dfm.compiler.verify import verify_nets
+from dfm.kernel.config.models import Federation
+from dfm.kernel.errors import CompileError
+from dfm.kernel.ir import pipeline as ir
+from dfm.kernel.ir import serde
+from dfm.kernel.ir.net import PreparedPipeline
+
+if TYPE_CHECKING:
+    from dfm.api.federation import FederationHandle  # type: ignore[import-untyped]
+    from dfm.api.pipeline import Pipeline  # type: ignore[import-untyped]
+    from dfm.kernel.plugins import DfmPluginManager
+
+__all__ = [
+    "PHASES",
+    "Compilation",
+    "gc_paused",
+    "Strategy",
+    "check_placement",
+    "compile_pipeline",
+    "compile_with_details",
+    "resolve_strategy",
+]
+
+Strategy = Callable[[PlacementProblem], Mapping[str, str]]
+
+
+@attrs.frozen
+class Compilation:
+    """Every intermediate result of one compilation (for ``dfm pipeline show`` and tools)."""
+
+    graph: nx.DiGraph = attrs.field(eq=False)
+    problem: PlacementProblem
+    placement: dict[str, str]
+    prepared: PreparedPipeline
+
+
+def resolve_strategy(
+    strategy: str | Strategy, manager: DfmPluginManager | None = None
+) -> tuple[str, Strategy]:
+    """A strategy by name (through the plugin registry) or a strategy function as given."""
+    if callable(strategy):
+        return getattr(strategy, "__name__", "custom"), strategy
+    if manager is None:
+        from dfm.kernel import get_plugin_manager
+
+        manager = get_plugin_manager()
+    entry = manager.get("placement_strategies", strategy)  # UnknownPluginError with a did-you-mean
+    function = entry.load()
+    if not callable(function):
+        raise CompileError(f"placement strategy '{strategy}' ({entry.source}) is not callable")
+    return strategy, function
+
+
+def check_placement(problem: PlacementProblem, placement: Mapping[str, Any], strategy: str) -> dict[str, str]:
+    """Check a strategy's answer against every hard constraint; return it in node order."""
+    issues: list[str] = []
+    if not isinstance(placement, Mapping):
+        raise CompileError(
+            f"placement strategy '{strategy}' returned {type(placement).__name__}, "
+            "expected a mapping node -> site"
+        )
+    for node in problem.nodes:
+        site = placement.get(node)
+        if site is None:
+            issues.append(f"{problem.label(node)} is not placed")
+        elif site not in problem.candidates[node]:
+            issues.append(
+                f"{problem.label(node)} is placed at {site!r}, not one of its candidates "
+                f"({', '.join(problem.candidates[node])})"
+            )
+    extra = sorted(set(placement) - set(problem.nodes))
+    if extra:
+        issues.append(f"unknown nodes placed: {', '.join(map(str, extra))}")
+    if not issues:
+        for node, other in problem.colocate.items():
+            if placement[node] != placement[other]:
+                issues.append(
+                    f"{problem.label(node)} must share a site with {problem.label(other)} "
+                    f"({placement[node]} != {placement[other]})"
+                )
+        for u, v, _ in problem.edges:
+            site = placement[u]
+            if site in problem.resident.get(u, ()) and placement[v] != site:
+                issues.append(
+                    f"the output of {problem.label(u)} is resident at {site} but its consumer "
+                    f"{problem.label(v)} is placed at {placement[v]}"
+                )
+    if issues:
+        raise CompileError(
+            f"placement strategy '{strategy}' returned an invalid placement:\n  " + "\n  ".join(issues)
+        )
+    return {node: str(placement[node]) for node in problem.nodes}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector.
+
+    Compilation allocates many small acyclic objects (freed by reference counting);
+    letting the collector scan them repeatedly makes large compilations superlinear.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+PHASES = ("graph", "problem", "placement", "lowering", "verify", "digest")
+
+
+def compile_with_details(
+    federation: Federation | FederationHandle,
+    pipeline: ir.PipelineIR | Pipeline,
+    strategy: str | Strategy = "auto",
+    *,
+    manager: DfmPluginManager | None = None,
+    timings: dict[str, float] | None = None,
+) -> Compilation:
+    """Like :func:`compile_pipeline`, also returning the graph, problem and placement.
+
+    If ``timings`` is given, the seconds spent in each of :data:`PHASES` are stored in it.
+    """
+    fed = as_federation(federation)
+    pir = as_pipeline_ir(pipeline)
+    name, place = resolve_strategy(strategy, manager)
+    clock = time.perf_counter
+    marks = [clock()]
+    with gc_paused():
+        graph = build_graph(fed, pir)
+        marks.append(clock())
+        problem = PlacementProblem.from_graph(graph, fed)
+        marks.append(clock())
+        placement = check_placement(problem, place(problem), name)
+        marks.append(clock())
+        nets = lower(graph, placement, fed)
+        marks.append(clock())
+        verify_nets(nets, problem.homesite, problem, placement)
+        marks.append(clock())
+        prepared = PreparedPipeline(
+            federation=fed.name,
+            homesite=problem.homesite,
+            pipeline=pir,
+            placement=placement,
+            nets=nets,
+            strategy=name,
+            cost=float(problem.cost(placement)),
+        )
+        prepared = attrs.evolve(prepared, digest=serde.digest(prepared))
+        marks.append(clock())
+    if timings is not None:
+        for phase, start, end in zip(PHASES, marks[:-1], marks[1:], strict=True):
+            timings[phase] = end - start
+        timings["total"] = marks[-1] - marks[0]
+    return Compilation(graph, problem, placement, prepared)
+
+
+def compile_pipeline(
+    federation: Federation | FederationHandle,
+    pipeline: ir.PipelineIR | Pipeline,
+    strategy: str | Strategy = "auto",
+    *,
+    manager: DfmPluginManager | None = None,
+) -> PreparedPipeline:
+    """Compile ``pipeline`` for ``federation`` into a :class:`PreparedPipeline`.
+
+    ``strategy`` names a placement strategy registered through the
+    ``dfm_placement_strategies`` hook (``auto``, ``optimal``, ``greedy`` ship with
+    dfm-compiler), looked up in ``manager`` (default: the process-wide plugin
+    manager), or is a strategy function. Raises :class:`CompileError` when the
+    pipeline cannot be placed or lowered, :class:`UnknownPluginError` for an
+    unknown strategy name.
+
+    Compiling the same pipeline for the same federation twice gives equal results
+    with the same ``digest`` (the SHA-256 of the canonical JSON of everything else).
+    """
+    return compile_with_details(federation, pipeline, strategy, manager=manager).prepared

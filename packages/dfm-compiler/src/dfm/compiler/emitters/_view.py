@@ -1,0 +1,108 @@
+"""What the emitters show: nodes, edges and annotations of a placed pipeline."""
+
+from __future__ import annotations
+
+import attrs
+
+from dfm.compiler.graph import analyze, build_graph, node_label
+from dfm.compiler.placement.problem import link_cost_matrix
+from dfm.kernel.config.models import Federation
+from dfm.kernel.ir import pipeline as ir
+from dfm.kernel.ir.net import PreparedPipeline
+
+
+@attrs.frozen
+class NodeView:
+    id: str
+    kind: str
+    what: str  # operation, "Yield 'place'", "ForEach", "item", "If"
+    label: str
+    site: str
+    candidates: tuple[str, ...] | None  # None when the federation is not known
+
+
+@attrs.frozen
+class EdgeView:
+    src: str
+    dst: str
+    kind: str  # data | item | control
+    nbytes: int | None
+    link_cost: float | None
+
+    @property
+    def cost(self) -> float | None:
+        if self.nbytes is None or self.link_cost is None:
+            return None
+        return self.nbytes * self.link_cost
+
+
+@attrs.frozen
+class PipelineView:
+    name: str
+    federation: str
+    homesite: str
+    strategy: str
+    cost: float
+    sites: tuple[str, ...]  # sites with a net, homesite first
+    nodes: tuple[NodeView, ...]
+    edges: tuple[EdgeView, ...]
+
+    def crossing(self) -> list[EdgeView]:
+        site = {n.id: n.site for n in self.nodes}
+        return [e for e in self.edges if site[e.src] != site[e.dst]]
+
+
+def _what(node_kind: str, stmt: ir.Statement) -> str:
+    if isinstance(stmt, ir.Call):
+        return stmt.operation
+    if isinstance(stmt, ir.Yield):
+        return f"Yield '{stmt.place}'"
+    if node_kind == "item":
+        return "item"
+    if isinstance(stmt, ir.ForEach):
+        return "ForEach"
+    return "If"
+
+
+def view(prepared: PreparedPipeline, federation: Federation | None = None) -> PipelineView:
+    nodes = analyze(prepared.pipeline)
+    graph = build_graph(federation, prepared.pipeline) if federation is not None else None
+    costs = (
+        link_cost_matrix(federation, graph.graph["sites"])
+        if federation is not None and graph is not None
+        else None
+    )
+    placement = prepared.placement
+    node_views = tuple(
+        NodeView(
+            n.id,
+            n.kind,
+            _what(n.kind, n.stmt),
+            node_label(n),
+            placement.get(n.id, "?"),
+            tuple(graph.nodes[n.id]["candidates"]) if graph is not None else None,
+        )
+        for n in nodes
+    )
+    edges: list[EdgeView] = []
+    for n in nodes:
+        sources = [(n.parent, "item" if n.kind == "item" else "control")] if n.parent else []
+        sources += [(ref, "data") for ref in n.refs]
+        for src, kind in sources:
+            nbytes = link = None
+            if graph is not None and costs is not None:
+                nbytes = int(graph.edges[src, n.id]["bytes"])
+                a, b = placement.get(src), placement.get(n.id)
+                link = 0.0 if a == b or a is None or b is None else costs[a][b]
+            edges.append(EdgeView(src, n.id, kind, nbytes, link))
+    sites = tuple(prepared.nets) or (prepared.homesite,)
+    return PipelineView(
+        prepared.pipeline.name,
+        prepared.federation,
+        prepared.homesite,
+        prepared.strategy,
+        prepared.cost,
+        sites,
+        node_views,
+        tuple(edges),
+    )

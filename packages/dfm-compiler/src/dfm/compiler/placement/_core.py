@@ -1,0 +1,482 @@
+"""Shared machinery of the built-in strategies.
+
+Every built-in strategy runs the same preparation:
+
+1. **groups**: nodes that must share a site (``colocate``) are merged; a group's
+   domain is the intersection of its members' candidates.
+2. **residency propagation** (arc consistency on "producer at S -> consumer at S"):
+   a site is removed from a producer's domain when the consumer cannot run there,
+   and a producer that can only run at S pins its consumers to S. An empty domain
+   is a :class:`CompileError` that names the node, the operation, every site
+   considered and why each was ruled out.
+3. **fixing**: groups left with one site are placed; their edges become per-site
+   (unary) costs of their neighbours, which splits the rest into independent
+   **components** (cost is additive over components and so is the tie-break).
+
+Then each component is solved by the chosen method (``greedy`` or ``optimal``).
+Site indices follow ``problem.sites``, so "smaller index" is the tie-break order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from dfm.compiler.placement.problem import PlacementProblem
+from dfm.kernel.errors import CompileError
+
+__all__ = ["Component", "Prepared", "greedy_component", "prepare", "solve"]
+
+Assignment = list[int]  # site index per component group
+
+
+class Component:
+    """An independent part of the problem: free groups connected by edges."""
+
+    __slots__ = (
+        "adj_in",
+        "adj_out",
+        "domains",
+        "edges",
+        "groups",
+        "labels",
+        "matrix",
+        "res_in",
+        "res_out",
+        "residency",
+        "unary",
+    )
+
+    def __init__(
+        self,
+        groups: list[str],
+        domains: list[list[int]],
+        unary: list[dict[int, float]],
+        edges: list[tuple[int, int, float]],
+        residency: list[tuple[int, int, int]],
+        matrix: list[list[float]],
+        labels: list[str] | None = None,
+    ) -> None:
+        self.groups = groups  # representative node ids, canonical order
+        self.labels = labels or list(groups)  # for messages
+        self.domains = domains  # allowed site indices per group, ascending
+        self.unary = unary  # site index -> cost of the group's edges to fixed groups
+        self.edges = edges  # (src group, dst group, bytes), aggregated
+        self.residency = residency  # (producer group, consumer group, site)
+        self.matrix = matrix  # link cost by site index
+        n = len(groups)
+        self.adj_out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        self.adj_in: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        for a, b, w in edges:
+            self.adj_out[a].append((b, w))
+            self.adj_in[b].append((a, w))
+        self.res_out: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        self.res_in: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        for a, b, s in residency:
+            self.res_out[a].append((b, s))
+            self.res_in[b].append((a, s))
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def space(self, cap: int | None = None) -> int:
+        """Number of assignments (product of domain sizes); stops growing past ``cap``."""
+        total = 1
+        for dom in self.domains:
+            total *= len(dom)
+            if cap is not None and total > cap:
+                return total
+        return total
+
+    def cost(self, x: Sequence[int]) -> float:
+        """Exact cost of a full assignment, summed in a fixed order."""
+        m = self.matrix
+        total = 0.0
+        for k, s in enumerate(x):
+            total += self.unary[k].get(s, 0.0)
+        for a, b, w in self.edges:
+            total += w * m[x[a]][x[b]]
+        return total
+
+    def local_cost(self, k: int, s: int, x: Sequence[int]) -> float:
+        """Cost of group ``k``'s edges with ``k`` at ``s`` (unplaced neighbours, -1, ignored)."""
+        m = self.matrix
+        row = m[s]
+        total = self.unary[k].get(s, 0.0)
+        for b, w in self.adj_out[k]:
+            t = x[b]
+            if t >= 0:
+                total += w * row[t]
+        for a, w in self.adj_in[k]:
+            t = x[a]
+            if t >= 0:
+                total += w * m[t][s]
+        return total
+
+    def candidate_costs(self, k: int, candidates: Sequence[int], x: Sequence[int]) -> list[float]:
+        """:meth:`local_cost` for every candidate at once (neighbours aggregated by site first)."""
+        m = self.matrix
+        out_w: dict[int, float] = {}
+        in_w: dict[int, float] = {}
+        for b, w in self.adj_out[k]:
+            t = x[b]
+            if t >= 0:
+                out_w[t] = out_w.get(t, 0.0) + w
+        for a, w in self.adj_in[k]:
+            t = x[a]
+            if t >= 0:
+                in_w[t] = in_w.get(t, 0.0) + w
+        unary = self.unary[k]
+        costs = []
+        for s in candidates:
+            row = m[s]
+            c = unary.get(s, 0.0)
+            for t, w in out_w.items():
+                c += w * row[t]
+            for t, w in in_w.items():
+                c += w * m[t][s]
+            costs.append(c)
+        return costs
+
+    def neighbours(self, k: int) -> set[int]:
+        """Groups whose best site may change when ``k`` moves."""
+        out = {b for b, _ in self.adj_out[k]} | {a for a, _ in self.adj_in[k]}
+        out.update(b for b, _ in self.res_out[k])
+        out.update(a for a, _ in self.res_in[k])
+        return out
+
+    def move_allowed(self, k: int, s: int, x: Sequence[int]) -> bool:
+        """Would placing ``k`` at ``s`` keep residency with the placed groups?"""
+        for b, rs in self.res_out[k]:
+            if rs == s and x[b] >= 0 and x[b] != s:
+                return False
+        return all(x[a] != rs or s == rs for a, rs in self.res_in[k])
+
+    def feasible(self, x: Sequence[int]) -> bool:
+        return all(x[a] != s or x[b] == s for a, b, s in self.residency)
+
+
+class Prepared:
+    """The result of preparation: fixed groups plus independent components."""
+
+    def __init__(self, problem: PlacementProblem) -> None:
+        self.problem = problem
+        self.sites = problem.sites
+        self.index = {s: i for i, s in enumerate(self.sites)}
+        self.matrix = [[problem.link_cost(a, b) for b in self.sites] for a in self.sites]
+        self._group()
+        self._propagate()
+        self._split()
+
+    # -- groups -------------------------------------------------------------------
+
+    def _group(self) -> None:
+        problem = self.problem
+        order = {n: i for i, n in enumerate(problem.nodes)}
+        parent = {n: n for n in problem.nodes}
+
+        def find(n: str) -> str:
+            while parent[n] != n:
+                parent[n] = parent[parent[n]]
+                n = parent[n]
+            return n
+
+        for node, other in problem.colocate.items():
+            if node not in order or other not in order:
+                raise CompileError(
+                    f"placement problem is inconsistent: {problem.label(node)} "
+                    f"is co-located with unknown node '{other}'"
+                )
+            a, b = find(node), find(other)
+            if a != b:
+                if order[a] < order[b]:
+                    parent[b] = a
+                else:
+                    parent[a] = b
+        self.group_of = {n: find(n) for n in problem.nodes}
+        self.members: dict[str, list[str]] = {}
+        for n in problem.nodes:
+            self.members.setdefault(self.group_of[n], []).append(n)
+        self.reps = list(self.members)  # canonical order of first members
+        self.domain: dict[str, list[int]] = {}
+        for rep, members in self.members.items():
+            allowed: set[int] | None = None
+            for n in members:
+                cands = {self.index[s] for s in problem.candidates[n] if s in self.index}
+                allowed = cands if allowed is None else allowed & cands
+            if not allowed:
+                detail = "; ".join(
+                    f"{problem.label(n)}: {', '.join(problem.candidates[n]) or 'none'}" for n in members
+                )
+                if len(members) == 1:
+                    raise CompileError(f"cannot place {problem.label(rep)}: it has no candidate site")
+                raise CompileError(
+                    f"cannot place {problem.label(rep)}: it must run on the same site as "
+                    + ", ".join(problem.label(n) for n in members[1:])
+                    + f", but they have no candidate site in common ({detail})"
+                )
+            self.domain[rep] = sorted(allowed)
+
+    # -- residency ----------------------------------------------------------------
+
+    def _propagate(self) -> None:
+        problem = self.problem
+        sites = self.sites
+        initial = {g: list(d) for g, d in self.domain.items()}
+        dom = {g: set(d) for g, d in self.domain.items()}
+        constraints: list[tuple[str, str, int, str, str]] = []
+        seen: set[tuple[str, str, int]] = set()
+        for u, v, _ in problem.edges:
+            gu, gv = self.group_of[u], self.group_of[v]
+            if gu == gv:
+                continue
+            for site in problem.resident.get(u, ()):
+                s = self.index.get(site)
+                if s is None or (gu, gv, s) in seen:
+                    continue
+                seen.add((gu, gv, s))
+                constraints.append((gu, gv, s, u, v))
+        involving: dict[str, list[int]] = {}
+        for i, (gu, gv, *_rest) in enumerate(constraints):
+            involving.setdefault(gu, []).append(i)
+            involving.setdefault(gv, []).append(i)
+        why: dict[str, dict[int, str]] = {}
+
+        def op(node: str) -> str:
+            """The operation behind a node's residency, when its label does not say it."""
+            name = problem.operations.get(node)
+            return f" (output of '{name}')" if name and f"({name})" not in problem.label(node) else ""
+
+        def remove(g: str, s: int, reason: str) -> None:
+            dom[g].discard(s)
+            why.setdefault(g, {}).setdefault(s, reason)
+            if not dom[g]:
+                considered = ", ".join(sites[i] for i in initial[g])
+                lines = [f"  - {sites[i]}: {why[g].get(i, 'ruled out')}" for i in initial[g]]
+                raise CompileError(
+                    f"cannot place {problem.label(g)}: no site satisfies the data residency policies "
+                    f"(sites considered: {considered})\n" + "\n".join(lines)
+                )
+            queue.extend(i for i in involving.get(g, ()) if i not in queued)
+            queued.update(involving.get(g, ()))
+
+        queue: deque[int] = deque(range(len(constraints)))
+        queued: set[int] = set(queue)
+        while queue:
+            i = queue.popleft()
+            queued.discard(i)
+            gu, gv, s, u, v = constraints[i]
+            site = sites[s]
+            if s in dom[gu] and s not in dom[gv]:
+                remove(
+                    gu,
+                    s,
+                    f"the output of {problem.label(u)}{op(u)} must stay at {site} (residency policy of "
+                    f"site {site}), but its consumer {problem.label(v)} cannot run at {site}",
+                )
+            if dom[gu] == {s}:
+                for t in sorted(dom[gv] - {s}):
+                    remove(
+                        gv,
+                        t,
+                        f"{problem.label(v)} reads the output of {problem.label(u)}{op(u)}, which can only "
+                        f"run at {site} and must stay there (residency policy of site {site})",
+                    )
+        self.domain = {g: sorted(d) for g, d in dom.items()}
+        # constraints with a fixed end are now satisfied by the domains themselves
+        self.constraints = [
+            (gu, gv, s)
+            for gu, gv, s, _u, _v in constraints
+            if s in dom[gu] and len(dom[gu]) > 1 and len(dom[gv]) > 1
+        ]
+
+    # -- fixing and components ----------------------------------------------------------
+
+    def _split(self) -> None:
+        problem = self.problem
+        m = self.matrix
+        self.fixed = {g: d[0] for g, d in self.domain.items() if len(d) == 1}
+        free = [g for g in self.reps if g not in self.fixed]
+        unary: dict[str, dict[int, float]] = {g: {} for g in free}
+        pair: dict[tuple[str, str], float] = {}
+        for u, v, nbytes in problem.edges:
+            gu, gv = self.group_of[u], self.group_of[v]
+            if gu == gv or not nbytes:
+                continue
+            fu, fv = self.fixed.get(gu), self.fixed.get(gv)
+            if fu is not None and fv is not None:
+                continue
+            if fu is not None:
+                row = unary[gv]
+                for t in self.domain[gv]:
+                    row[t] = row.get(t, 0.0) + nbytes * m[fu][t]
+            elif fv is not None:
+                row = unary[gu]
+                for s in self.domain[gu]:
+                    row[s] = row.get(s, 0.0) + nbytes * m[s][fv]
+            else:
+                pair[(gu, gv)] = pair.get((gu, gv), 0.0) + nbytes
+        # connected components of the free groups (edges and residency constraints)
+        parent = {g: g for g in free}
+        order = {g: i for i, g in enumerate(free)}
+
+        def find(g: str) -> str:
+            while parent[g] != g:
+                parent[g] = parent[parent[g]]
+                g = parent[g]
+            return g
+
+        links = [(a, b) for a, b in pair] + [(a, b) for a, b, _s in self.constraints]
+        for a, b in links:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                if order[ra] < order[rb]:
+                    parent[rb] = ra
+                else:
+                    parent[ra] = rb
+        by_root: dict[str, list[str]] = {}
+        for g in free:
+            by_root.setdefault(find(g), []).append(g)
+        self.components: list[Component] = []
+        comp_of: dict[str, tuple[int, int]] = {}
+        for ci, groups in enumerate(by_root.values()):
+            for k, g in enumerate(groups):
+                comp_of[g] = (ci, k)
+        edges: list[list[tuple[int, int, float]]] = [[] for _ in by_root]
+        for (a, b), w in pair.items():
+            ci, ka = comp_of[a]
+            edges[ci].append((ka, comp_of[b][1], w))
+        residency: list[list[tuple[int, int, int]]] = [[] for _ in by_root]
+        for a, b, s in self.constraints:
+            ci, ka = comp_of[a]
+            residency[ci].append((ka, comp_of[b][1], s))
+        for ci, groups in enumerate(by_root.values()):
+            self.components.append(
+                Component(
+                    groups,
+                    [self.domain[g] for g in groups],
+                    [unary[g] for g in groups],
+                    edges[ci],
+                    residency[ci],
+                    m,
+                    [problem.label(g) for g in groups],
+                )
+            )
+
+    def expand(self, solutions: list[Assignment]) -> dict[str, str]:
+        """node -> site, from the fixed groups and one assignment per component."""
+        site_of = dict(self.fixed)
+        for comp, x in zip(self.components, solutions, strict=True):
+            for g, s in zip(comp.groups, x, strict=True):
+                site_of[g] = s
+        return {n: self.sites[site_of[self.group_of[n]]] for n in self.problem.nodes}
+
+
+Method = Callable[[Component], Assignment]
+
+
+def prepare(problem: PlacementProblem) -> Prepared:
+    return Prepared(problem)
+
+
+def solve(problem: PlacementProblem, method: Callable[[Component], Method]) -> dict[str, str]:
+    """Prepare ``problem``, solve each component with ``method(component)``, expand."""
+    prepared = prepare(problem)
+    return prepared.expand([method(comp)(comp) for comp in prepared.components])
+
+
+# -- greedy ---------------------------------------------------------------------------
+
+IMPROVEMENT_SWEEPS = 3
+
+
+def greedy_component(comp: Component) -> Assignment:
+    """Linear-time placement of one component.
+
+    Groups are visited in canonical (topological) order; each goes to the allowed
+    site with the smallest cost to the groups already placed (and to the fixed
+    ones), ties to the smaller site index. A producer placed at a site where its
+    output is resident pins its consumers there, and a site that would clash with
+    such a pin is skipped. Then up to :data:`IMPROVEMENT_SWEEPS` sweeps move single
+    groups to a strictly cheaper allowed site (the cost never goes up). If the
+    forward pass ever runs out of sites, a complete search for any feasible
+    assignment (python-constraint) replaces it.
+    """
+    n = len(comp)
+    x = [-1] * n
+    forced = [-1] * n
+    for k in range(n):
+        cands = comp.domains[k] if forced[k] < 0 else [forced[k]]
+        res_out = comp.res_out[k]
+        if res_out:  # skip sites whose residency pin would clash with a placed or pinned consumer
+            cands = [
+                s
+                for s in cands
+                if not any(
+                    rs == s
+                    and ((x[b] >= 0 and x[b] != s) or (x[b] < 0 and forced[b] >= 0 and forced[b] != s))
+                    for b, rs in res_out
+                )
+            ]
+        best = -1
+        best_cost = 0.0
+        for s, c in zip(cands, comp.candidate_costs(k, cands, x), strict=True):
+            if best < 0 or c < best_cost:
+                best, best_cost = s, c
+        if best < 0:
+            x = feasible_assignment(comp)
+            break
+        x[k] = best
+        for b, rs in comp.res_out[k]:
+            if rs == best and x[b] < 0:
+                forced[b] = best
+    improve(comp, x)
+    return x
+
+
+def improve(comp: Component, x: Assignment, sweeps: int = IMPROVEMENT_SWEEPS) -> None:
+    """Move single groups to strictly cheaper allowed sites, in place.
+
+    The first sweep visits every group; later ones only the neighbours of groups that
+    moved (nothing else can have become cheaper elsewhere).
+    """
+    todo: Sequence[int] = range(len(comp))
+    for _ in range(sweeps):
+        moved: set[int] = set()
+        for k in todo:
+            domain = comp.domains[k]
+            if len(domain) < 2:
+                continue
+            cur = x[k]
+            constrained = comp.res_out[k] or comp.res_in[k]
+            costs = comp.candidate_costs(k, domain, x)
+            best, best_cost = cur, costs[domain.index(cur)]
+            margin = 1e-12 * max(1.0, abs(best_cost))
+            for s, c in zip(domain, costs, strict=True):
+                if s != cur and c < best_cost - margin and (not constrained or comp.move_allowed(k, s, x)):
+                    best, best_cost = s, c
+            if best != cur:
+                x[k] = best
+                moved.add(k)
+        if not moved:
+            return
+        todo = sorted({j for k in moved for j in comp.neighbours(k)})
+
+
+def feasible_assignment(comp: Component) -> Assignment:
+    """Any assignment satisfying residency (complete search), or CompileError."""
+    from constraint import BacktrackingSolver, FunctionConstraint, Problem  # type: ignore[import-untyped]
+
+    csp = Problem(BacktrackingSolver())
+    for k, dom in enumerate(comp.domains):
+        csp.addVariable(k, list(reversed(dom)))  # the solver tries the last value first
+    for a, b, s in comp.residency:
+        csp.addConstraint(FunctionConstraint(lambda p, c, s=s: p != s or c == s), (a, b))
+    solution = csp.getSolution()
+    if solution is None:
+        raise CompileError(
+            "no placement satisfies the data residency policies of "
+            + ", ".join(comp.labels)
+            + " together (each of them alone has an allowed site, but not all at once)"
+        )
+    return [solution[k] for k in range(len(comp))]
