@@ -94,7 +94,9 @@ def _install_local(session: nox.Session, names: list[str], *extra: str) -> None:
     pkgs = _closure(names)
     groups = [req for pkg in pkgs for req in pkg.test_group if _req_name(req) not in PACKAGES]
     # uv caches builds of local folders by their metadata, not their sources: force fresh local builds.
-    fresh = [a for pkg in pkgs for a in ("--reinstall-package", pkg.name)] if session.venv_backend == "uv" else []
+    fresh = []
+    if session.venv_backend == "uv":
+        fresh = [arg for pkg in pkgs for arg in ("--reinstall-package", pkg.name)]
     session.install(*fresh, *(pkg.rel for pkg in pkgs), *sorted(set(groups)), *extra)
 
 

@@ -172,7 +172,8 @@ class SafeCodec:
         """One self-contained bytes object: header length, JSON header, then length-prefixed buffers."""
         header, buffers = self.encode(value)
         head = json.dumps(header, separators=(",", ":")).encode()
-        parts: list[bytes | memoryview] = [len(head).to_bytes(4, "big"), len(buffers).to_bytes(4, "big"), head]
+        parts: list[bytes | memoryview] = [len(head).to_bytes(4, "big"), len(buffers).to_bytes(4, "big")]
+        parts.append(head)
         for buf in buffers:
             view = memoryview(buf).cast("B")
             parts.append(view.nbytes.to_bytes(8, "big"))
