@@ -90,9 +90,9 @@ def _params(kinds: tuple[str, ...] = ("core", "adapter", "flare")) -> list:
     ]
 
 
-def _install_local(session: nox.Session, names: list[str], *extra: str) -> None:
+def _install_local(session: nox.Session, names: list[str], *extra: str, test_groups: bool = True) -> None:
     pkgs = _closure(names)
-    groups = [req for pkg in pkgs for req in pkg.test_group if _req_name(req) not in PACKAGES]
+    groups = [req for pkg in pkgs if test_groups for req in pkg.test_group if _req_name(req) not in PACKAGES]
     # uv caches builds of local folders by their metadata, not their sources: force fresh local builds.
     fresh = []
     if session.venv_backend == "uv":
@@ -100,11 +100,27 @@ def _install_local(session: nox.Session, names: list[str], *extra: str) -> None:
     session.install(*fresh, *(pkg.rel for pkg in pkgs), *sorted(set(groups)), *extra)
 
 
+# Debian packages some tests need, by the package whose tests need them: {package: {binary: debian package}}
+SYSTEM_NEEDS = {"dfm-compiler": {"dot": "graphviz"}}
+
+
+def _ensure_system_packages(session: nox.Session, package: str) -> None:
+    """Install missing Debian packages a package's tests use (root + apt only; tests skip otherwise)."""
+    needs = SYSTEM_NEEDS.get(package, {})
+    missing = sorted({deb for binary, deb in needs.items() if not shutil.which(binary)})
+    if not missing or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env, success_codes=[0, 100])
+    session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env, success_codes=[0, 100])
+
+
 @nox.session
 @nox.parametrize("package", _params(("core", "adapter")))
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's own tests against its local dependencies."""
     pkg = PACKAGES[package]
+    _ensure_system_packages(session, package)
     _install_local(session, [package])
     session.env["DFM_STRICT_PLUGINS"] = "1"
     session.run("pytest", f"{pkg.rel}/tests", *session.posargs)
@@ -142,7 +158,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The main job: run examplefed's demo app on the embedded local target."""
-    _install_local(session, [p.name for p in PACKAGES.values() if p.kind != "flare"])
+    _install_local(session, [p.name for p in PACKAGES.values() if p.kind != "flare"], test_groups=False)
     session.chdir(ROOT / "federations" / "examplefed")
     session.run("python", "demo.py", *session.posargs)
 
@@ -165,7 +181,8 @@ def build(session: nox.Session, package: str) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks under bench/ (not tests); they print tables and write bench/out/*.json."""
-    _install_local(session, [p.name for p in PACKAGES.values() if p.kind != "flare"])
+    local = [p.name for p in PACKAGES.values() if p.kind != "flare"]
+    _install_local(session, local, "numpy", test_groups=False)
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("*.py"))
     for script in scripts:
         session.run("python", script, env={"PYTHONHASHSEED": "0", **os.environ})
