@@ -70,7 +70,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--warmup", type=int, default=3)
     options = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DFM_")}
+    # Installers (pip) compile bytecode; let the warm-up runs write it even where the shell disables it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DFM_") and k != "PYTHONDONTWRITEBYTECODE"}
 
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],

@@ -1,0 +1,24 @@
+"""dfm-adapter-builtin: general-purpose DFM adapters and mergeable aggregates.
+
+Importing this package is cheap (the ``dfm.plugins`` entry point
+``dfm_adapter_builtin.plugin`` imports it whenever plugins are listed); the
+adapter classes live in :mod:`dfm_adapter_builtin.adapters` and the pure
+aggregation functions in :mod:`dfm_adapter_builtin.aggregates`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("dfm-adapter-builtin")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

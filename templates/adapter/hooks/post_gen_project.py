@@ -1,0 +1,9 @@
+"""Drop what the chosen options exclude (runs in the generated project's folder)."""
+
+from pathlib import Path
+
+PACKAGE = "dfm_adapter_{{ cookiecutter.underscored }}"
+
+if "{{ cookiecutter.include_async_example }}" != "y":
+    for path in (Path("src", PACKAGE, "async_adapters.py"), Path("tests", "test_async_adapters.py")):
+        path.unlink()
