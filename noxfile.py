@@ -130,7 +130,7 @@ def tests(session: nox.Session, package: str) -> None:
 def integration(session: nox.Session) -> None:
     """Cross-package tests under tests/, against every package installed together."""
     names = [p.name for p in PACKAGES.values() if p.kind != "flare"]
-    _install_local(session, names, "pytest", "hypothesis", "build")
+    _install_local(session, names, "pytest", "hypothesis", "build", "cookiecutter>=2.5")
     session.env["DFM_STRICT_PLUGINS"] = "1"
     session.run("pytest", "tests", *session.posargs)
 

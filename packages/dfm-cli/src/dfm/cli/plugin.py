@@ -29,3 +29,4 @@ def dfm_cli_commands() -> Iterator[CliCommandEntry]:
     yield CliCommandEntry(
         "config", "dfm.cli.commands.fed:config", summary="Your registry of named federations.", parent="fed"
     )
+    yield CliCommandEntry("adapter", "dfm.cli.commands.adapter:adapter", summary="Create adapter packages.")

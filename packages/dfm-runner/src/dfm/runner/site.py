@@ -57,6 +57,7 @@ class SiteInfo:
     federation: str
     config: dict[str, Any]
     is_homesite: bool
+    base_dir: Path  # the folder of the federation config: relative paths in site config resolve here
 
 
 @attrs.frozen
@@ -109,7 +110,7 @@ class SiteRuntime:
         self._to_app = to_app
         self._manager = manager
         spec = federation.sites[name]
-        self.info = SiteInfo(name, federation.name, dict(spec.config), federation.home() == name)
+        self.info = SiteInfo(name, federation.name, dict(spec.config), federation.home() == name, base_dir)
         self.vault = Vault(name, spec.secrets, base_dir)
         self.offers = federation.offers(name)
         self.nets: dict[str, CompiledNet | NetRefused] = {}
