@@ -53,7 +53,7 @@ def test_dfm_cli_plugin_passes_the_contract_checks():
     check_plugin(plugin, distribution="dfm-cli", load=False)
 
     commands = registries["cli_commands"]
-    assert sorted(commands) == ["adapters", "fed", "fed config", "fed validate", "plugins"]
+    assert sorted(commands) == ["adapter", "adapters", "fed", "fed config", "fed validate", "plugins"]
     assert all(entry.summary for entry in commands.values())
 
 

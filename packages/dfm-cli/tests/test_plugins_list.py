@@ -40,6 +40,7 @@ def test_plugins_list_json(dfm, hello_dist):
         "active",
     )
     assert cli["contributions"]["cli_commands"] == [
+        "adapter",
         "adapters",
         "fed",
         "fed config",
