@@ -72,9 +72,7 @@ def new(
             CookiecutterException,
             FailedHookException,
         )
-        from cookiecutter.main import (
-            cookiecutter,  # type: ignore[import-not-found,import-untyped,unused-ignore]
-        )
+        from cookiecutter.main import cookiecutter  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         raise DfmError("'dfm adapter new' needs cookiecutter: pip install 'dfm-cli[templates]'") from None
     cwd = Path.cwd()
