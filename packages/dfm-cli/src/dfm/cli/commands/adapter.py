@@ -68,11 +68,8 @@ def new(
 ) -> None:
     """Create the adapter distribution dfm-adapter-NAME (e.g. NAME "Weather GFS")."""
     try:
-        from cookiecutter.exceptions import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
-            CookiecutterException,
-            FailedHookException,
-        )
-        from cookiecutter.main import cookiecutter  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        from cookiecutter.exceptions import CookiecutterException, FailedHookException
+        from cookiecutter.main import cookiecutter
     except ImportError:
         raise DfmError("'dfm adapter new' needs cookiecutter: pip install 'dfm-cli[templates]'") from None
     cwd = Path.cwd()
