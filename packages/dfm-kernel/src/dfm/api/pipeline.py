@@ -36,7 +36,37 @@ def _current(what: str) -> _Block:
     return stack[-1]
 
 
-class Node:
+class _Operand:
+    """Comparisons of pipeline values build If conditions: ``node > 3``, ``~node``."""
+
+    def _compare(self, op: irp.CompareOp, other: object) -> Condition:
+        return Condition(irp.Compare(op, _as_value(self), _as_value(other)))
+
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
+        return self._compare("==", other)
+
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
+        return self._compare("!=", other)
+
+    def __lt__(self, other: object) -> Condition:
+        return self._compare("<", other)
+
+    def __le__(self, other: object) -> Condition:
+        return self._compare("<=", other)
+
+    def __gt__(self, other: object) -> Condition:
+        return self._compare(">", other)
+
+    def __ge__(self, other: object) -> Condition:
+        return self._compare(">=", other)
+
+    def __invert__(self) -> Condition:
+        return Condition(irp.Not(irp.Truthy(_as_value(self))))
+
+    __hash__ = object.__hash__
+
+
+class Node(_Operand):
     """The result of an operation call or a ForEach item, usable as an argument."""
 
     def __init__(self, pipeline: Pipeline, node_id: str, path: tuple[str, ...], label: str):
@@ -54,30 +84,6 @@ class Node:
             "use 'with If(condition):' to branch on it"
         )
 
-    # Comparisons build If conditions.
-    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
-        return Condition(irp.Compare("==", self._value(), _as_value(other)), self._pipeline)
-
-    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
-        return Condition(irp.Compare("!=", self._value(), _as_value(other)), self._pipeline)
-
-    def __lt__(self, other: object) -> Condition:
-        return Condition(irp.Compare("<", self._value(), _as_value(other)), self._pipeline)
-
-    def __le__(self, other: object) -> Condition:
-        return Condition(irp.Compare("<=", self._value(), _as_value(other)), self._pipeline)
-
-    def __gt__(self, other: object) -> Condition:
-        return Condition(irp.Compare(">", self._value(), _as_value(other)), self._pipeline)
-
-    def __ge__(self, other: object) -> Condition:
-        return Condition(irp.Compare(">=", self._value(), _as_value(other)), self._pipeline)
-
-    def __invert__(self) -> Condition:
-        return ~Condition(irp.Truthy(self._value()), self._pipeline)
-
-    __hash__ = object.__hash__
-
     def _value(self) -> irp.Ref:
         block = _current("a node reference")
         if block.pipeline is not self._pipeline:
@@ -90,7 +96,7 @@ class Node:
         return irp.Ref(self.id)
 
 
-class PlaceParam:
+class PlaceParam(_Operand):
     """A value supplied per execution: ``session.execute(prepared, {"name": ...})``."""
 
     def __init__(self, name: str):
@@ -101,36 +107,21 @@ class PlaceParam:
     def __repr__(self) -> str:
         return f"PlaceParam({self.name!r})"
 
-    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
-        return Condition(irp.Compare("==", _as_value(self), _as_value(other)), None)
-
-    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
-        return Condition(irp.Compare("!=", _as_value(self), _as_value(other)), None)
-
-    def __gt__(self, other: object) -> Condition:
-        return Condition(irp.Compare(">", _as_value(self), _as_value(other)), None)
-
-    def __lt__(self, other: object) -> Condition:
-        return Condition(irp.Compare("<", _as_value(self), _as_value(other)), None)
-
-    __hash__ = object.__hash__
-
 
 class Condition:
     """A boolean expression for ``If``; combine with ``&``, ``|`` and ``~``."""
 
-    def __init__(self, cond: irp.Cond, pipeline: Pipeline | None):
+    def __init__(self, cond: irp.Cond):
         self.cond = cond
-        self._pipeline = pipeline
 
     def __and__(self, other: Condition) -> Condition:
-        return Condition(irp.BoolOp("and", (self.cond, _as_cond(other))), self._pipeline)
+        return Condition(irp.BoolOp("and", (self.cond, _as_cond(other))))
 
     def __or__(self, other: Condition) -> Condition:
-        return Condition(irp.BoolOp("or", (self.cond, _as_cond(other))), self._pipeline)
+        return Condition(irp.BoolOp("or", (self.cond, _as_cond(other))))
 
     def __invert__(self) -> Condition:
-        return Condition(irp.Not(self.cond), self._pipeline)
+        return Condition(irp.Not(self.cond))
 
     def __bool__(self) -> bool:
         raise PipelineError("conditions are evaluated at run time; use 'with If(condition):'")

@@ -64,8 +64,10 @@ class CompiledNet:
         # Per transition: inputs with their depths, and branch guards with the depth they apply at.
         self.reads: dict[str, list[tuple[str, int]]] = {}
         self.guards: dict[str, list[tuple[str, int, bool]]] = {}
+        self.max_read_depth: dict[str, int] = {}
         for t in net.transitions:
             self.reads[t.id] = [(p, self.depth.get(p, 1)) for p in self.inputs[t.id]]
+            self.max_read_depth[t.id] = max((d for _, d in self.reads[t.id]), default=0)
             guards, depth = [], 1
             for item in t.scope:
                 if isinstance(item, LoopScope):
@@ -115,14 +117,18 @@ class NetRunner:
 
     def on_loop(self, loop: str, frame: Frame, count: int) -> None:
         self.loops[(loop, frame)] = count
-        self._wake_scope(loop, frame)
+        # A transition reading a place inside the loop fires when that token arrives (loop counts
+        # never gate a token at the transition's own depth), so only shallower readers need waking.
+        self._wake_scope(loop, frame, max_depth=len(frame))
 
     def on_branch(self, cond: str, frame: Frame, branch: bool) -> None:
         self.branches[(cond, frame)] = branch
         self._wake_scope(cond, frame)
 
-    def _wake_scope(self, scope_id: str, frame: Frame) -> None:
+    def _wake_scope(self, scope_id: str, frame: Frame, max_depth: int | None = None) -> None:
         for t in self.c.in_scope.get(scope_id, ()):
+            if max_depth is not None and self.c.max_read_depth[t.id] > max_depth:
+                continue
             for f in self._frames(t, frame):
                 self._try_fire(t, f)
         self._check_done()

@@ -7,12 +7,18 @@ net against its own config.
 
 Messages are queued and delivered in order by one loop callback per burst
 (not one per message), which keeps the per-token cost to a few microseconds.
+
+Option ``shuffle_seed`` (for tests) delivers messages in a random order that
+keeps only what real networks keep: first-in first-out between each pair of
+endpoints. It exposes code that silently relies on arrival order.
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from dfm.runner.site import SiteRuntime
@@ -26,20 +32,26 @@ class InprocTransport(Transport):
         self.sites: dict[str, SiteRuntime] = {}
         self._outbox: deque[tuple[Callable[[Any], None], Any]] = deque()
         self._scheduled = False
+        seed = self.options.get("shuffle_seed")
+        self._random = random.Random(seed) if seed is not None else None
+        self._channels: dict[tuple[str, str], deque[tuple[Callable[[Any], None], Any]]] = {}
         workers = int(self.options.get("workers", 8))
         for name in self.federation.sites:
             self.sites[name] = SiteRuntime(
                 self.federation,
                 name,
                 self.config_path.parent,
-                self._site_send,
-                self._to_app,
+                partial(self._site_send, name),
+                partial(self._to_app, name),
                 loop=self.loop,
                 workers=workers,
             )
 
-    def _post(self, handler: Callable[[Any], None], msg: Any) -> None:
-        self._outbox.append((handler, msg))
+    def _post(self, source: str, target: str, handler: Callable[[Any], None], msg: Any) -> None:
+        if self._random is None:
+            self._outbox.append((handler, msg))
+        else:
+            self._channels.setdefault((source, target), deque()).append((handler, msg))
         if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush)
@@ -50,16 +62,24 @@ class InprocTransport(Transport):
         while outbox:
             handler, msg = outbox.popleft()
             handler(msg)
+        if self._random is not None:
+            channels = self._channels
+            while channels:
+                key = self._random.choice(sorted(channels))
+                handler, msg = channels[key].popleft()
+                if not channels[key]:
+                    del channels[key]
+                handler(msg)
         self._scheduled = False
 
-    def _site_send(self, site: str, msg: Any) -> None:
-        self._post(self.sites[site].handle, msg)
+    def _site_send(self, source: str, site: str, msg: Any) -> None:
+        self._post(source, site, self.sites[site].handle, msg)
 
-    def _to_app(self, msg: Any) -> None:
-        self._post(self.deliver, msg)
+    def _to_app(self, source: str, msg: Any) -> None:
+        self._post(source, "", self.deliver, msg)
 
     def send(self, site: str, msg: Any) -> None:
-        self._post(self.sites[site].handle, msg)
+        self._post("", site, self.sites[site].handle, msg)
 
     async def stop(self) -> None:
         for site in self.sites.values():
