@@ -216,16 +216,17 @@ class NetRunner:
                 return
             values[place] = held[key]
         fired.add(frame)
-        if isinstance(t, CallT):
+        kind = type(t)
+        if kind is SendT:
+            self.site.send(t.site, Token(self.job, t.target, frame, values[t.source]))  # type: ignore[union-attr]
+        elif kind is YieldT:
+            self.site.to_app(Result(self.job, t.place, frame, values[t.source]))  # type: ignore[union-attr]
+        elif isinstance(t, CallT):
             args = {
                 name: (src.value if isinstance(src, Constant) else values[src.place])
                 for name, src in t.args.items()
             }
             self._call(t, frame, args)
-        elif isinstance(t, SendT):
-            self.site.send(t.site, Token(self.job, t.target, frame, values[t.source]))
-        elif isinstance(t, YieldT):
-            self.site.to_app(Result(self.job, t.place, frame, values[t.source]))
         elif isinstance(t, ScatterT):
             self._scatter(t, frame, values[t.source])
         elif isinstance(t, BranchT):

@@ -87,6 +87,7 @@ class Job:
         self.frames = frames
         self._session = session
         self._status = JobStatus.SUBMITTED
+        self._ended = False
         self._error: str | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._done = threading.Event()
@@ -148,21 +149,23 @@ class Job:
     # -- called on the session loop ------------------------------------------------------
 
     def _result(self, msg: Result) -> None:
-        if self._status.ended:
+        if self._ended:
             return
         self._status = JobStatus.RUNNING
         result = JobResult(msg.place, tuple(msg.frame), msg.value)
         self._queue.put(result)
-        for key in (msg.place, None):
-            for callback in self._callbacks.get(key, ()):
-                try:
-                    callback(result)
-                except Exception:
-                    log.exception("callback for place %s of job %s raised", msg.place, self.id)
+        if self._callbacks:
+            for key in (msg.place, None):
+                for callback in self._callbacks.get(key, ()):
+                    try:
+                        callback(result)
+                    except Exception:
+                        log.exception("callback for place %s of job %s raised", msg.place, self.id)
 
     def _end(self, status: JobStatus, error: str | None = None) -> None:
-        if self._status.ended:
+        if self._ended:
             return
+        self._ended = True
         self._status = status
         self._error = error
         self.ended_at = time.monotonic()
@@ -356,7 +359,7 @@ class Session:
         job = self._jobs.get(msg.job)
         if job is None:
             return
-        if isinstance(msg, Result):
+        if type(msg) is Result:
             job._result(msg)
         elif isinstance(msg, SiteDone):
             job._waiting_sites.discard(msg.site)

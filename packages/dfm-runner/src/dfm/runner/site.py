@@ -175,29 +175,33 @@ class SiteRuntime:
                 self.fail(job, f"site '{self.name}' failed: {type(exc).__name__}: {exc}")
 
     def _handle(self, msg: Any) -> None:
-        if isinstance(msg, Install):
+        kind = type(msg)
+        if kind is Token:  # the hot path first
+            runner = self.jobs.get(msg.job)
+            if runner is not None:
+                runner.on_token(msg.place, msg.frame, msg.value)
+                return
+        elif kind is Install:
             self.install(msg.digest, msg.net)
             return
-        job = msg.job
-        if isinstance(msg, CancelJob):
-            runner = self.jobs.pop(job, None)
+        elif kind is CancelJob:
+            runner = self.jobs.pop(msg.job, None)
             if runner is not None:
                 runner.cancel()
-            self.forget(job)
+            self.forget(msg.job)
             return
-        if isinstance(msg, StartJob):
+        elif kind is StartJob:
             self._start(msg)
             return
+        job = msg.job
         runner = self.jobs.get(job)
         if runner is None:
             if job not in self.ended:
                 self.pending.setdefault(job, []).append(msg)
             return
-        if isinstance(msg, Token):
-            runner.on_token(msg.place, msg.frame, msg.value)
-        elif isinstance(msg, LoopCount):
+        if kind is LoopCount:
             runner.on_loop(msg.loop, msg.frame, msg.count)
-        elif isinstance(msg, BranchTaken):
+        elif kind is BranchTaken:
             runner.on_branch(msg.cond, msg.frame, msg.branch)
 
     def _start(self, msg: StartJob) -> None:
