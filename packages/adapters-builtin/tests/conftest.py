@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
-import attrs
 import pytest
+
+from dfm.kernel.testing import provider_context, site_context
 
 pytest_plugins = ["dfm.kernel.testing"]
 
 
-@attrs.frozen
-class FakeSite:
-    """What the runner hands an adapter as ``site``."""
-
-    name: str = "alpha"
-    federation: str = "testfed"
-    config: dict[str, Any] = attrs.Factory(dict)
-    is_homesite: bool = False
-
-
-@attrs.frozen
-class FakeProvider:
-    name: str
-    config: dict[str, Any] = attrs.Factory(dict)
+# What the runner hands adapters, with this suite's default site name.
+FakeSite = functools.partial(site_context, name="alpha")
+FakeProvider = provider_context
 
 
 @pytest.fixture

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
+
+from dfm.kernel.testing import provider_context, site_context
 
 pytest_plugins = ["dfm.kernel.testing"]
 
 
-@attrs.frozen
-class FakeSite:
-    """What the runner hands an adapter as ``site``."""
-
-    name: str = "lab"
-    federation: str = "testfed"
-    config: dict[str, Any] = attrs.Factory(dict)
-    is_homesite: bool = False
-
-
-@attrs.frozen
-class FakeProvider:
-    name: str
-    config: dict[str, Any] = attrs.Factory(dict)
+# What the runner hands adapters, with this suite's default site name.
+FakeSite = functools.partial(site_context, name="lab")
+FakeProvider = provider_context
 
 
 @pytest.fixture

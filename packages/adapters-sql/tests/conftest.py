@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
+
+from dfm.kernel.testing import provider_context, site_context
 
 pytest_plugins = ["dfm.kernel.testing"]
 
@@ -32,20 +33,9 @@ QUERIES = {
 }
 
 
-@attrs.frozen
-class FakeSite:
-    """What the runner hands an adapter as ``site``."""
-
-    name: str = "clinic-a"
-    federation: str = "testfed"
-    config: dict[str, Any] = attrs.Factory(dict)
-    is_homesite: bool = False
-
-
-@attrs.frozen
-class FakeProvider:
-    name: str
-    config: dict[str, Any] = attrs.Factory(dict)
+# What the runner hands adapters, with this suite's default site name.
+FakeSite = functools.partial(site_context, name="clinic-a")
+FakeProvider = provider_context
 
 
 def make_database(path: Path) -> Path:

@@ -30,6 +30,7 @@ from dfm.kernel.config.models import (
     FromSite,
     InterfaceEntry,
 )
+from dfm.kernel.context import ProviderContext, SiteContext
 from dfm.kernel.errors import DfmError
 from dfm.kernel.ir.net import CallT, ScatterT, SendT, SiteNet, YieldT
 from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
@@ -49,25 +50,6 @@ from dfm.runner.vault import Vault
 log = logging.getLogger("dfm.runner.site")
 
 
-@attrs.frozen
-class SiteInfo:
-    """What an adapter receives as ``site``."""
-
-    name: str
-    federation: str
-    config: dict[str, Any]
-    is_homesite: bool
-    base_dir: Path  # the folder of the federation config: relative paths in site config resolve here
-
-
-@attrs.frozen
-class ProviderInfo:
-    """What an adapter receives as ``provider`` (None when the entry is not in a provider)."""
-
-    name: str
-    config: dict[str, Any]
-
-
 class NetRefused(DfmError):
     """A site refuses a net that asks for something its config does not declare."""
 
@@ -85,7 +67,7 @@ class BoundAdapter:
     instance: Any
     body: Callable[..., Any]
     is_async: bool
-    provider: ProviderInfo | None
+    provider: ProviderContext | None
 
 
 class SiteRuntime:
@@ -110,7 +92,7 @@ class SiteRuntime:
         self._to_app = to_app
         self._manager = manager
         spec = federation.sites[name]
-        self.info = SiteInfo(name, federation.name, dict(spec.config), federation.home() == name, base_dir)
+        self.info = SiteContext(name, federation.name, dict(spec.config), federation.home() == name, base_dir)
         self.vault = Vault(name, spec.secrets, base_dir)
         self.offers = federation.offers(name)
         self.nets: dict[str, CompiledNet | NetRefused] = {}
@@ -287,7 +269,7 @@ class SiteRuntime:
         provider = None
         if provider_name is not None:
             spec = self.federation.sites[self.name].providers[provider_name]
-            provider = ProviderInfo(provider_name, dict(spec.config))
+            provider = ProviderContext(provider_name, dict(spec.config))
         cls = self._resolve_adapter(entry.adapter)
         instance = cls(self.info, provider)
         body = instance.body

@@ -16,13 +16,15 @@ Fixtures:
 ``hook_recorder``      a :class:`HookRecorder` on ``plugin_manager``.
 
 Contract checks, callable from any test: :func:`check_adapter_class`,
-:func:`check_records`, :func:`check_plugin`.
+:func:`check_records`, :func:`check_plugin`. What adapters receive, for their
+unit tests: :func:`site_context`, :func:`provider_context`.
 
 (PYTEST_DONT_REWRITE: nothing here relies on assertion rewriting, and the
 marker keeps pytest from warning when this module was imported before
 ``pytest_plugins`` named it.)
 """
 
+from dfm.kernel.testing.contexts import provider_context, site_context
 from dfm.kernel.testing.contracts import (
     ContractViolation,
     adapter_problems,
@@ -35,6 +37,8 @@ from dfm.kernel.testing.fixtures import fake_distribution, hook_recorder, plugin
 from dfm.kernel.testing.recorder import HookCall, HookRecorder
 
 __all__ = [
+    "provider_context",
+    "site_context",
     "ContractViolation",
     "FakeDistribution",
     "HookCall",
