@@ -91,6 +91,11 @@ def _params(kinds: tuple[str, ...] = ("core", "adapter", "flare")) -> list:
 
 
 def _install_local(session: nox.Session, names: list[str], *extra: str, test_groups: bool = True) -> None:
+    if test_groups:  # local distributions a test group names are installed from their paths too
+        names = [
+            *names,
+            *(_req_name(r) for n in names for r in PACKAGES[n].test_group if _req_name(r) in PACKAGES),
+        ]
     pkgs = _closure(names)
     groups = [req for pkg in pkgs if test_groups for req in pkg.test_group if _req_name(req) not in PACKAGES]
     # uv caches builds of local folders by their metadata, not their sources: force fresh local builds.
@@ -133,6 +138,14 @@ def integration(session: nox.Session) -> None:
     _install_local(session, names, "pytest", "hypothesis", "build", "cookiecutter>=2.5")
     session.env["DFM_STRICT_PLUGINS"] = "1"
     session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def flare(session: nox.Session) -> None:
+    """dfm-flare's tests: real FLARE server and clients on loopback (needs nvflare, a few minutes)."""
+    _install_local(session, ["dfm-flare"])
+    session.env["DFM_STRICT_PLUGINS"] = "1"
+    session.run("pytest", "packages/dfm-flare/tests", *session.posargs)
 
 
 @nox.session
