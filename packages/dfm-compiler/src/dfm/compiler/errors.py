@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dfm.kernel.errors import DfmError
+from dfm.kernel.errors import DfmError, PipelineFileError
 
 __all__ = ["GraphvizNotFoundError", "PipelineFileError", "RenderError"]
 
@@ -13,7 +13,3 @@ class RenderError(DfmError):
 
 class GraphvizNotFoundError(RenderError):
     """SVG/PNG output needs Graphviz's ``dot`` program, which is not installed."""
-
-
-class PipelineFileError(DfmError):
-    """A pipeline file given to ``dfm pipeline show`` could not be used."""

@@ -52,6 +52,10 @@ class PipelineError(DfmError):
     """A pipeline is malformed (bad argument, unknown operation, misuse of ForEach/If...)."""
 
 
+class PipelineFileError(PipelineError):
+    """A pipeline file (``get_pipeline()``, ``get_pipeline_parameters()``) could not be used."""
+
+
 class CompileError(DfmError):
     """A pipeline cannot be placed or lowered onto the federation."""
 

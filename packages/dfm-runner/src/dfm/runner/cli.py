@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
 import os
 import runpy
@@ -11,41 +9,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import click
 
 from dfm.kernel.errors import DfmError
-
-
-def _load_module(path: Path) -> ModuleType:
-    if not path.is_file():
-        raise DfmError(f"no such file: {path}")
-    spec = importlib.util.spec_from_file_location(f"dfm_submitted_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise DfmError(f"{path}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    except DfmError:
-        raise
-    except Exception as exc:
-        raise DfmError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from exc
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
-
-
-def _call(fn: Any, *candidates: Any) -> Any:
-    """Call ``fn`` with as many leading ``candidates`` as it accepts positionally."""
-    params = [
-        p
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    return fn(*candidates[: len(params)])
 
 
 def _printable(value: Any) -> str:
@@ -147,16 +115,13 @@ def submit_pipeline(
     """
     federation, target, transport, poc = obj["federation"], obj["target"], obj["transport"], obj["poc"]
     from dfm.api import load_federation
+    from dfm.api.files import parameters_from, pipeline_from, run_pipeline_file
     from dfm.runner import Session
 
     handle = load_federation(federation)
-    module = _load_module(file)
-    if not hasattr(module, "get_pipeline"):
-        raise DfmError(f"{file}: defines no get_pipeline() function")
-    pipeline = _call(module.get_pipeline, handle)
-    params: Any = {}
-    if hasattr(module, "get_pipeline_parameters"):
-        params = _call(module.get_pipeline_parameters, list(args), handle)
+    module = run_pipeline_file(file)
+    pipeline = pipeline_from(module, handle)
+    params = parameters_from(module, list(args), handle)
     options = {"poc": True} if poc else {}
     with Session(handle, target=target, transport=transport, options=options) as session:
         prepared = session.prepare(pipeline)
