@@ -27,6 +27,7 @@ class _Block:
         self.pipeline = pipeline
         self.path = path  # ids of enclosing ForEach/If blocks ("n3", "n5:else")
         self.statements: list[Any] = []
+        self.with_else: set[str] = set()  # ids of If statements that already have an Else
 
 
 def _current(what: str) -> _Block:
@@ -146,12 +147,24 @@ def _as_value(value: Any) -> irp.Value:
     if isinstance(value, Condition):
         raise PipelineError("a condition can only be used in If(...)")
     _check_literal(value, "argument")
-    return irp.Lit(value)
+    # The IR holds the literal as JSON gives it back (tuples become lists), so that
+    # Pipeline.from_json(p.to_json()).ir == p.ir.
+    return irp.Lit(json.loads(json.dumps(value)))
+
+
+def _has_non_str_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(not isinstance(k, str) or _has_non_str_key(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_str_key(v) for v in value)
+    return False
 
 
 def _check_literal(value: Any, where: str) -> None:
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
+        if _has_non_str_key(value):  # json.dumps would silently turn them into strings
+            raise TypeError
     except (TypeError, ValueError):
         raise PipelineError(
             f"{where} {value!r} is not JSON-compatible; pass data through an operation or a PlaceParam"
@@ -308,8 +321,9 @@ class Else:
     def __enter__(self) -> None:
         parent = _current("Else")
         last = parent.statements[-1] if parent.statements else None
-        if not isinstance(last, irp.If) or last.orelse:
+        if not isinstance(last, irp.If) or last.id in parent.with_else:
             raise PipelineError("Else must directly follow an If block")
+        parent.with_else.add(last.id)
         self._parent = parent
         self._if = last
         self._block = _Block(parent.pipeline, (*parent.path, f"{last.id}:else"))

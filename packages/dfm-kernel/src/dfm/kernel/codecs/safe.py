@@ -101,12 +101,14 @@ class SafeCodec:
             return {TAG: "pickle", "buf": len(buffers) - 1}
         import numpy
 
-        contiguous = numpy.ascontiguousarray(array)
-        buffers.append(contiguous.data.cast("B"))
+        # ascontiguousarray would turn a 0-d array into shape (1,); a uint8 view of the flat
+        # array exports every dtype (datetime64 has no buffer format) and empty shapes.
+        contiguous = array if array.flags.c_contiguous else numpy.ascontiguousarray(array)
+        buffers.append(contiguous.reshape(-1).view(numpy.uint8).data)
         return {
             TAG: "ndarray",
             "dtype": contiguous.dtype.str,
-            "shape": list(contiguous.shape),
+            "shape": list(array.shape),
             "buf": len(buffers) - 1,
         }
 
@@ -193,6 +195,12 @@ class SafeCodec:
                 pos += 8
                 buffers.append(view[pos : pos + size])
                 pos += size
+            # Slicing past the end does not raise: check the lengths add up exactly.
+            if len(view) < 8 or pos != len(view):
+                raise ValueError(f"{len(view)} bytes, expected {max(pos, 8)}")
         except (ValueError, IndexError) as exc:
             raise CodecError(f"malformed payload: {exc}") from None
-        return self.decode(header, buffers)
+        try:
+            return self.decode(header, buffers)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise CodecError(f"malformed payload: {type(exc).__name__}: {exc}") from None

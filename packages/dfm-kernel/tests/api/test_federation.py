@@ -1,0 +1,102 @@
+"""load_federation by path and registered name, and the operation namespace it exposes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dfm.api import FederationHandle, Namespace, OperationCall, load_federation
+from dfm.kernel.errors import DfmError
+from dfm.kernel.fedregistry import register_federation, write_registry
+
+EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
+
+
+@pytest.fixture
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("DFM_CONFIG_HOME", str(tmp_path / "cfg"))
+    return tmp_path / "cfg"
+
+
+def test_by_path(home):
+    for given in (EXAMPLEFED, str(EXAMPLEFED)):
+        fed = load_federation(given)
+        assert isinstance(fed, FederationHandle)
+        assert fed.name == "examplefed"
+        assert fed.path == EXAMPLEFED.resolve()
+        assert set(fed.config.sites) == {"concierge", "server", "reception"}
+        assert repr(fed) == f"<federation examplefed (3 sites) from {EXAMPLEFED.resolve()}>"
+
+
+def test_relative_path(home, monkeypatch):
+    monkeypatch.chdir(EXAMPLEFED.parent)
+    assert load_federation("examplefed.dfm.yaml").path == EXAMPLEFED.resolve()
+
+
+def test_by_registered_name(home):
+    write_registry({"greetings": {"path": str(EXAMPLEFED)}})
+    assert load_federation("greetings").path == EXAMPLEFED.resolve()
+    register_federation("other", EXAMPLEFED)
+    assert load_federation("other").name == "examplefed"
+
+
+def test_unknown_name(home):
+    register_federation("examplefed", EXAMPLEFED)
+    message = (
+        "no federation config file 'examplefd' and no registered federation of that name; "
+        "did you mean 'examplefed'? (register one with 'dfm fed config set NAME PATH')"
+    )
+    with pytest.raises(DfmError, match=f"^{re.escape(message)}$"):
+        load_federation("examplefd")
+    message = (
+        "no federation config file 'zzz' and no registered federation of that name "
+        "(register one with 'dfm fed config set NAME PATH')"
+    )
+    with pytest.raises(DfmError, match=f"^{re.escape(message)}$"):
+        load_federation("zzz")
+
+
+def test_registered_file_missing(home, tmp_path):
+    gone = tmp_path / "gone.dfm.yaml"
+    write_registry({"gone": {"path": str(gone)}})
+    message = (
+        f"federation 'gone' is registered at {gone}, which is not a file "
+        "(fix it with 'dfm fed config set gone PATH')"
+    )
+    with pytest.raises(DfmError, match=f"^{re.escape(message)}$"):
+        load_federation("gone")
+
+
+def test_operation_handle(home):
+    fed = load_federation(EXAMPLEFED)
+    op = fed.api.users.GreetMe
+    assert isinstance(op, OperationCall)
+    assert op is fed.operations["users.GreetMe"]
+    assert repr(op) == "<operation users.GreetMe(name)>"
+    assert op.name == "users.GreetMe"
+    assert op.__doc__ == "Returns a greeting for a person."
+    assert op.exposed_params() == {"greeting"}
+
+
+def test_namespaces(home):
+    fed = load_federation(EXAMPLEFED)
+    assert isinstance(fed.api.users, Namespace)
+    assert dir(fed.api) == ["users"]
+    assert dir(fed.api.users) == ["GreetMe"]
+    assert list(fed.api) == ["users"]
+    assert list(fed.api.users) == ["GreetMe"]
+
+
+def test_unknown_attribute(home):
+    fed = load_federation(EXAMPLEFED)
+    message = "no operation or namespace 'user'; did you mean 'users'?"
+    with pytest.raises(AttributeError, match=f"^{re.escape(message)}$"):
+        fed.api.user  # noqa: B018
+    message = "no operation or namespace 'users.GreetMee'; did you mean 'GreetMe'?"
+    with pytest.raises(AttributeError, match=f"^{re.escape(message)}$"):
+        fed.api.users.GreetMee  # noqa: B018
+    with pytest.raises(AttributeError, match=r"^no operation or namespace 'users\.zzz'$"):
+        fed.api.users.zzz  # noqa: B018
+    assert not hasattr(fed.api, "nothing")
