@@ -118,7 +118,8 @@ def test_adapters_list(dfm, hello_dist):
     ]
 
 
-def test_adapters_list_without_adapters(dfm):
+def test_adapters_list_without_adapters(dfm, monkeypatch):
+    monkeypatch.setenv("DFM_LOAD_PLUGINS", "")  # whatever adapter plugins this environment has
     result = dfm("adapters", "list")
 
     assert result.exit_code == 0

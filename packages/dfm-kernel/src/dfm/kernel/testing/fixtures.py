@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,6 +37,10 @@ def _forget_modules(folder: Path, names: set[str]) -> None:
 def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDistributionFactory]:
     """Factory writing an installed distribution with a ``[dfm.plugins]`` entry point.
 
+    Unless the test environment sets ``DFM_LOAD_PLUGINS``, only DFM's core
+    distributions and the fakes made here load: other plugins installed in the
+    environment cannot change what a test sees.
+
     ``fake_distribution(name, version="0.1.0", *, plugin=None, modules=None,
     entry_point=DEFAULT, entry_point_name=None, requires=(), summary="")``; see
     :func:`~dfm.kernel.testing.distributions.write_distribution`. Each
@@ -46,6 +51,10 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     base = (tmp_path / "dfm-fake-distributions").resolve()
     made: list[FakeDistribution] = []
     reset_plugin_manager()
+    # Hermetic by default: plugins installed in the test's environment stay out, the fakes come in.
+    hermetic = "DFM_LOAD_PLUGINS" not in os.environ
+    if hermetic:
+        monkeypatch.setenv("DFM_LOAD_PLUGINS", "")
 
     def make(name: str, version: str = "0.1.0", **options: Any) -> FakeDistribution:
         root = base / f"{canonical_name(name)}-{version}"
@@ -54,6 +63,9 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         dist = write_distribution(root, name, version, **options)
         monkeypatch.syspath_prepend(str(root))  # also invalidates import caches
         made.append(dist)
+        if hermetic and os.environ.get("DFM_LOAD_PLUGINS") is not None:
+            allowed = [n for n in os.environ["DFM_LOAD_PLUGINS"].split(",") if n]
+            monkeypatch.setenv("DFM_LOAD_PLUGINS", ",".join([*allowed, canonical_name(name)]))
         reset_plugin_manager()
         return dist
 
