@@ -5,7 +5,7 @@ them by hand. Each package's local dependencies (declared dependencies that
 are also distributions in this repository) are installed from their paths in
 the same install command, so the resolver picks the local copies.
 
-    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration
+    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration, flare
     python3 dev/nox.py -s demo         # the examplefed demo on the embedded target
     python3 dev/nox.py -s "tests(dfm-kernel)"
     python3 dev/nox.py -t adapters
@@ -26,7 +26,7 @@ ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
-nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "flare"]
 
 _NAME_SPLIT = re.compile(r"[\s<>=!~;\[(]")
 

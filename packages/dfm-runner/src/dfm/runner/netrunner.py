@@ -285,7 +285,10 @@ class NetRunner:
             if error is not None:
                 self.site.fail(self.job, self.site.describe_failure(t, error))
                 return
-            self.on_token(t.output, frame, task.result())
+            try:
+                self.on_token(t.output, frame, task.result())
+            except Exception as exc:  # a done-callback's exception would only reach asyncio's log
+                self.site.fail(self.job, f"site '{self.site.name}' failed after {t.operation}: {exc!r}")
 
         task.add_done_callback(finished)
 

@@ -1,0 +1,192 @@
+"""FLARE transport benchmarks: session start, latency, throughput, big arrays, memory.
+
+    python bench/flare.py [--quick]
+
+Provisions bench/benchfed into a temporary folder on a free loopback port,
+starts FLARE's server and one client per site directly (dfm.flare.poc),
+runs one flare session (one FLARE job) and measures:
+
+- system start (processes -> all clients connected) and session start
+  (admin connection + job submission + every site ready);
+- first-result latency of the fresh session;
+- per-execution latency of small executions (one operation at the homesite,
+  and one at the other site with a hop to the homesite), median and p90;
+- throughput of many small executions in flight at once;
+- transfer of 10 MB and 100 MB numpy arrays (site -> site, and site -> app);
+- peak RSS of every process involved (this one, FLARE's parents and jobs).
+
+Prints a table and writes bench/out/flare.json. Target (issue 5): well under
+100 ms per small execution once the session is up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from dfm.api import Pipeline, PlaceParam, Yield, load_federation
+from dfm.flare.poc import Deployment, _pids_using
+from dfm.runner import JobStatus, Session
+
+HERE = Path(__file__).parent
+CONFIG = HERE / "benchfed" / "benchfed.dfm.yaml"
+FED = load_federation(CONFIG)
+api = FED.api.bench
+
+
+class RssSampler:
+    """Samples the RSS of this process and of every process of the deployment."""
+
+    def __init__(self, prod_dir: str):
+        self.prod_dir = prod_dir
+        self.peak_total = 0
+        self.peak_by_role: dict[str, int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def role(self, proc: psutil.Process) -> str:
+        cmd = " ".join(proc.cmdline())
+        if proc.pid == os.getpid():
+            return "app"
+        if "runner_process" in cmd:
+            return "server job"
+        kit = cmd.split(self.prod_dir + "/", 1)[-1].split("/")[0].split()[0]
+        if "worker_process" in cmd:
+            return f"client job {kit}"
+        if "server_train" in cmd:
+            return "server parent"
+        return f"client parent {kit}"
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            total = 0
+            for pid in [os.getpid(), *_pids_using(self.prod_dir)]:
+                try:
+                    proc = psutil.Process(pid)
+                    rss = proc.memory_info().rss
+                    role = self.role(proc)
+                except (psutil.Error, IndexError):
+                    continue
+                total += rss
+                self.peak_by_role[role] = max(self.peak_by_role.get(role, 0), rss)
+            self.peak_total = max(self.peak_total, total)
+
+    def __enter__(self) -> RssSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def pipelines() -> dict[str, Pipeline]:
+    with Pipeline() as home:
+        Yield(api.Echo(value=PlaceParam("v"), site="home"), place="out")
+    with Pipeline() as hop:
+        Yield(api.Echo(value=PlaceParam("v"), site="remote"), place="out")
+    with Pipeline() as to_site:  # the array crosses from remote to home, home reads every page
+        Yield(api.Touch(array=api.Array(mb=PlaceParam("mb"), site="remote"), site="home"), place="pages")
+    with Pipeline() as to_app:  # the array crosses remote -> home -> server -> application
+        Yield(api.Array(mb=PlaceParam("mb"), site="remote"), place="array")
+    return {"home": home, "hop": hop, "to_site": to_site, "to_app": to_app}
+
+
+def timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run(quick: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    workspace = Path(tempfile.mkdtemp(prefix="dfm-bench-flare-"))
+    deployment = Deployment.prepare(CONFIG, workspace)
+    out["system_start_s"] = timed(deployment.start)
+    try:
+        with RssSampler(deployment.state.prod_dir) as rss:
+            t0 = time.perf_counter()
+            session = Session(FED, target="flare", options={"workspace": str(workspace)})
+            with session as s:
+                out["session_start_s"] = time.perf_counter() - t0
+                p = {name: s.prepare(pipe) for name, pipe in pipelines().items()}
+                t = time.perf_counter()
+                first = next(iter(s.execute(p["home"], {"v": 0}).results(timeout=60)))
+                out["first_result_s"] = time.perf_counter() - t
+                assert first.value == 0
+                n = 30 if quick else 200
+                for name in ("home", "hop"):
+                    for i in range(10):  # warm up
+                        s.execute(p[name], {"v": i}).wait(30)
+                    prepared = p[name]
+                    lat = sorted(
+                        timed(lambda i=i, pp=prepared: s.execute(pp, {"v": i}).wait(30)) for i in range(n)
+                    )
+                    out[f"latency_{name}_median_ms"] = statistics.median(lat) * 1000
+                    out[f"latency_{name}_p90_ms"] = lat[int(len(lat) * 0.9)] * 1000
+                m = 200 if quick else 2000
+                start = time.perf_counter()
+                jobs = [s.execute(p["home"], {"v": i}) for i in range(m)]
+                assert all(job.wait(120) is JobStatus.FINISHED for job in jobs)
+                out["throughput_exec_per_s"] = m / (time.perf_counter() - start)
+                for mb in (10, 100):
+                    for kind in ("to_site", "to_app"):
+                        s.execute(p[kind], {"mb": 1}).wait(60)  # warm the adapter
+                        runs = []
+                        for _ in range(1 if quick or mb == 100 else 3):
+                            job = s.execute(p[kind], {"mb": mb})
+                            runs.append(timed(lambda job=job: job.wait(300)))
+                            assert job.status is JobStatus.FINISHED, job.error
+                        seconds = statistics.median(runs)
+                        out[f"array_{mb}mb_{kind}_s"] = seconds
+                        out[f"array_{mb}mb_{kind}_MBps"] = mb * 1.048576 / seconds
+                stop_start = time.perf_counter()
+            out["session_stop_s"] = time.perf_counter() - stop_start
+        out["peak_rss_total_MiB"] = rss.peak_total / 2**20
+        out["peak_rss_MiB"] = {role: v / 2**20 for role, v in sorted(rss.peak_by_role.items())}
+    finally:
+        out["system_stop_s"] = timed(deployment.stop)
+        assert deployment.leftover_pids() == []
+        shutil.rmtree(workspace, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    results = run(args.quick)
+    rows = [
+        (k, f"{v:.3f}" if isinstance(v, float) else str(v)) for k, v in results.items() if k != "peak_rss_MiB"
+    ]
+    rows += [(f"  peak RSS {role}", f"{v:.0f} MiB") for role, v in results["peak_rss_MiB"].items()]
+    width = max(len(k) for k, _ in rows)
+    print(f"FLARE transport ({platform.python_version()}, {os.cpu_count()} cores)")
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
+    target = HERE / "out" / "flare.json"
+    target.parent.mkdir(exist_ok=True)
+    meta = {
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "quick": args.quick,
+        "argv": sys.argv,
+    }
+    target.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

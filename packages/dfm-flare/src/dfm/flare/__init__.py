@@ -1,0 +1,8 @@
+"""DFM on NVIDIA FLARE: the ``flare`` transport, provisioning and a local POC deployment.
+
+Importing this package does not import nvflare; the submodules that need it
+(:mod:`dfm.flare.builder`, :mod:`dfm.flare.components`) are imported only by
+FLARE itself or when a session starts.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,133 @@
+"""The FLARE provisioning builder that turns startup kits into DFM site kits.
+
+Listed in the ``builders`` of the ``project.yml`` written by
+:func:`dfm.flare.provision.project_config`, after FLARE's ``StaticFileBuilder``.
+For every client (one per DFM site) it writes into ``<kit>/local/custom/``
+(which FLARE puts on ``sys.path`` of the site and of its job processes):
+
+- ``requirements.txt``: the distributions the site must have installed;
+- ``dfm_site.json``: the site descriptor (federation, site name, FLARE name,
+  config file, requirements);
+- ``dfm/``: a copy of the federation config and of the federation-local
+  adapter code the site's interface uses.
+
+For the server and every client it adds the ``dfm.`` package prefix to
+``class_allow_list`` in ``local/resources.json.default``, so that jobs whose
+components are :mod:`dfm.flare.components` classes run without BYOC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from nvflare.lighter.constants import ParticipantType, ProvFileName
+from nvflare.lighter.ctx import ProvisionContext
+from nvflare.lighter.entity import Project
+from nvflare.lighter.spec import Builder
+
+from dfm.flare.layout import PACKAGE_PREFIX, REQUIREMENTS_FILE, SERVER_NAME, SITE_DESCRIPTOR, SITE_DIR
+
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+
+class DfmSiteBuilder(Builder):
+    """Writes each DFM site's runtime requirements, descriptor and federation code into its kit.
+
+    Args:
+        federation: the federation's name.
+        config: absolute path of the federation config file.
+        sites: FLARE client name -> ``{"site": dfm site, "requirements": [...], "local_code": [paths]}``
+            (``local_code`` entries are relative to the config's folder).
+        storage: where the server keeps its job store and snapshots (FLARE's default is
+            ``/tmp/nvflare``, shared by every FLARE server of the machine: two deployments
+            on one machine would then schedule each other's jobs).
+    """
+
+    def __init__(
+        self, federation: str, config: str, sites: dict[str, dict[str, Any]], storage: str | None = None
+    ):
+        self.federation = federation
+        self.config = config
+        self.sites = sites
+        self.storage = storage
+
+    def build(self, project: Project, ctx: ProvisionContext) -> None:
+        config = Path(self.config)
+        for participant in project.get_all_participants():
+            if participant.type not in (ParticipantType.SERVER, ParticipantType.CLIENT):
+                continue
+            local = Path(ctx.get_local_dir(participant))
+            self._allow_dfm_classes(local / ProvFileName.RESOURCES_JSON_DEFAULT)
+            custom = local / "custom"
+            custom.mkdir(parents=True, exist_ok=True)
+            if participant.type == ParticipantType.SERVER:
+                if self.storage:
+                    self._set_storage(local / ProvFileName.RESOURCES_JSON_DEFAULT, Path(self.storage))
+                descriptor = {
+                    "format": 1,
+                    "role": "controller",
+                    "federation": self.federation,
+                    "server": participant.name,
+                    "sites": {spec["site"]: name for name, spec in self.sites.items()},
+                }
+                (custom / SITE_DESCRIPTOR).write_text(json.dumps(descriptor, indent=2) + "\n")
+                continue
+            spec = self.sites.get(participant.name)
+            if spec is None:
+                raise ValueError(
+                    f"client '{participant.name}' is not a site of federation '{self.federation}'"
+                )
+            code_dir = custom / SITE_DIR
+            code_dir.mkdir(exist_ok=True)
+            shutil.copy2(config, code_dir / config.name)
+            for rel in spec.get("local_code", []):
+                source = config.parent / rel
+                target = code_dir / rel
+                if source.is_dir():
+                    shutil.copytree(source, target, ignore=_IGNORE, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(source, target)
+            requirements = list(spec.get("requirements", []))
+            (custom / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in requirements))
+            descriptor = {
+                "format": 1,
+                "role": "site",
+                "federation": self.federation,
+                "site": spec["site"],
+                "client": participant.name,
+                "server": SERVER_NAME,
+                "config": f"{SITE_DIR}/{config.name}",
+                "requirements": requirements,
+            }
+            (custom / SITE_DESCRIPTOR).write_text(json.dumps(descriptor, indent=2) + "\n")
+
+    @staticmethod
+    def _set_storage(resources_file: Path, storage: Path) -> None:
+        resources = json.loads(resources_file.read_text())
+        resources["snapshot_persistor"]["args"]["storage"]["args"]["root_dir"] = str(
+            storage / "snapshot-storage"
+        )
+        for component in resources.get("components", []):
+            if component.get("id") == "job_manager":
+                component.setdefault("args", {})["uri_root"] = str(storage / "jobs-storage")
+        resources_file.write_text(json.dumps(resources, indent=2) + "\n")
+
+    @staticmethod
+    def _allow_dfm_classes(resources_file: Path) -> None:
+        if not resources_file.exists():
+            raise RuntimeError(
+                f"{resources_file} is missing: DfmSiteBuilder must come after StaticFileBuilder"
+            )
+        resources = json.loads(resources_file.read_text())
+        allowed = resources.setdefault("class_allow_list", [])
+        if not isinstance(allowed, list):
+            raise RuntimeError(f"{resources_file}: class_allow_list is not a list")
+        if PACKAGE_PREFIX not in allowed:
+            allowed.append(PACKAGE_PREFIX)
+        tmp = resources_file.with_name(resources_file.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(resources, indent=2) + "\n")
+        os.replace(tmp, resources_file)

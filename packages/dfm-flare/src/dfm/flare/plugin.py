@@ -1,0 +1,37 @@
+"""dfm-flare's hook implementations: the ``flare`` transport, ``dfm fed gen provision`` and ``dfm poc``.
+
+Cheap to import: records point at their implementations by import string, so
+``dfm --help`` and ``dfm plugins list`` never import nvflare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from dfm.kernel import TransportEntry, hookimpl
+
+
+@hookimpl
+def dfm_transports() -> Iterator[TransportEntry]:
+    yield TransportEntry(
+        "flare",
+        "dfm.flare.transport:FlareTransport",
+        summary="sites as NVIDIA FLARE clients, one long-lived FLARE job per session",
+    )
+
+
+@hookimpl(optionalhook=True)
+def dfm_cli_commands() -> Iterator[Any]:
+    try:
+        from dfm.cli.records import CliCommandEntry
+    except ImportError:  # dfm-cli is not installed (a FLARE site, a library user)
+        return
+    # A plain click group: commands other plugins mount under "fed gen" are added to it when it loads.
+    yield CliCommandEntry(
+        "gen",
+        "dfm.flare.cli:gen",
+        summary="Generate deployment artifacts (FLARE provisioning).",
+        parent="fed",
+    )
+    yield CliCommandEntry("poc", "dfm.flare.cli:poc", summary="Run a federation on FLARE on this machine.")

@@ -1,0 +1,348 @@
+"""A provisioned FLARE deployment run on this machine, for ``dfm poc``, tests and benchmarks.
+
+The kits of :func:`dfm.flare.provision.provision` are started directly as
+subprocesses (no ``start.sh`` watchdog), each in its own session so its
+process group can be signalled, with ``HOME`` pointed into the workspace.
+:meth:`Deployment.start` returns when every client is connected;
+:meth:`Deployment.stop` asks FLARE to ``shutdown all``, waits for the
+processes it started, then kills what is left of them (FLARE's job
+processes included). The pids, port and paths are kept in
+``<workspace>/dfm-flare.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dfm.flare.layout import ORG, DeploymentState, FlareSetupError, poc_home, require_nvflare
+from dfm.kernel.config import load_config
+
+__all__ = ["Deployment", "admin_session", "free_port"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def admin_session(state: DeploymentState, timeout: float = 30.0) -> Any:
+    """A FLARE API session of the deployment's project admin (an nvflare ``Session``)."""
+    require_nvflare()
+    from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+    kit = state.admin_kit
+    if not (kit / "startup" / "fed_admin.json").is_file():
+        raise FlareSetupError(f"admin startup kit missing: {kit}/startup/fed_admin.json")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # nvflare prints "Connecting to FLARE ..."
+            return new_secure_session(state.admin, str(kit), timeout=timeout)
+    except Exception as exc:
+        raise FlareSetupError(
+            f"cannot reach the FLARE server of '{state.federation}' on port {state.port} "
+            f"within {timeout:g} s: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+# Every process started here, by pid, for the life of this interpreter: a ``dfm poc start`` leaves
+# them running on purpose, and a later ``stop`` (in the same process or not) finds them by pid;
+# keeping the Popen objects lets it reap them without a "still running" warning on collection.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap() -> None:
+    for pid, proc in list(_children.items()):
+        if proc.poll() is not None:
+            del _children[pid]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _pids_using(path: str) -> list[int]:
+    """Processes whose command line mentions ``path`` (FLARE's job processes carry their kit path)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if path in cmdline and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+class Deployment:
+    """A provisioned FLARE project in ``workspace``, started and stopped from this machine."""
+
+    def __init__(self, workspace: str | os.PathLike[str]):
+        self.workspace = Path(workspace).resolve()
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- creation ------------------------------------------------------------------------
+
+    @classmethod
+    def for_federation(cls, federation: str) -> Deployment:
+        """The ``dfm poc`` deployment of a federation (by name), at :func:`~dfm.flare.layout.poc_home`."""
+        return cls(poc_home(federation))
+
+    @classmethod
+    def prepare(
+        cls,
+        config: str | os.PathLike[str],
+        workspace: str | os.PathLike[str] | None = None,
+        *,
+        port: int | None = None,
+        clean: bool = True,
+    ) -> Deployment:
+        """Provision ``config`` into ``workspace`` (default: the federation's POC home) on a free port."""
+        from dfm.flare.provision import provision
+
+        path = Path(config).resolve()
+        if workspace is None:
+            workspace = poc_home(load_config(path).name)
+        deployment = cls(workspace)
+        if clean and deployment.running():
+            raise FlareSetupError(f"the deployment in {deployment.workspace} is running; stop it first")
+        provision(
+            path,
+            deployment.workspace,
+            port=port or free_port(),
+            clean=clean,
+            storage=deployment.workspace / "storage",  # not FLARE's machine-wide /tmp/nvflare
+        )
+        return deployment
+
+    @property
+    def state(self) -> DeploymentState:
+        return DeploymentState.load(self.workspace)
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def running(self) -> bool:
+        """Whether any process this deployment started is still alive."""
+        try:
+            state = self.state
+        except FlareSetupError:
+            return False
+        return any(_alive(pid) for pid in state.pids.values())
+
+    def _env(self, home: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(extra or {})
+        env["HOME"] = str(home)
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        env["PYTHONUNBUFFERED"] = "1"
+        env.pop("PYTHONPATH", None)  # a kit's own local/custom is added by FLARE
+        return env
+
+    def _launch(
+        self, name: str, module: str, args: list[str], env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        state = self.state
+        kit = state.kit(name)
+        logs = self.workspace / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-u", "-m", module, "-m", str(kit), *args],
+                cwd=str(kit),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _children[proc.pid] = proc
+        return proc
+
+    def start(self, timeout: float = 90.0, env: Mapping[str, str] | None = None) -> DeploymentState:
+        """Start the server and every client; return once all clients are connected.
+
+        ``env`` adds variables to the processes' environment (site vaults read
+        secrets from it). On failure everything started is stopped again.
+        """
+        require_nvflare()
+        state = self.state
+        if self.running():
+            raise FlareSetupError(
+                f"the deployment in {self.workspace} is already running (pids {state.pids})"
+            )
+        home = self.workspace / "home"
+        home.mkdir(exist_ok=True)
+        state.home = str(home)
+        penv = self._env(home, env)
+        secure = ["--set", "secure_train=true", f"org={ORG}", "config_folder=config"]
+        self._procs = {}
+        state.pids = {}
+        try:
+            self._procs[state.server] = self._launch(
+                state.server,
+                "nvflare.private.fed.app.server.server_train",
+                ["-s", "fed_server.json", *secure],
+                penv,
+            )
+            for client in state.sites.values():
+                self._procs[client] = self._launch(
+                    client,
+                    "nvflare.private.fed.app.client.client_train",
+                    ["-s", "fed_client.json", *secure[:1], f"uid={client}", *secure[1:]],
+                    penv,
+                )
+            state.pids = {name: proc.pid for name, proc in self._procs.items()}
+            state.save(self.workspace)
+            self._wait_connected(state, time.monotonic() + timeout)
+        except BaseException:
+            self.stop(graceful=False)
+            raise
+        return state
+
+    def _check_exited(self, state: DeploymentState) -> None:
+        for name, proc in self._procs.items():
+            code = proc.poll()
+            if code is not None:
+                raise FlareSetupError(
+                    f"FLARE participant '{name}' exited with code {code} while starting: "
+                    f"{self.log_tail(name)}"
+                )
+
+    def _wait_connected(self, state: DeploymentState, deadline: float) -> None:
+        session = None
+        wanted = set(state.sites.values())
+        try:
+            while session is None:
+                self._check_exited(state)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise FlareSetupError(f"the FLARE server did not come up: {self.log_tail(state.server)}")
+                try:
+                    session = admin_session(state, timeout=min(left, 5.0))
+                except FlareSetupError:
+                    continue
+            while True:
+                self._check_exited(state)
+                connected = {c.name for c in session.get_connected_client_list()}
+                if wanted <= connected:
+                    return
+                if time.monotonic() > deadline:
+                    missing = sorted(wanted - connected)
+                    raise FlareSetupError(
+                        f"FLARE client(s) {', '.join(missing)} did not connect: {self.log_tail(missing[0])}"
+                    )
+                time.sleep(0.2)
+        finally:
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    session.close()
+
+    def connected_clients(self, timeout: float = 10.0) -> list[str]:
+        """Names of the FLARE clients connected to the server now."""
+        session = admin_session(self.state, timeout=timeout)
+        try:
+            return sorted(c.name for c in session.get_connected_client_list())
+        finally:
+            with contextlib.suppress(Exception):
+                session.close()
+
+    def log_tail(self, name: str, lines: int = 3) -> str:
+        path = self.workspace / "logs" / f"{name}.log"
+        if not path.exists():
+            return "(no log)"
+        text = path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(line.strip() for line in text[-lines:]) or "(empty log)"
+
+    def stop(self, timeout: float = 20.0, graceful: bool = True) -> None:
+        """Shut the system down and leave none of its processes behind."""
+        try:
+            state = self.state
+        except FlareSetupError:
+            return
+        pids = dict(state.pids)
+        if graceful and any(_alive(pid) for pid in pids.values()):
+            with contextlib.suppress(Exception):
+                session = admin_session(state, timeout=min(timeout / 3, 10.0))
+                try:
+                    for job in session.list_jobs():  # a running job holds a shutdown up for ~30 s
+                        if str(job.get("status", "")).startswith("RUNNING"):
+                            with contextlib.suppress(Exception):
+                                session.abort_job(job["job_id"])
+                    session.shutdown("all", wait=False)
+                finally:
+                    with contextlib.suppress(Exception):
+                        session.close()
+            self._wait_gone(pids, time.monotonic() + timeout)
+        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            leftovers = self._leftovers(state, pids)
+            if not leftovers:
+                break
+            for pid in leftovers:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    if pid in pids.values():
+                        os.killpg(pid, sig)
+                    else:
+                        os.kill(pid, sig)
+            self._wait_gone({str(p): p for p in leftovers}, time.monotonic() + grace)
+        for proc in self._procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1)
+        _reap()
+        self._procs = {}
+        state.pids = {}
+        state.save(self.workspace)
+
+    def _leftovers(self, state: DeploymentState, pids: dict[str, int]) -> list[int]:
+        alive = {pid for pid in pids.values() if _alive(pid)}
+        alive.update(_pids_using(state.prod_dir))
+        return sorted(alive)
+
+    def _wait_gone(self, pids: dict[str, int], deadline: float) -> None:
+        while time.monotonic() < deadline:
+            _reap()
+            if not any(_alive(pid) for pid in pids.values()):
+                return
+            time.sleep(0.1)
+
+    def leftover_pids(self) -> list[int]:
+        """Processes of this deployment still alive (empty after :meth:`stop`)."""
+        try:
+            state = self.state
+        except FlareSetupError:
+            return []
+        return self._leftovers(state, state.pids)
+
+
+@contextlib.contextmanager
+def running(
+    config: str | os.PathLike[str], workspace: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> Iterator[Deployment]:
+    """Provision ``config`` into ``workspace`` on a free port, start it, stop it on exit."""
+    deployment = Deployment.prepare(config, workspace)
+    deployment.start(env=env)
+    try:
+        yield deployment
+    finally:
+        deployment.stop()

@@ -1,0 +1,475 @@
+"""The ``flare`` transport: a session's sites run as the clients of a FLARE deployment.
+
+``Session(fed, target="flare", options=...)`` picks it. Where the deployment is:
+
+- ``{"poc": True}``: the one ``dfm poc start`` runs for this federation
+  (``$DFM_FLARE_HOME/<federation>`` or ``~/.dfm/flare/<federation>``);
+- ``{"workspace": DIR}``: a deployment directory holding ``dfm-flare.json``
+  (what ``dfm fed gen provision --out DIR`` and :class:`~dfm.flare.poc.Deployment` write);
+- ``{"kit": DIR, "user": NAME}``: an admin startup kit (``user`` defaults to the
+  federation's project admin).
+
+:meth:`FlareTransport.start` opens an admin session, checks that every site's
+FLARE client is connected, submits ONE FLARE job (a
+:class:`~dfm.flare.components.DfmController` on the server and a
+:class:`~dfm.flare.components.DfmExecutor` per site, code from the kits) and
+waits until every site reports ready. Every execution of the session then
+goes through that job: messages to sites are posted with the app command
+``dfm.post`` by a sender thread; messages to the application are polled
+with ``dfm.fetch`` by a receiver thread (short polls, adaptive) and handed to the session's loop.
+:meth:`FlareTransport.stop` ends the job and closes the admin session.
+
+Other options: ``connect_timeout`` (30), ``ready_timeout`` (90), ``submit_attempts`` (3),
+``stop_timeout`` (20), ``lost_after`` (10: seconds without heartbeat before a
+site is lost), ``chunk_bytes`` (1 MiB), ``workers`` (8), ``poll_max`` (0.2:
+longest pause between fetches when idle), ``active_window`` (2: seconds after
+the last message during which fetches follow each other within 10 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import itertools
+import logging
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from dfm.flare.frames import (
+    CHUNK_BYTES,
+    Reassembler,
+    frame_job,
+    item_from_json,
+    item_size,
+    item_to_json,
+    pack,
+    split,
+    unpack,
+)
+from dfm.flare.layout import (
+    DeploymentState,
+    FlareSetupError,
+    admin_name,
+    client_names,
+    poc_home,
+    require_nvflare,
+)
+from dfm.kernel.codecs import SafeCodec
+from dfm.runner.messages import SiteFailed, SiteLost
+from dfm.runner.transports.base import Transport, TransportError
+
+__all__ = ["FlareTransport"]
+
+BATCH_BYTES = 4 << 20
+log = logging.getLogger("dfm.flare")
+_RETRYABLE_FOR = 10.0  # seconds an app command is retried while the job is running
+_ENDED = ("FINISHED", "ABORTED", "FAILED", "ABANDONED")
+
+
+class _JobEnded(TransportError):
+    """The session's FLARE job is over (``status`` is FLARE's, e.g. ``FINISHED:FAILED_TO_RUN``)."""
+
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call an nvflare API function that prints progress ("Connecting to FLARE ...") to stdout."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*args, **kwargs)
+
+
+class FlareTransport(Transport):
+    name = "flare"
+
+    # -- start ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            require_nvflare()
+        except FlareSetupError as exc:
+            raise TransportError(str(exc)) from None
+        self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
+        self.sites = client_names(self.federation)
+        self.chunk_bytes = int(self.options.get("chunk_bytes", CHUNK_BYTES))
+        self.poll_max = float(self.options.get("poll_max", 0.2))
+        self.active_window = float(self.options.get("active_window", 2.0))
+        self._activity = 0.0
+        self._wake = threading.Event()
+        self.session: Any = None
+        self.job_id: str | None = None
+        self._closing = threading.Event()
+        self._failed: str | None = None  # why the job is gone, once it is
+        self._outbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._post_seq = itertools.count(1)
+        self._fetched = 0
+        self._lost_seen: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        await asyncio.get_running_loop().run_in_executor(None, self._start_blocking)
+        for target, name in ((self._sender, "dfm-flare-send"), (self._receiver, "dfm-flare-recv")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _locate(self) -> tuple[str, Path]:
+        """(admin user, admin kit dir) from the options."""
+        opts = self.options
+        if opts.get("kit"):
+            kit = Path(opts["kit"]).expanduser()
+            return str(opts.get("user") or admin_name(self.federation)), kit
+        if opts.get("workspace"):
+            workspace = Path(opts["workspace"]).expanduser()
+        elif opts.get("poc"):
+            workspace = poc_home(self.federation.name)
+        else:
+            raise TransportError(
+                "the flare target needs to know where FLARE runs: options {'poc': True} "
+                f"(after 'dfm poc start {self.federation.name}'), {{'workspace': DIR}} "
+                "or {'kit': ADMIN_KIT_DIR}"
+            )
+        try:
+            state = DeploymentState.load(workspace)
+        except FlareSetupError as exc:
+            hint = (
+                f"; run 'dfm poc prepare {self.federation.name}' and 'dfm poc start'"
+                if opts.get("poc")
+                else ""
+            )
+            raise TransportError(f"{exc}{hint}") from None
+        if state.federation != self.federation.name:
+            raise TransportError(
+                f"the FLARE deployment in {workspace} runs federation '{state.federation}', "
+                f"not '{self.federation.name}'"
+            )
+        return state.admin, state.admin_kit
+
+    def _start_blocking(self) -> None:
+        from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+        user, kit = self._locate()
+        if not (kit / "startup" / "fed_admin.json").is_file():
+            raise TransportError(
+                f"FLARE admin startup kit not found: {kit} (expected startup/fed_admin.json)"
+            )
+        timeout = float(self.options.get("connect_timeout", 30))
+        try:
+            self.session = _quiet(new_secure_session, user, str(kit), timeout=timeout)
+        except Exception as exc:
+            raise TransportError(
+                f"cannot reach the FLARE server with the admin kit {kit} within {timeout:g} s "
+                f"({type(exc).__name__}: {exc}); is it running ('dfm poc status {self.federation.name}')?"
+            ) from None
+        try:
+            connected = {c.name for c in self.session.get_connected_client_list()}
+            missing = sorted(site for site, client in self.sites.items() if client not in connected)
+            if missing:
+                raise TransportError(
+                    f"site(s) {', '.join(missing)} of federation '{self.federation.name}' are not connected "
+                    f"to the FLARE server (connected: {', '.join(sorted(connected)) or 'none'})"
+                )
+            # within the session's own start timeout, so that our error is the one reported
+            deadline = time.monotonic() + float(self.options.get("start_timeout", 120)) - 10
+            attempts = int(self.options.get("submit_attempts", 3))
+            for attempt in range(1, attempts + 1):
+                self.job_id = self._submit()
+                try:
+                    self._wait_ready(
+                        min(float(self.options.get("ready_timeout", 90)), deadline - time.monotonic())
+                    )
+                    return
+                except _JobEnded as exc:
+                    # FLARE gives up deploying a job when a client is slow to answer (a loaded machine)
+                    if (
+                        "FAILED_TO_RUN" not in exc.status
+                        or attempt == attempts
+                        or time.monotonic() > deadline
+                    ):
+                        raise TransportError(f"{exc}{self._deploy_detail()}") from None
+                    log.warning(
+                        "FLARE could not start job %s (%s); submitting again", self.job_id, exc.status
+                    )
+        except BaseException:
+            self._end_job(abort=True)
+            self._close_session()
+            raise
+
+    def _deploy_detail(self) -> str:
+        try:
+            meta = self.session.get_job_meta(self.job_id)
+        except Exception:
+            return ""
+        detail = meta.get("job_deploy_detail") if isinstance(meta, dict) else None
+        return f"; deployment: {detail}" if detail else ""
+
+    def _submit(self) -> str:
+        from nvflare.job_config.api import FedJob
+
+        from dfm.flare.components import DfmController, DfmExecutor
+
+        timeouts = {
+            "per_msg_timeout": float(self.options.get("per_msg_timeout", 10)),
+            "tx_timeout": float(self.options.get("tx_timeout", 60)),
+        }
+        name = f"dfm-{self.federation.name}"[:60]
+        job = FedJob(name=name, min_clients=len(self.sites), mandatory_clients=list(self.sites.values()))
+        job.set_app_packages(["dfm"])  # the components come from the kits: not BYOC
+        job.to_server(
+            DfmController(self.sites, lost_after=float(self.options.get("lost_after", 10)), **timeouts)
+        )
+        for site, client in self.sites.items():
+            executor = DfmExecutor(
+                site,
+                self.sites,
+                workers=int(self.options.get("workers", 8)),
+                chunk_bytes=self.chunk_bytes,
+                **timeouts,
+            )
+            job.to(executor, client, tasks=["dfm.*"])
+        tmp = tempfile.mkdtemp(prefix="dfm-flare-job-")
+        try:
+            _quiet(job.export_job, tmp)
+            return str(self.session.submit_job(os.path.join(tmp, name)))
+        except Exception as exc:
+            raise TransportError(f"FLARE refused the DFM job: {type(exc).__name__}: {exc}") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        ready: dict[str, Any] = {}
+        while True:
+            reply = self._command("dfm.fetch", {"after": 0}, deadline)
+            if reply is None or set(self.sites) - set(reply.get("ready") or {}):
+                time.sleep(0.05)
+            if reply is not None:
+                ready = reply.get("ready") or {}
+                errors = [str(error) for error in ready.values() if error]
+                if errors:
+                    raise TransportError("; ".join(errors))
+                if set(self.sites) <= set(ready):
+                    return
+            if time.monotonic() > deadline:
+                waiting = sorted(set(self.sites) - set(ready))
+                raise TransportError(
+                    f"FLARE job {self.job_id}: site(s) {', '.join(waiting)} not ready after {timeout:g} s "
+                    f"(job status {self._status()})"
+                )
+
+    # -- app commands -----------------------------------------------------------------------------
+
+    def _status(self) -> str:
+        try:
+            return str(self.session.get_job_status(self.job_id))
+        except Exception as exc:
+            return f"unknown ({type(exc).__name__})"
+
+    def _command(
+        self, topic: str, data: dict[str, Any], deadline: float | None = None
+    ) -> dict[str, Any] | None:
+        """One app command, retried while FLARE is not ready for it; None while the job is still starting.
+
+        Raises :class:`TransportError` once the job has ended or ``deadline`` passed.
+        """
+        from nvflare.fuel.flare_api.api_spec import JobNotRunning, NoReply
+
+        if deadline is None:
+            deadline = time.monotonic() + _RETRYABLE_FOR
+        error: Exception | None = None
+        while True:
+            try:
+                return self.session.do_app_command(self.job_id, topic, data)  # type: ignore[no-any-return]
+            except (NoReply, JobNotRunning, Exception) as exc:
+                error = exc
+            status = self._status()
+            if any(status.startswith(ended) for ended in _ENDED):
+                raise _JobEnded(f"the FLARE job {self.job_id} of this session ended ({status})", status)
+            if isinstance(error, (NoReply, JobNotRunning)) or status in (
+                "SUBMITTED",
+                "DISPATCHED",
+                "RUNNING",
+            ):
+                if time.monotonic() > deadline:
+                    raise TransportError(
+                        f"FLARE job {self.job_id} ({status}) did not answer '{topic}': "
+                        f"{type(error).__name__}: {error}"
+                    )
+                if status != "RUNNING":
+                    time.sleep(0.1)
+                    return None
+                time.sleep(0.05)
+                continue
+            raise TransportError(f"FLARE app command '{topic}' failed: {type(error).__name__}: {error}")
+
+    # -- the two threads ----------------------------------------------------------------------------
+
+    def send(self, site: str, msg: Any) -> None:
+        if self._failed is not None:
+            self.loop.call_soon(self.deliver, SiteLost(site, self._failed))
+            return
+        if site not in self.sites:
+            self.loop.call_soon(self.deliver, SiteLost(site, "not a site of this federation"))
+            return
+        try:
+            items = split(pack(msg, self.codec), self.chunk_bytes)
+        except Exception as exc:
+            job = getattr(msg, "job", None)
+            if job is not None:
+                self.loop.call_soon(
+                    self.deliver, SiteFailed(job, site, f"cannot send to site '{site}': {exc}")
+                )
+            return
+        for item in items:
+            self._outbox.put((site, item))
+
+    def _sender(self) -> None:
+        pending: tuple[str, Any] | None = None
+        while True:
+            if pending is None:
+                first = self._outbox.get()
+                if first is not None:
+                    time.sleep(0.002)  # let the rest of the burst (Install + StartJob per site) join
+            else:
+                first = pending
+            pending = None
+            if first is None:
+                return
+            batch = [first]
+            total = item_size(first[1])
+            while total < BATCH_BYTES:
+                try:
+                    nxt = self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    pending = None
+                    self._post(batch)
+                    return
+                if total + item_size(nxt[1]) > BATCH_BYTES:
+                    pending = nxt
+                    break
+                batch.append(nxt)
+                total += item_size(nxt[1])
+            self._post(batch)
+
+    def _post(self, batch: list[tuple[str, Any]]) -> None:
+        if self._failed is not None:
+            self._lose({site for site, _ in batch}, self._failed)
+            return
+        data = {"seq": next(self._post_seq), "items": [[site, item_to_json(item)] for site, item in batch]}
+        try:
+            while self._command("dfm.post", data) is None:
+                pass
+        except TransportError as exc:
+            self._fail(str(exc))
+            self._lose({site for site, _ in batch}, str(exc))
+            return
+        self._activity = time.monotonic()
+        self._wake.set()
+
+    def _poll_delay(self, empty: int) -> float:
+        """Pause before the next fetch: short while messages flow, growing to ``poll_max`` when idle.
+
+        FLARE's server handles one app command at a time (for every job), so
+        the server never holds a fetch open; the application polls instead.
+        """
+        if empty == 0:
+            return 0.0
+        if time.monotonic() - self._activity < self.active_window:
+            return min(0.001 * 2**empty, 0.01)
+        return min(0.01 * 2 ** (empty - 1), self.poll_max)
+
+    def _receiver(self) -> None:
+        reassembler = Reassembler()
+        empty = 0
+        while not self._closing.is_set():
+            if self._wake.wait(self._poll_delay(empty)):
+                self._wake.clear()
+                empty = min(empty, 1)
+            request = {"after": self._fetched}
+            try:
+                reply = self._command("dfm.fetch", request)
+            except TransportError as exc:
+                if not self._closing.is_set():
+                    self._fail(str(exc))
+                    self._lose(set(self.sites), str(exc))
+                return
+            if reply is None:
+                continue
+            items = reply.get("items") or []
+            empty = 0 if items else min(empty + 1, 16)
+            if items:
+                self._activity = time.monotonic()
+            for seq, data in items:
+                if seq <= self._fetched:
+                    continue
+                self._fetched = seq
+                frame = reassembler.feed(item_from_json(data))
+                if frame is None:
+                    continue
+                try:
+                    msg = unpack(frame, self.codec)
+                except Exception as exc:  # a site sent what the app refuses to decode
+                    job = frame_job(frame)
+                    if job is not None:
+                        self.loop.call_soon_threadsafe(
+                            self.deliver, SiteFailed(job, "?", f"the application refused a result: {exc}")
+                        )
+                    continue
+                self.loop.call_soon_threadsafe(self.deliver, msg)
+            lost = reply.get("lost") or {}
+            for site in sorted(set(lost) - self._lost_seen):
+                self._lost_seen.add(site)
+                self.loop.call_soon_threadsafe(self.deliver, SiteLost(site, str(lost[site])))
+
+    def _fail(self, reason: str) -> None:
+        if self._failed is None:
+            self._failed = reason
+
+    def _lose(self, sites: set[str], reason: str) -> None:
+        for site in sorted(sites):
+            self.loop.call_soon_threadsafe(self.deliver, SiteLost(site, reason))
+
+    # -- stop -------------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._stop_blocking)
+
+    def _stop_blocking(self) -> None:
+        self._outbox.put(None)
+        for thread in self._threads[:1]:  # let the sender flush what the session sent last (cancels)
+            thread.join(5.0)
+        self._closing.set()
+        self._wake.set()
+        for thread in self._threads[1:]:
+            thread.join(5.0)
+        self._end_job(abort=False)
+        self._close_session()
+
+    def _end_job(self, abort: bool) -> None:
+        if self.session is None or self.job_id is None:
+            return
+        deadline = time.monotonic() + float(self.options.get("stop_timeout", 20))
+        if not abort and self._failed is None:
+            with contextlib.suppress(Exception):
+                self.session.do_app_command(self.job_id, "dfm.stop", {})
+            while time.monotonic() < deadline:
+                status = self._status()
+                if any(status.startswith(ended) for ended in _ENDED):
+                    return
+                time.sleep(0.2)
+        with contextlib.suppress(Exception):
+            self.session.abort_job(self.job_id)
+
+    def _close_session(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close()
+            self.session = None

@@ -1,0 +1,83 @@
+"""Sessions on FLARE: one FLARE job per session, errors that are clear and never hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dfm.api import Pipeline, PlaceParam, Yield
+from dfm.flare.layout import DeploymentState
+from dfm.flare.poc import _pids_using
+from dfm.flare.provision import provision
+from dfm.runner import JobStatus, Session
+from dfm.runner.transports.base import TransportError
+
+from .conftest import MATHFED
+
+
+def test_without_a_deployment_the_error_says_how_to_get_one(mathfed, monkeypatch, tmp_path):
+    monkeypatch.setenv("DFM_FLARE_HOME", str(tmp_path))
+    with pytest.raises(TransportError, match="dfm poc prepare mathfed"):
+        Session(mathfed, target="flare", options={"poc": True})
+    with pytest.raises(TransportError, match="needs to know where FLARE runs"):
+        Session(mathfed, target="flare")
+
+
+def test_unreachable_server_is_a_clear_error(mathfed, tmp_path):
+    provision(MATHFED, tmp_path, port=1)  # kits, but nothing listens
+    start = time.monotonic()
+    with pytest.raises(TransportError, match="cannot reach the FLARE server"):
+        Session(mathfed, target="flare", options={"workspace": str(tmp_path), "connect_timeout": 3})
+    assert time.monotonic() - start < 30
+
+
+def test_missing_admin_kit(mathfed, tmp_path):
+    with pytest.raises(TransportError, match="admin startup kit not found"):
+        Session(mathfed, target="flare", options={"kit": str(tmp_path / "nowhere")})
+
+
+def test_nvflare_missing_names_the_install_command(mathfed, monkeypatch):
+    monkeypatch.setitem(sys.modules, "nvflare", None)
+    with pytest.raises(TransportError, match="pip install dfm-flare"):
+        Session(mathfed, target="flare", options={"poc": True})
+
+
+def test_deployment_for_another_federation_is_refused(mathfed, tmp_path):
+    state = provision(MATHFED, tmp_path, port=9200)
+    state.federation = "otherfed"
+    state.save(tmp_path)
+    with pytest.raises(TransportError, match="runs federation 'otherfed'"):
+        Session(mathfed, target="flare", options={"workspace": str(tmp_path)})
+
+
+@pytest.mark.flare
+def test_killed_site_fails_its_job_and_the_session_ends_cleanly(mathfed, mathfed_deployment):
+    workspace = mathfed_deployment.workspace
+    state = DeploymentState.load(workspace)
+    with Session(mathfed, target="flare", options={"workspace": str(workspace), "lost_after": 3}) as s:
+        job_id = s.transport.job_id
+        with Pipeline() as p:
+            Yield(mathfed.api.math.SleepSync(seconds=PlaceParam("s")), place="slow")
+        prepared = s.prepare(p)
+        assert [r.value for r in s.execute(prepared, {"s": 0.1}).results(timeout=30)] == [0.1]
+        job = s.execute(prepared, {"s": 30})
+        time.sleep(0.5)
+        alpha_kit = str(Path(state.prod_dir) / state.sites["alpha"])
+        # alpha's process of this FLARE job (its command line names the job)
+        (worker,) = [p for p in _pids_using(alpha_kit) if p in _pids_using(job_id)]
+        start = time.monotonic()
+        os.kill(worker, signal.SIGKILL)
+        assert job.wait(15) is JobStatus.FAILED
+        assert time.monotonic() - start < 15
+        assert "site 'alpha' was lost" in job.error
+    session = __import__("dfm.flare.poc", fromlist=["admin_session"]).admin_session(state)
+    try:
+        status = session.get_job_status(job_id)
+    finally:
+        session.close()
+    assert not str(status).startswith("RUNNING")

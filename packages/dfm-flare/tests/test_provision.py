@@ -1,0 +1,98 @@
+"""Provisioning: project.yml from the federation config, and the DFM builder's kit contents."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from dfm.flare.layout import DeploymentState, client_names, flare_client_name
+from dfm.flare.provision import project_config, provision
+from dfm.kernel.config import load_config
+
+from .conftest import EXAMPLEFED, MATHFED
+
+
+def test_project_has_one_client_per_site_from_the_config():
+    fed = load_config(EXAMPLEFED)
+    project = project_config(fed, EXAMPLEFED, port=9100)
+    by_type: dict[str, list[dict]] = {}
+    for p in project["participants"]:
+        by_type.setdefault(p["type"], []).append(p)
+    (server,) = by_type["server"]
+    assert server["fed_learn_port"] == server["admin_port"] == 9100
+    assert [c["name"] for c in by_type["client"]] == [flare_client_name(s) for s in fed.sites]
+    (admin,) = by_type["admin"]
+    assert admin["role"] == "project_admin" and "@" in admin["name"]
+    builder = next(b for b in project["builders"] if b["path"] == "dfm.flare.builder.DfmSiteBuilder")
+    assert {spec["site"] for spec in builder["args"]["sites"].values()} == set(fed.sites)
+
+
+def test_reserved_site_names_get_a_flare_name():
+    fed = load_config(EXAMPLEFED)  # it has a site called "server", like FLARE's server cell
+    names = client_names(fed)
+    assert names["server"] == "site-server"
+    assert names["concierge"] == "concierge"
+
+
+def test_kits_carry_site_code_requirements_and_allow_list(tmp_path):
+    state = provision(MATHFED, tmp_path / "out", port=9101, storage=tmp_path / "store")
+    assert (tmp_path / "out" / "project.yml").is_file()
+    assert DeploymentState.load(tmp_path / "out") == state
+    prod = Path(state.prod_dir)
+    for site, client in state.sites.items():
+        custom = prod / client / "local" / "custom"
+        descriptor = json.loads((custom / "dfm_site.json").read_text())
+        assert descriptor["site"] == site and descriptor["federation"] == "mathfed"
+        assert load_config(custom / descriptor["config"]).name == "mathfed"
+        assert (custom / "dfm" / "mathfed_adapters.py").is_file()  # the federation's local adapter code
+        requirements = (custom / "requirements.txt").read_text().split()
+        assert {r.split("==")[0] for r in requirements} >= {"dfm-kernel", "dfm-runner", "dfm-flare"}
+        resources = json.loads((prod / client / "local" / "resources.json.default").read_text())
+        assert "dfm." in resources["class_allow_list"]
+        assert (prod / client / "startup" / "client.crt").is_file()  # mTLS
+    server_resources = json.loads((prod / "server" / "local" / "resources.json.default").read_text())
+    assert "dfm." in server_resources["class_allow_list"]
+    job_manager = next(c for c in server_resources["components"] if c["id"] == "job_manager")
+    assert job_manager["args"]["uri_root"] == str(tmp_path / "store" / "jobs-storage")
+    assert (prod / state.admin / "startup" / "fed_admin.json").is_file()
+
+
+def test_gen_provision_command(dfm, tmp_path):
+    out = tmp_path / "kits"
+    result = dfm("fed", "gen", "provision", str(EXAMPLEFED), "--out", str(out), "--port", "9102")
+    assert result.exit_code == 0, result.output
+    assert "site-server" in result.stdout and "dfm-runner==" in result.stdout
+    project = yaml.safe_load((out / "project.yml").read_text())
+    assert project["participants"][0]["fed_learn_port"] == 9102
+    again = dfm("fed", "gen", "provision", str(EXAMPLEFED), "--out", str(out), "--clean")
+    assert again.exit_code == 0
+    assert sorted(p.name for p in (out / "examplefed").iterdir() if p.name.startswith("prod")) == ["prod_00"]
+
+
+def test_gen_provision_of_a_broken_config_is_a_user_error(dfm, tmp_path):
+    bad = tmp_path / "bad.dfm.yaml"
+    bad.write_text(
+        "dfm: 1.0.0\ninfo: {api-version: 1, code-package: bad}\nsites: {a: {interface: {}}}\nhomesite: zz\n"
+    )
+    result = dfm("fed", "gen", "provision", str(bad), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+
+
+def test_cli_help_does_not_import_nvflare():
+    code = (
+        "import sys\n"
+        "from dfm.cli.main import cli\n"
+        "try:\n    cli.main(['--help'], prog_name='dfm', standalone_mode=False)\n"
+        "except SystemExit:\n    pass\n"
+        "from dfm.kernel.plugins import get_plugin_manager\n"
+        "get_plugin_manager().registry('transports')\n"
+        "assert 'flare' in get_plugin_manager().registry('transports')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('nvflare')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
