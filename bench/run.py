@@ -73,12 +73,14 @@ def bench_transport(transport: str, quick: bool) -> dict[str, float]:
         count = 20_000 if quick else 100_000
         prepared = s.prepare(tokens())
         s.execute(prepared, {"n": 10}).wait(30)
-        t = time.perf_counter()
-        job = s.execute(prepared, {"n": count})
-        received = sum(1 for _ in job.results(timeout=120))
-        elapsed = time.perf_counter() - t
-        assert received == count, (received, count)
-        out["tokens_per_s_two_sites"] = count / elapsed
+        rates = []
+        for _ in range(3):
+            t = time.perf_counter()
+            job = s.execute(prepared, {"n": count})
+            received = sum(1 for _ in job.results(timeout=120))
+            rates.append(count / (time.perf_counter() - t))
+            assert received == count, (received, count)
+        out["tokens_per_s_two_sites_median_of_3"] = statistics.median(rates)
 
         prepared = s.prepare(array())
         s.execute(prepared, {"mb": 1}).wait(30)

@@ -111,8 +111,15 @@ KINDS: dict[str, type[Any]] = {
 }
 
 
+_FIELDS: dict[type[Any], tuple[str, ...]] = {
+    cls: tuple(a.name for a in attrs.fields(cls)) for cls in KINDS.values()
+}
+
+
 def to_wire(msg: Any) -> dict[str, Any]:
-    data = {a.name: getattr(msg, a.name) for a in attrs.fields(type(msg))}
+    data = {name: getattr(msg, name) for name in _FIELDS[type(msg)]}
+    if "frame" in data:
+        data["frame"] = list(data["frame"])  # JSON-native: no tagged tuple for the codec to wrap
     data["m"] = type(msg).__name__
     return data
 

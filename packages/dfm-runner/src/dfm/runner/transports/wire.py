@@ -111,5 +111,20 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, inline
 
 
+_pending: dict[asyncio.StreamWriter, list[bytes | memoryview]] = {}
+
+
 def write_frame(writer: asyncio.StreamWriter, parts: list[bytes | memoryview]) -> None:
-    writer.writelines(parts)
+    """Queue a frame; the frames queued during one loop iteration go out in one write."""
+    queued = _pending.get(writer)
+    if queued is None:
+        _pending[writer] = list(parts)
+        asyncio.get_running_loop().call_soon(_flush, writer)
+    else:
+        queued.extend(parts)
+
+
+def _flush(writer: asyncio.StreamWriter) -> None:
+    parts = _pending.pop(writer, None)
+    if parts and not writer.is_closing():
+        writer.writelines(parts)
