@@ -24,7 +24,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+import attrs
 
 from dfm.kernel.config import load_config
 from dfm.kernel.config.models import Federation
@@ -59,8 +61,9 @@ class JobStatus(enum.Enum):
         return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class JobResult(NamedTuple):
-    """One value yielded by a pipeline: its place, frame and value (a tuple: cheap on the hot path)."""
+@attrs.frozen
+class JobResult:
+    """One value yielded by a pipeline: its place, frame and value."""
 
     place: str
     frame: tuple[int, ...]
