@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
+
+from dfm.kernel.testing.wheels import build_wheel_contents
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -19,18 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1]
     reason="needs 'build' and 'hatchling' (the test dependency group)",
 )
 def test_wheel_contents(tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(PACKAGE)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    [wheel] = tmp_path.glob("dfm_cli-*.whl")
-    with zipfile.ZipFile(wheel) as zf:
-        names = zf.namelist()
-        dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
-        entry_points = zf.read(f"{dist_info}/entry_points.txt").decode()
-        metadata = zf.read(f"{dist_info}/METADATA").decode()
+    wheel = build_wheel_contents(PACKAGE, tmp_path)
+    names, entry_points, metadata = wheel.names, wheel.entry_points, wheel.metadata
 
     assert "dfm/__init__.py" not in names
     assert "dfm/cli/__init__.py" in names and "dfm/cli/py.typed" in names

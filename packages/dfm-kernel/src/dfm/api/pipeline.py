@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from dfm.kernel.errors import PipelineError
@@ -335,8 +334,3 @@ class Else:
             self._parent.statements[-1] = irp.If(
                 self._if.id, self._if.cond, self._if.then, tuple(self._block.statements)
             )
-
-
-def iter_nodes(pipeline_ir: irp.PipelineIR) -> Iterator[irp.Statement]:
-    for stmt, _scope, _branch in pipeline_ir.walk():
-        yield stmt
