@@ -13,7 +13,8 @@ runs one flare session (one FLARE job) and measures:
   and one at the other site with a hop to the homesite), median and p90;
 - throughput of many small executions in flight at once;
 - transfer of 10 MB and 100 MB numpy arrays (site -> site, and site -> app);
-- peak RSS of every process involved (this one, FLARE's parents and jobs).
+- peak RSS of every process involved (this one, FLARE's parents and jobs);
+- the same job in FLARE's simulator: session start, small-execution latency, stop.
 
 Prints a table and writes bench/out/flare.json. Target (issue 5): well under
 100 ms per small execution once the session is up.
@@ -110,6 +111,34 @@ def timed(fn: Any) -> float:
     return time.perf_counter() - start
 
 
+def latencies(s: Session, prepared: dict[str, Any], n: int, out: dict[str, Any], prefix: str = "") -> None:
+    """Median and p90 of ``n`` sequential small executions, at the homesite and with one hop."""
+    for name in ("home", "hop"):
+        for i in range(10):  # warm up
+            s.execute(prepared[name], {"v": i}).wait(30)
+        pp = prepared[name]
+        lat = sorted(timed(lambda i=i, pp=pp: s.execute(pp, {"v": i}).wait(30)) for i in range(n))
+        out[f"{prefix}latency_{name}_median_ms"] = statistics.median(lat) * 1000
+        out[f"{prefix}latency_{name}_p90_ms"] = lat[int(len(lat) * 0.9)] * 1000
+
+
+def run_simulator(quick: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    with Session(FED, target="flare", options={"simulator": True}) as s:
+        out["simulator_session_start_s"] = time.perf_counter() - t0
+        latencies(
+            s,
+            {name: s.prepare(pipe) for name, pipe in pipelines().items()},
+            30 if quick else 200,
+            out,
+            "simulator_",
+        )
+        stop_start = time.perf_counter()
+    out["simulator_session_stop_s"] = time.perf_counter() - stop_start
+    return out
+
+
 def run(quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     workspace = Path(tempfile.mkdtemp(prefix="dfm-bench-flare-"))
@@ -126,16 +155,7 @@ def run(quick: bool) -> dict[str, Any]:
                 first = next(iter(s.execute(p["home"], {"v": 0}).results(timeout=60)))
                 out["first_result_s"] = time.perf_counter() - t
                 assert first.value == 0
-                n = 30 if quick else 200
-                for name in ("home", "hop"):
-                    for i in range(10):  # warm up
-                        s.execute(p[name], {"v": i}).wait(30)
-                    prepared = p[name]
-                    lat = sorted(
-                        timed(lambda i=i, pp=prepared: s.execute(pp, {"v": i}).wait(30)) for i in range(n)
-                    )
-                    out[f"latency_{name}_median_ms"] = statistics.median(lat) * 1000
-                    out[f"latency_{name}_p90_ms"] = lat[int(len(lat) * 0.9)] * 1000
+                latencies(s, p, 30 if quick else 200, out)
                 m = 200 if quick else 2000
                 start = time.perf_counter()
                 jobs = [s.execute(p["home"], {"v": i}) for i in range(m)]
@@ -168,6 +188,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     results = run(args.quick)
+    results.update(run_simulator(args.quick))
     rows = [
         (k, f"{v:.3f}" if isinstance(v, float) else str(v)) for k, v in results.items() if k != "peak_rss_MiB"
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -72,3 +73,31 @@ def test_submit_script_runs_as_main(tmp_path):
     result = CliRunner().invoke(submit, [str(EXAMPLEFED), "script", str(script), "--", "Dee"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "['Welcome, Dee! Greetings from the server.']"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--simulator"], "--poc and --simulator go with --target flare"),
+        (["--target", "flare", "--poc", "--simulator"], "exclude each other"),
+    ],
+)
+def test_flare_flags_need_the_flare_target(flags, message):
+    result = CliRunner().invoke(submit, [str(EXAMPLEFED), *flags, "pipeline", str(DEMO)])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_script_sees_the_flare_flags_and_the_environment_is_restored(tmp_path, monkeypatch):
+    monkeypatch.delenv("DFM_FLARE_SIMULATOR", raising=False)
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import os\n"
+        "env = os.environ\n"
+        "print(env['DFM_TARGET'], env.get('DFM_FLARE_SIMULATOR'), env.get('DFM_FLARE_POC'))\n"
+    )
+    args = [str(EXAMPLEFED), "--target", "flare", "--simulator", "script", str(script)]
+    result = CliRunner().invoke(submit, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["flare", "1", "None"]
+    assert "DFM_FLARE_SIMULATOR" not in os.environ

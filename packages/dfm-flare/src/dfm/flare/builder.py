@@ -34,6 +34,19 @@ from dfm.flare.layout import PACKAGE_PREFIX, REQUIREMENTS_FILE, SERVER_NAME, SIT
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
+def copy_site_code(config: Path, code_dir: Path, local_code: list[str]) -> None:
+    """Copy the federation config and the local adapter code (paths relative to it) into ``code_dir``."""
+    code_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(config, code_dir / config.name)
+    for rel in local_code:
+        source = config.parent / rel
+        target = code_dir / rel
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=_IGNORE, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+
+
 class DfmSiteBuilder(Builder):
     """Writes each DFM site's runtime requirements, descriptor and federation code into its kit.
 
@@ -81,16 +94,7 @@ class DfmSiteBuilder(Builder):
                 raise ValueError(
                     f"client '{participant.name}' is not a site of federation '{self.federation}'"
                 )
-            code_dir = custom / SITE_DIR
-            code_dir.mkdir(exist_ok=True)
-            shutil.copy2(config, code_dir / config.name)
-            for rel in spec.get("local_code", []):
-                source = config.parent / rel
-                target = code_dir / rel
-                if source.is_dir():
-                    shutil.copytree(source, target, ignore=_IGNORE, dirs_exist_ok=True)
-                else:
-                    shutil.copy2(source, target)
+            copy_site_code(config, custom / SITE_DIR, spec.get("local_code", []))
             requirements = list(spec.get("requirements", []))
             (custom / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in requirements))
             descriptor = {

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
@@ -35,7 +38,7 @@ from typing import Any
 
 from nvflare.apis.event_type import EventType
 from nvflare.apis.executor import Executor
-from nvflare.apis.fl_constant import ReturnCode
+from nvflare.apis.fl_constant import FLContextKey, ReturnCode
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.impl.controller import Controller
 from nvflare.apis.shareable import Shareable, make_reply
@@ -251,6 +254,23 @@ def _payload(request: Shareable) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def check_descriptor(descriptor: dict[str, Any], site: str, client: str, *, simulating: bool) -> None:
+    """Refuse to run ``site`` on FLARE client ``client`` unless the site descriptor says so.
+
+    A kit's descriptor names its one site. A simulation descriptor (one for
+    every simulated client, :mod:`dfm.flare.simulator`) maps client names to
+    sites and counts only where FLARE says it simulates.
+    """
+    if descriptor.get("role") == "simulation":
+        if not simulating:
+            raise RuntimeError("this site's descriptor is for FLARE's simulator only: refused")
+        kit_site = (descriptor.get("sites") or {}).get(client)
+    else:
+        kit_site = descriptor.get("site")
+    if kit_site != site:
+        raise RuntimeError(f"this FLARE client's kit is for site '{kit_site}', the job asked for '{site}'")
+
+
 # -- server ---------------------------------------------------------------------------------
 
 
@@ -264,6 +284,8 @@ class DfmController(Controller):
             (the application died without stopping its session).
         per_msg_timeout, tx_timeout: ReliableMessage timeouts towards sites.
         buffer_bytes: messages held for the application before sites are slowed down.
+        app_socket: under FLARE's simulator only, which has no admin API: a unix socket path
+            on which the application sends its commands (:mod:`dfm.flare.simulator`).
     """
 
     def __init__(
@@ -274,8 +296,11 @@ class DfmController(Controller):
         per_msg_timeout: float = 10.0,
         tx_timeout: float = 60.0,
         buffer_bytes: int = 256 << 20,
+        app_socket: str | None = None,
     ):
         super().__init__()
+        self.app_socket = app_socket
+        self._app_listener: socket.socket | None = None
         self.sites = dict(sites)
         self.lost_after = lost_after
         self.app_timeout = app_timeout
@@ -309,6 +334,8 @@ class DfmController(Controller):
         engine.register_aux_message_handler(AUX_HEARTBEAT, self._on_heartbeat)
         ReliableMessage.register_request_handler(RM_TO_APP, self._on_to_app, fl_ctx)
         ReliableMessage.register_request_handler(RM_READY, self._on_ready, fl_ctx)
+        if self.app_socket:
+            self._listen_for_app(fl_ctx)
         timeouts = (self.per_msg_timeout, self.tx_timeout)
         for site, client in self.sites.items():
             self._couriers[site] = Courier(
@@ -342,6 +369,11 @@ class DfmController(Controller):
             courier.close(timeout=2.0)
         with self._cond:
             self._cond.notify_all()
+        if self._app_listener is not None:
+            self._app_listener.close()
+            if self.app_socket:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.app_socket)
 
     def process_result_of_unknown_task(
         self, client: Any, task_name: str, client_task_id: str, result: Shareable, fl_ctx: FLContext
@@ -406,7 +438,7 @@ class DfmController(Controller):
 
     # -- application --------------------------------------------------------------------------
 
-    def _on_post(self, topic: str, data: Any, fl_ctx: FLContext) -> dict[str, Any]:
+    def _on_post(self, topic: str, data: Any, fl_ctx: FLContext | None) -> dict[str, Any]:
         data = data or {}
         seq = int(data.get("seq", 0))
         with self._cond:
@@ -424,7 +456,7 @@ class DfmController(Controller):
             self._couriers[site].put(items)
         return {"seq": seq, "unknown": sorted(unknown)}
 
-    def _on_fetch(self, topic: str, data: Any, fl_ctx: FLContext) -> dict[str, Any]:
+    def _on_fetch(self, topic: str, data: Any, fl_ctx: FLContext | None) -> dict[str, Any]:
         # Never block here: FLARE's server runs one app command at a time, for every job.
         data = data or {}
         self._app_seen = time.monotonic()
@@ -448,11 +480,54 @@ class DfmController(Controller):
                 "stopping": self._stop.is_set(),
             }
 
-    def _on_stop(self, topic: str, data: Any, fl_ctx: FLContext) -> dict[str, Any]:
+    def _on_stop(self, topic: str, data: Any, fl_ctx: FLContext | None) -> dict[str, Any]:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         return {"stopping": True}
+
+    # -- the application's socket, under the simulator ---------------------------------------------
+
+    def _listen_for_app(self, fl_ctx: FLContext) -> None:
+        from nvflare.private.fed.simulator.simulator_server import SimulatorServerEngine
+
+        if not isinstance(fl_ctx.get_engine(), SimulatorServerEngine):
+            # a deployed server takes the application's commands through the admin API only
+            self.system_panic("app_socket is refused outside FLARE's simulator", fl_ctx)
+            return
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.app_socket)
+        os.chmod(self.app_socket, 0o600)
+        listener.listen()
+        self._app_listener = listener
+        threading.Thread(
+            target=self._accept_app, args=(listener,), name="dfm-app-socket", daemon=True
+        ).start()
+
+    def _accept_app(self, listener: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve_app, args=(conn,), daemon=True).start()
+
+    def _serve_app(self, conn: socket.socket) -> None:
+        """JSON lines: ``{"topic", "data"}`` in, ``{"result"}`` or ``{"error"}`` out, like app commands."""
+        handlers = {CMD_POST: self._on_post, CMD_FETCH: self._on_fetch, CMD_STOP: self._on_stop}
+        with conn, conn.makefile("rwb") as stream:
+            for line in stream:
+                try:
+                    request = json.loads(line)
+                    topic = request["topic"]
+                    reply = {"result": handlers[topic](topic, request.get("data"), None)}
+                except Exception as exc:
+                    reply = {"error": f"{type(exc).__name__}: {exc}"}
+                try:
+                    stream.write(json.dumps(reply).encode() + b"\n")
+                    stream.flush()
+                except OSError:
+                    return
 
 
 # -- sites -------------------------------------------------------------------------------------
@@ -558,11 +633,12 @@ class DfmExecutor(Executor):
                 f"{descriptor_path} is missing: this startup kit was not provisioned by dfm-flare"
             )
         descriptor = json.loads(descriptor_path.read_text())
-        if descriptor.get("site") != self.site:
-            raise RuntimeError(
-                f"this FLARE client's kit is for site '{descriptor.get('site')}', "
-                f"the job asked for '{self.site}'"
-            )
+        check_descriptor(
+            descriptor,
+            self.site,
+            fl_ctx.get_identity_name(),
+            simulating=bool(fl_ctx.get_prop(FLContextKey.SIMULATE_MODE, False)),
+        )
         config = custom / descriptor["config"]
         federation = load_config(config)
         self._codec = SafeCodec(allow_pickle=federation.allow_pickle)
@@ -718,3 +794,29 @@ class DfmExecutor(Executor):
                     )
                 continue
             loop.call_soon_threadsafe(runtime.handle, msg)
+
+
+def export_session_job(
+    out_dir: str,
+    name: str,
+    sites: dict[str, str],
+    *,
+    controller: dict[str, Any],
+    executor: dict[str, Any],
+) -> str:
+    """Write a DFM session's FLARE job into ``out_dir``; return its folder.
+
+    One :class:`DfmController` on the server and one :class:`DfmExecutor` per
+    site (``sites``: DFM site -> FLARE client), with these keyword arguments.
+    The job carries no code: the components come from the sites' installs.
+    """
+    from nvflare.job_config.api import FedJob
+
+    name = name[:60]
+    job = FedJob(name=name, min_clients=len(sites), mandatory_clients=list(sites.values()))
+    job.set_app_packages(["dfm"])  # not BYOC
+    job.to_server(DfmController(sites, **controller))
+    for site, client in sites.items():
+        job.to(DfmExecutor(site, sites, **executor), client, tasks=["dfm.*"])
+    job.export_job(out_dir)
+    return os.path.join(out_dir, name)

@@ -7,7 +7,9 @@
 - ``{"workspace": DIR}``: a deployment directory holding ``dfm-flare.json``
   (what ``dfm fed gen provision --out DIR`` and :class:`~dfm.flare.poc.Deployment` write);
 - ``{"kit": DIR, "user": NAME}``: an admin startup kit (``user`` defaults to the
-  federation's project admin).
+  federation's project admin);
+- ``{"simulator": True}`` (or a workspace folder to keep): no deployment, the job runs
+  in FLARE's simulator (:mod:`dfm.flare.simulator`).
 
 :meth:`FlareTransport.start` opens an admin session, checks that every site's
 FLARE client is connected, submits ONE FLARE job (a
@@ -33,7 +35,6 @@ import contextlib
 import io
 import itertools
 import logging
-import os
 import queue
 import shutil
 import tempfile
@@ -152,6 +153,26 @@ class FlareTransport(Transport):
         return state.admin, state.admin_kit
 
     def _start_blocking(self) -> None:
+        if self.options.get("simulator"):
+            from dfm.flare.simulator import Simulator
+
+            where = self.options["simulator"]
+            try:
+                self.session = Simulator(
+                    self.federation, self.config_path, None if where is True else Path(where).expanduser()
+                )
+            except FlareSetupError as exc:
+                raise TransportError(str(exc)) from None
+        else:
+            self._open_admin_session()
+        try:
+            self._start_job()
+        except BaseException:
+            self._end_job(abort=True)
+            self._close_session()
+            raise
+
+    def _open_admin_session(self) -> None:
         from nvflare.fuel.flare_api.flare_api import new_secure_session
 
         user, kit = self._locate()
@@ -167,39 +188,30 @@ class FlareTransport(Transport):
                 f"cannot reach the FLARE server with the admin kit {kit} within {timeout:g} s "
                 f"({type(exc).__name__}: {exc}); is it running ('dfm poc status {self.federation.name}')?"
             ) from None
-        try:
-            connected = {c.name for c in self.session.get_connected_client_list()}
-            missing = sorted(site for site, client in self.sites.items() if client not in connected)
-            if missing:
-                raise TransportError(
-                    f"site(s) {', '.join(missing)} of federation '{self.federation.name}' are not connected "
-                    f"to the FLARE server (connected: {', '.join(sorted(connected)) or 'none'})"
+
+    def _start_job(self) -> None:
+        connected = {c.name for c in self.session.get_connected_client_list()}
+        missing = sorted(site for site, client in self.sites.items() if client not in connected)
+        if missing:
+            raise TransportError(
+                f"site(s) {', '.join(missing)} of federation '{self.federation.name}' are not connected "
+                f"to the FLARE server (connected: {', '.join(sorted(connected)) or 'none'})"
+            )
+        # within the session's own start timeout, so that our error is the one reported
+        deadline = time.monotonic() + float(self.options.get("start_timeout", 120)) - 10
+        attempts = int(self.options.get("submit_attempts", 3))
+        for attempt in range(1, attempts + 1):
+            self.job_id = self._submit()
+            try:
+                self._wait_ready(
+                    min(float(self.options.get("ready_timeout", 90)), deadline - time.monotonic())
                 )
-            # within the session's own start timeout, so that our error is the one reported
-            deadline = time.monotonic() + float(self.options.get("start_timeout", 120)) - 10
-            attempts = int(self.options.get("submit_attempts", 3))
-            for attempt in range(1, attempts + 1):
-                self.job_id = self._submit()
-                try:
-                    self._wait_ready(
-                        min(float(self.options.get("ready_timeout", 90)), deadline - time.monotonic())
-                    )
-                    return
-                except _JobEnded as exc:
-                    # FLARE gives up deploying a job when a client is slow to answer (a loaded machine)
-                    if (
-                        "FAILED_TO_RUN" not in exc.status
-                        or attempt == attempts
-                        or time.monotonic() > deadline
-                    ):
-                        raise TransportError(f"{exc}{self._deploy_detail()}") from None
-                    log.warning(
-                        "FLARE could not start job %s (%s); submitting again", self.job_id, exc.status
-                    )
-        except BaseException:
-            self._end_job(abort=True)
-            self._close_session()
-            raise
+                return
+            except _JobEnded as exc:
+                # FLARE gives up deploying a job when a client is slow to answer (a loaded machine)
+                if "FAILED_TO_RUN" not in exc.status or attempt == attempts or time.monotonic() > deadline:
+                    raise TransportError(f"{exc}{self._deploy_detail()}") from None
+                log.warning("FLARE could not start job %s (%s); submitting again", self.job_id, exc.status)
 
     def _deploy_detail(self) -> str:
         try:
@@ -210,33 +222,32 @@ class FlareTransport(Transport):
         return f"; deployment: {detail}" if detail else ""
 
     def _submit(self) -> str:
-        from nvflare.job_config.api import FedJob
-
-        from dfm.flare.components import DfmController, DfmExecutor
+        from dfm.flare.components import export_session_job
 
         timeouts = {
             "per_msg_timeout": float(self.options.get("per_msg_timeout", 10)),
             "tx_timeout": float(self.options.get("tx_timeout", 60)),
         }
-        name = f"dfm-{self.federation.name}"[:60]
-        job = FedJob(name=name, min_clients=len(self.sites), mandatory_clients=list(self.sites.values()))
-        job.set_app_packages(["dfm"])  # the components come from the kits: not BYOC
-        job.to_server(
-            DfmController(self.sites, lost_after=float(self.options.get("lost_after", 10)), **timeouts)
-        )
-        for site, client in self.sites.items():
-            executor = DfmExecutor(
-                site,
-                self.sites,
-                workers=int(self.options.get("workers", 8)),
-                chunk_bytes=self.chunk_bytes,
-                **timeouts,
-            )
-            job.to(executor, client, tasks=["dfm.*"])
         tmp = tempfile.mkdtemp(prefix="dfm-flare-job-")
         try:
-            _quiet(job.export_job, tmp)
-            return str(self.session.submit_job(os.path.join(tmp, name)))
+            job_dir = _quiet(
+                export_session_job,
+                tmp,
+                f"dfm-{self.federation.name}",
+                self.sites,
+                controller={
+                    "lost_after": float(self.options.get("lost_after", 10)),
+                    # the simulator's stand-in for app commands
+                    "app_socket": getattr(self.session, "socket_path", None),
+                    **timeouts,
+                },
+                executor={
+                    "workers": int(self.options.get("workers", 8)),
+                    "chunk_bytes": self.chunk_bytes,
+                    **timeouts,
+                },
+            )
+            return str(self.session.submit_job(job_dir))
         except Exception as exc:
             raise TransportError(f"FLARE refused the DFM job: {type(exc).__name__}: {exc}") from None
         finally:

@@ -59,6 +59,7 @@ class _SubmitGroup(click.Group):
     """Lets the group's options follow FEDERATION: 'dfm fed submit NAME --target flare pipeline FILE'."""
 
     _valued = ("--target", "--transport")
+    _flags = ("--poc", "--simulator")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         front: list[str] = []
@@ -71,7 +72,9 @@ class _SubmitGroup(click.Group):
                 front += args[i : i + 2]
                 i += 2
                 continue
-            if positional < 2 and (arg == "--poc" or arg.startswith(tuple(f"{o}=" for o in self._valued))):
+            if positional < 2 and (
+                arg in self._flags or arg.startswith(tuple(f"{o}=" for o in self._valued))
+            ):
                 front.append(arg)
             else:
                 rest.append(arg)
@@ -88,15 +91,25 @@ class _SubmitGroup(click.Group):
     "--transport", default=None, help="Transport for the local target: inproc (default) or process."
 )
 @click.option("--poc", is_flag=True, help="With --target flare: use the deployment 'dfm poc start' runs.")
+@click.option(
+    "--simulator", is_flag=True, help="With --target flare: run in FLARE's simulator (nothing provisioned)."
+)
 @click.pass_context
-def submit(ctx: click.Context, federation: str, target: str, transport: str | None, poc: bool) -> None:
+def submit(
+    ctx: click.Context, federation: str, target: str, transport: str | None, poc: bool, simulator: bool
+) -> None:
     """Run a pipeline file or a script on FEDERATION (a config path or a registered name).
 
     \b
     dfm fed submit examplefed pipeline demo.py -- Ada
     dfm fed submit examplefed --transport process script app.py -- --verbose
     """
-    ctx.obj = {"federation": federation, "target": target, "transport": transport, "poc": poc}
+    if (poc or simulator) and target != "flare":
+        raise click.UsageError("--poc and --simulator go with --target flare")
+    if poc and simulator:
+        raise click.UsageError("--poc and --simulator exclude each other")
+    options = {"poc": True} if poc else {"simulator": True} if simulator else {}
+    ctx.obj = {"federation": federation, "target": target, "transport": transport, "options": options}
 
 
 @submit.command("pipeline")
@@ -113,7 +126,7 @@ def submit_pipeline(
     get_pipeline() may take the loaded federation; get_pipeline_parameters()
     may take ARGS (everything after --) and returns one parameter set or a list.
     """
-    federation, target, transport, poc = obj["federation"], obj["target"], obj["transport"], obj["poc"]
+    federation, target, transport = obj["federation"], obj["target"], obj["transport"]
     from dfm.api import load_federation
     from dfm.api.files import parameters_from, pipeline_from, run_pipeline_file
     from dfm.runner import Session
@@ -122,8 +135,7 @@ def submit_pipeline(
     module = run_pipeline_file(file)
     pipeline = pipeline_from(module, handle)
     params = parameters_from(module, list(args), handle)
-    options = {"poc": True} if poc else {}
-    with Session(handle, target=target, transport=transport, options=options) as session:
+    with Session(handle, target=target, transport=transport, options=obj["options"]) as session:
         prepared = session.prepare(pipeline)
         job = session.execute(prepared, params)
         with _Progress(job) as progress:
@@ -157,15 +169,17 @@ def submit_script(obj: dict[str, Any], file: Path, args: tuple[str, ...]) -> Non
     """
     from dfm.kernel.fedregistry import resolve_federation
 
-    federation, target, transport, poc = obj["federation"], obj["target"], obj["transport"], obj["poc"]
+    federation, target, transport = obj["federation"], obj["target"], obj["transport"]
     if not file.is_file():
         raise DfmError(f"no such file: {file}")
     env = {"DFM_FEDERATION": str(resolve_federation(federation)), "DFM_TARGET": target}
     if transport:
         env["DFM_TRANSPORT"] = transport
-    if poc:
-        env["DFM_FLARE_POC"] = "1"
-    saved = {key: os.environ.get(key) for key in (*env, "DFM_TRANSPORT", "DFM_FLARE_POC")}
+    for option in obj["options"]:  # poc, simulator
+        env[f"DFM_FLARE_{option.upper()}"] = "1"
+    saved = {
+        key: os.environ.get(key) for key in (*env, "DFM_TRANSPORT", "DFM_FLARE_POC", "DFM_FLARE_SIMULATOR")
+    }
     os.environ.update(env)
     argv = sys.argv
     sys.argv = [str(file), *args]

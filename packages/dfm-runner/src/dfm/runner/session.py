@@ -236,15 +236,16 @@ class Session:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Session:
-        """A session for ``dfm fed submit ... script``: DFM_FEDERATION, DFM_TARGET, DFM_TRANSPORT."""
+        """A session for ``dfm fed submit ... script``: DFM_FEDERATION, DFM_TARGET, DFM_TRANSPORT, ..."""
         federation = os.environ.get("DFM_FEDERATION")
         if not federation:
             raise DfmError(
                 "DFM_FEDERATION is not set; run this script with 'dfm fed submit NAME script FILE'"
             )
         options = dict(kwargs.pop("options", {}) or {})
-        if os.environ.get("DFM_FLARE_POC") == "1":
-            options["poc"] = True
+        for option in ("poc", "simulator"):  # set by 'dfm fed submit --target flare --poc/--simulator'
+            if os.environ.get(f"DFM_FLARE_{option.upper()}") == "1":
+                options[option] = True
         return cls(
             federation,
             target=os.environ.get("DFM_TARGET", "local"),
