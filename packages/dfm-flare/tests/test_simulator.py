@@ -22,8 +22,8 @@ from dfm.api import load_federation
 from dfm.flare.components import check_descriptor, export_session_job
 from dfm.flare.poc import _pids_using, admin_session
 from dfm.runner import Session
-from dfm.runner.transports.base import TransportError
 from dfm.runner.testing import MATHFED, SECRET, TransportConformance
+from dfm.runner.transports.base import TransportError
 
 from .conftest import BADGE, EXAMPLEFED
 
