@@ -194,8 +194,7 @@ def build(session: nox.Session, package: str) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks under bench/ (not tests); they print tables and write bench/out/*.json."""
-    local = [p.name for p in PACKAGES.values() if p.kind != "flare"]
-    _install_local(session, local, "numpy", test_groups=False)
+    _install_local(session, list(PACKAGES), "numpy", "psutil", test_groups=False)
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("*.py"))
     for script in scripts:
         session.run("python", script, env={"PYTHONHASHSEED": "0", **os.environ})
