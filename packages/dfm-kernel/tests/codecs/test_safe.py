@@ -195,6 +195,25 @@ def test_malformed_loads(data):
         SAFE.loads(data)
 
 
+@pytest.mark.parametrize(
+    ("header", "buffers"),
+    [
+        ({"__dfm__": "bytes"}, []),
+        ({"__dfm__": "bytes", "buf": 3}, [b"x"]),
+        ({"__dfm__": "tuple", "items": 5}, []),
+        ({"__dfm__": "attrs", "type": "dfm.kernel.ir.pipeline:Yield"}, []),
+        ({"__dfm__": "ndarray", "dtype": "<f8", "shape": [3], "buf": 0}, [b"\0" * 7]),
+        ({"__dfm__": "ndarray", "dtype": [["a", "|O"]], "shape": [1], "buf": 0}, [b"\0" * 8]),
+        ({"__dfm__": "ndarray", "dtype": "not a dtype", "shape": [1], "buf": 0}, [b"\0"]),
+    ],
+)
+def test_malformed_decode(header, buffers):
+    if "ndarray" in header.values():
+        pytest.importorskip("numpy")
+    with pytest.raises(CodecError, match=r"^malformed payload: "):
+        SAFE.decode(header, buffers)
+
+
 # -- numpy ---------------------------------------------------------------------------------------
 
 
@@ -216,6 +235,8 @@ def arrays() -> list[Any]:
         grid[:, ::2, 1:4],  # non-contiguous
         grid.T,  # Fortran order
         grid[::-1],  # negative strides
+        np.array([(1, 2.5, "ab"), (3, 4.5, "c")], dtype=[("id", "<i4"), ("x", ">f8"), ("s", "U2")]),
+        np.zeros(2, dtype=[("pos", "<f4", (3,)), ("inner", [("a", "u1"), ("b", "<i2")])]),
     ]
 
 
@@ -225,6 +246,7 @@ def test_numpy_round_trip():
         for got in (SAFE.decode(*SAFE.encode(array)), SAFE.loads(SAFE.dumps(array))):
             assert isinstance(got, np.ndarray)
             assert got.dtype == array.dtype
+            assert got.dtype.names == array.dtype.names  # structured dtypes keep their fields
             assert got.shape == array.shape
             assert np.array_equal(got, array)
 

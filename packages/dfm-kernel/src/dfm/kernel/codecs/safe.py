@@ -107,7 +107,8 @@ class SafeCodec:
         buffers.append(contiguous.reshape(-1).view(numpy.uint8).data)
         return {
             TAG: "ndarray",
-            "dtype": contiguous.dtype.str,
+            # dtype.str of a structured dtype is only its size ('|V12'): its descr keeps the fields
+            "dtype": numpy.lib.format.dtype_to_descr(contiguous.dtype),
             "shape": list(array.shape),
             "buf": len(buffers) - 1,
         }
@@ -120,7 +121,13 @@ class SafeCodec:
     # -- decoding ------------------------------------------------------------------
 
     def decode(self, header: Any, buffers: list[Any]) -> Any:
-        return self._dec(header, buffers)
+        """The value of ``header`` and its ``buffers``; :class:`CodecError` when they do not fit."""
+        try:
+            return self._dec(header, buffers)
+        except CodecError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise CodecError(f"malformed payload: {type(exc).__name__}: {exc}") from None
 
     def _dec(self, data: Any, buffers: list[Any]) -> Any:
         if isinstance(data, list):
@@ -140,8 +147,11 @@ class SafeCodec:
             import numpy
 
             raw = buffers[data["buf"]]
-            array = numpy.frombuffer(raw, dtype=numpy.dtype(data["dtype"]))
-            return array.reshape(data["shape"])
+            descr = data["dtype"]
+            dtype = numpy.dtype(descr) if isinstance(descr, str) else numpy.lib.format.descr_to_dtype(descr)
+            if dtype.hasobject:
+                raise CodecError("malformed payload: an array of Python objects without pickle")
+            return numpy.frombuffer(raw, dtype=dtype).reshape(data["shape"])
         if tag == "attrs":
             return self._dec_attrs(data, buffers)
         if tag == "pickle":
@@ -200,7 +210,4 @@ class SafeCodec:
                 raise ValueError(f"{len(view)} bytes, expected {max(pos, 8)}")
         except (ValueError, IndexError) as exc:
             raise CodecError(f"malformed payload: {exc}") from None
-        try:
-            return self.decode(header, buffers)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise CodecError(f"malformed payload: {type(exc).__name__}: {exc}") from None
+        return self.decode(header, buffers)
