@@ -132,9 +132,11 @@ class Venv:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DFM_", "PYTHON", "VIRTUAL_ENV"))}
         return {**env, **extra}
 
-    def dfm_run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    def dfm_run(
+        self, *args: str, check: bool = True, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(self.dfm), *args], capture_output=True, text=True, timeout=120, env=self.env(**env)
+            [str(self.dfm), *args], capture_output=True, text=True, timeout=120, env=self.env(**env), cwd=cwd
         )
         if check and result.returncode != 0:
             pytest.fail(f"dfm {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
@@ -252,3 +254,12 @@ def test_a_broken_plugin_does_not_break_help(venv, wheels):
 
     disabled = venv.dfm_run("--help", DFM_DISABLE_PLUGINS="dfm-adapter-broken", DFM_STRICT_PLUGINS="1")
     assert "dfm-adapter-broken" not in disabled.stdout
+
+
+def test_adapter_new_outside_a_checkout_uses_the_template_in_the_wheel(venv, tmp_path):
+    venv.install("cookiecutter>=2.5")  # the 'templates' extra
+    result = venv.dfm_run("adapter", "new", "Weather GFS", "--no-input", cwd=tmp_path)
+    project = tmp_path / "dfm-adapter-weather-gfs"
+    assert f"created {project}" in result.stdout
+    assert 'name = "dfm-adapter-weather-gfs"' in (project / "pyproject.toml").read_text()
+    assert (project / "src" / "dfm_adapter_weather_gfs" / "plugin.py").is_file()

@@ -15,11 +15,16 @@ from dfm.kernel.errors import DfmError
 TEMPLATE_MARKER = Path("templates") / "adapter" / "cookiecutter.json"
 
 
+PACKAGED_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "adapter"  # in the wheel
+
+
 def find_template(start: Path) -> Path | None:
-    """The monorepo's adapter template: the first ``templates/adapter`` above ``start``."""
+    """The adapter template: the first monorepo ``templates/adapter`` above ``start``, else the packaged one."""
     for folder in (start, *start.parents):
         if (folder / TEMPLATE_MARKER).is_file():
             return folder / TEMPLATE_MARKER.parent
+    if (PACKAGED_TEMPLATE / "cookiecutter.json").is_file():
+        return PACKAGED_TEMPLATE
     return None
 
 
