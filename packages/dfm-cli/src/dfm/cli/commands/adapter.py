@@ -19,7 +19,7 @@ PACKAGED_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "adapter
 
 
 def find_template(start: Path) -> Path | None:
-    """The adapter template: the first monorepo ``templates/adapter`` above ``start``, else the packaged one."""
+    """The first monorepo ``templates/adapter`` above ``start``, else the packaged one."""
     for folder in (start, *start.parents):
         if (folder / TEMPLATE_MARKER).is_file():
             return folder / TEMPLATE_MARKER.parent
