@@ -158,11 +158,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy: strict on the kernel, default elsewhere."""
-    names = [p.name for p in PACKAGES.values() if p.kind == "core"]
+    """mypy: strict on the kernel, default on the other core distributions and dfm-flare."""
+    names = [p.name for p in PACKAGES.values() if p.kind in ("core", "flare")]
     _install_local(session, names, "mypy==1.18.2", "types-PyYAML")
     session.run("mypy", "--strict", "-p", "dfm.kernel", "-p", "dfm.api")
-    others = [f"dfm.{p.name.removeprefix('dfm-')}" for p in PACKAGES.values() if p.kind == "core"]
+    others = [f"dfm.{p.name.removeprefix('dfm-')}" for p in PACKAGES.values() if p.name in names]
     others = [m for m in others if m not in ("dfm.kernel",)]
     if others:
         session.run("mypy", *(a for m in others for a in ("-p", m)))

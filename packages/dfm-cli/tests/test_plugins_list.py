@@ -44,6 +44,7 @@ def test_plugins_list_json(dfm, hello_dist):
         "adapters",
         "fed",
         "fed config",
+        "fed gen",
         "fed validate",
         "plugins",
     ]

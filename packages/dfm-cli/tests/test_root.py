@@ -219,15 +219,16 @@ from dfm.kernel import hookimpl
 def dfm_cli_commands():
     from dfm.cli.records import CliCommandEntry
 
-    yield CliCommandEntry("gen", "dfm_nested.plugin:gen", summary="Generate things.", parent="fed")
+    yield CliCommandEntry("make", "dfm_nested.plugin:make", summary="Make things.", parent="fed")
+    yield CliCommandEntry("code", "dfm_nested.plugin:code", summary="Generate code.", parent="fed make")
     yield CliCommandEntry("code", "dfm_nested.plugin:code", summary="Generate code.", parent="fed gen")
     yield CliCommandEntry("tools", "dfm_nested.plugin:tools", summary="A plain click group.")
     yield CliCommandEntry("extra", "dfm_nested.plugin:code", summary="In a plain group.", parent="tools")
 
 
-@click.group("gen", cls=DfmGroup)
-def gen():
-    "Generate things."
+@click.group("make", cls=DfmGroup)
+def make():
+    "Make things."
 
 
 @click.command("code")
@@ -244,7 +245,9 @@ def tools():
 def test_nested_parents(dfm, fake_distribution):
     fake_distribution("dfm-nested", "1.0", plugin=NESTED_PLUGIN)
 
-    assert "code" in dfm("fed", "gen", "--help").stdout
+    assert "code" in dfm("fed", "make", "--help").stdout
+    assert dfm("fed", "make", "code").stdout == "code generated\n"
+    assert "code" in dfm("fed", "gen", "--help").stdout  # dfm-cli's own group takes plugins' generators
     assert dfm("fed", "gen", "code").stdout == "code generated\n"
     assert dfm("tools", "extra").stdout == "code generated\n"
 

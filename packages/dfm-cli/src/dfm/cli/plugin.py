@@ -29,4 +29,7 @@ def dfm_cli_commands() -> Iterator[CliCommandEntry]:
     yield CliCommandEntry(
         "config", "dfm.cli.commands.fed:config", summary="Your registry of named federations.", parent="fed"
     )
+    yield CliCommandEntry(  # a group: plugins mount their generators under "fed gen"
+        "gen", "dfm.cli.commands.fed:gen", summary="Generate deployment artifacts.", parent="fed"
+    )
     yield CliCommandEntry("adapter", "dfm.cli.commands.adapter:adapter", summary="Create adapter packages.")

@@ -16,12 +16,7 @@ def _resolve(name: str) -> Path:
     return Path(resolve_federation(name)).resolve()
 
 
-@click.group("gen")
-def gen() -> None:
-    """Generate deployment artifacts for a federation."""
-
-
-@gen.command("provision")
+@click.command("provision")
 @click.argument("federation")
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder [./NAME-flare]."

@@ -338,19 +338,16 @@ class DfmController(Controller):
             self._listen_for_app(fl_ctx)
         timeouts = (self.per_msg_timeout, self.tx_timeout)
         for site, client in self.sites.items():
-            self._couriers[site] = Courier(
-                f"server-{site}",
-                lambda batch, seq, client=client: _rm_send(
-                    engine,
-                    client,
-                    RM_DELIVER,
-                    {"from": SERVER_NAME, "seq": seq, "items": batch},
-                    timeouts,
-                    self._abort,
-                ),
-                lambda batch, reason, site=site: self._mark_lost(site, reason),
-                size=item_size,
-            )
+            self._couriers[site] = self._site_courier(engine, site, client, timeouts)
+
+    def _site_courier(self, engine: Any, site: str, client: str, timeouts: tuple[float, float]) -> Courier:
+        def send(batch: list[Any], seq: int) -> str | None:
+            payload = {"from": SERVER_NAME, "seq": seq, "items": batch}
+            return _rm_send(engine, client, RM_DELIVER, payload, timeouts, self._abort)
+
+        return Courier(
+            f"server-{site}", send, lambda batch, reason: self._mark_lost(site, reason), size=item_size
+        )
 
     def control_flow(self, abort_signal: Signal, fl_ctx: FLContext) -> None:
         self._app_seen = time.monotonic()
@@ -466,7 +463,7 @@ class DfmController(Controller):
             while self._buffer and self._buffer[0][0] <= after:
                 self._buffered -= self._buffer.popleft()[2]
             self._cond.notify_all()
-            items = []
+            items: list[list[Any]] = []
             total = 0
             for seq, item, size in self._buffer:
                 if items and total + size > limit:
@@ -491,6 +488,7 @@ class DfmController(Controller):
     def _listen_for_app(self, fl_ctx: FLContext) -> None:
         from nvflare.private.fed.simulator.simulator_server import SimulatorServerEngine
 
+        assert self.app_socket
         if not isinstance(fl_ctx.get_engine(), SimulatorServerEngine):
             # a deployed server takes the application's commands through the admin API only
             self.system_panic("app_socket is refused outside FLARE's simulator", fl_ctx)
@@ -517,6 +515,7 @@ class DfmController(Controller):
         handlers = {CMD_POST: self._on_post, CMD_FETCH: self._on_fetch, CMD_STOP: self._on_stop}
         with conn, conn.makefile("rwb") as stream:
             for line in stream:
+                reply: dict[str, Any]
                 try:
                     request = json.loads(line)
                     topic = request["topic"]

@@ -27,11 +27,10 @@ def dfm_cli_commands() -> Iterator[Any]:
         from dfm.cli.records import CliCommandEntry
     except ImportError:  # dfm-cli is not installed (a FLARE site, a library user)
         return
-    # A plain click group: commands other plugins mount under "fed gen" are added to it when it loads.
     yield CliCommandEntry(
-        "gen",
-        "dfm.flare.cli:gen",
-        summary="Generate deployment artifacts (FLARE provisioning).",
-        parent="fed",
+        "provision",
+        "dfm.flare.cli:provision",
+        summary="FLARE project.yml and mTLS startup kits for a federation.",
+        parent="fed gen",  # the group is dfm-cli's
     )
     yield CliCommandEntry("poc", "dfm.flare.cli:poc", summary="Run a federation on FLARE on this machine.")

@@ -93,6 +93,15 @@ def validate(config_file: str) -> None:
     click.echo(f"OK {path}: " + ", ".join(parts))
 
 
+@click.group("gen", cls=DfmGroup)
+def gen() -> None:
+    """Generate deployment artifacts for a federation.
+
+    Plugins add the kinds of artifact: dfm-flare adds 'provision' (FLARE's
+    project.yml and startup kits).
+    """
+
+
 @click.group("config", cls=DfmGroup)
 def config() -> None:
     """Your registry of named federations (in $DFM_CONFIG_HOME, else the XDG config folder)."""
