@@ -24,7 +24,16 @@ from pathlib import Path
 
 TARGET_MS = 150.0
 OUT = Path(__file__).resolve().parent / "out" / "cli_help.json"
-HEAVY = ("dfm.cli.commands", "dfm.kernel.config", "cattrs", "yaml", "networkx", "nvflare", "constraint")
+HEAVY = (
+    "dfm.cli.commands",
+    "dfm.kernel.config",
+    "cattrs",
+    "yaml",
+    "networkx",
+    "nvflare",
+    "constraint",
+    "importlib.metadata",
+)
 PROBE = (
     "import sys\n"
     "from dfm.cli.main import main\n"

@@ -23,15 +23,18 @@ except SystemExit as exc:
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
-# Third-party libraries that only the implementations need.
-HEAVY_LIBRARIES = ("networkx", "constraint", "nvflare", "numpy", "cattrs", "yaml")
+# Libraries that only the implementations need (importlib.metadata: ~50 ms; entry points
+# are read by dfm.kernel.entrypoints without it).
+HEAVY_LIBRARIES = ("networkx", "constraint", "nvflare", "numpy", "cattrs", "yaml", "importlib.metadata")
 # DFM modules that only commands and implementations need.
 HEAVY_DFM = ("dfm.cli.commands", "dfm.kernel.config", "dfm.kernel.ir", "dfm.kernel.codecs", "dfm.api")
 CORE = ("dfm.compiler", "dfm.runner", "dfm.flare")
 
 
 def heavy(module: str) -> bool:
-    if module.split(".")[0] in HEAVY_LIBRARIES or module.startswith(HEAVY_DFM):
+    if any(module == lib or module.startswith(lib + ".") for lib in HEAVY_LIBRARIES):
+        return True
+    if module.startswith(HEAVY_DFM):
         return True
     # dfm.compiler and dfm.compiler.plugin are fine; any other dfm.compiler.* is implementation
     return any(module.startswith(core + ".") and module != core + ".plugin" for core in CORE)

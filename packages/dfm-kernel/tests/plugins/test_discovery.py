@@ -65,7 +65,7 @@ def test_load_order_core_first_then_sorted_by_distribution(fake_distribution):
         fake_distribution(name, "1.0")
     manager = DfmPluginManager(strict=True)
 
-    discovered = [canonical_name(ep.dist.name) for ep in manager.discover()]
+    discovered = [canonical_name(ep.dist_name) for ep in manager.discover()]
     manager.load_entry_points()
     registered = [name for name, _plugin in manager.list_name_plugin()]
 

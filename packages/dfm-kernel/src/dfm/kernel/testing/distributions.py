@@ -3,7 +3,7 @@
 A fake distribution is what an installer leaves in ``site-packages``: a
 ``<name>-<version>.dist-info`` folder with ``METADATA`` and ``entry_points.txt``,
 next to the distribution's modules. Put its folder on ``sys.path`` and
-``importlib.metadata`` lists its entry points, ``EntryPoint.dist`` reports its
+``importlib.metadata`` (and :mod:`dfm.kernel.entrypoints`) list its entry points with its
 name and version, and a module with a bad import fails only at ``load()``,
 exactly as for an installed plugin.
 """
