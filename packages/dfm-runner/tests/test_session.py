@@ -65,6 +65,16 @@ def test_unknown_transport_is_a_clear_error():
         Session(MATHFED, transport="procss")
 
 
+def test_flare_target_without_dfm_flare_says_what_to_install(monkeypatch):
+    from dfm.kernel import DfmPluginManager
+
+    monkeypatch.setenv("DFM_DISABLE_PLUGINS", "dfm-flare")  # as if it were not installed
+    manager = DfmPluginManager(strict=True)
+    manager.load_entry_points()
+    with pytest.raises(DfmError, match=r"the flare target needs dfm-flare .*: pip install dfm-flare"):
+        Session(MATHFED, target="flare", options={"simulator": True}, manager=manager)
+
+
 def test_unknown_target_is_a_clear_error():
     with pytest.raises(DfmError, match="unknown target 'cloud'"):
         Session(MATHFED, target="cloud")

@@ -216,6 +216,8 @@ class Session:
         self._manager = manager or get_plugin_manager()
         if self.federation.plugins:
             self._manager.check_pins(self.federation.plugins)
+        if target == "flare" and "flare" not in self._manager.registry("transports"):
+            raise DfmError("the flare target needs dfm-flare (NVIDIA FLARE): pip install dfm-flare")
         transport_cls = self._manager.get("transports", transport).load()
         self._jobs: dict[str, Job] = {}
         self._installed: set[tuple[str, str]] = set()
