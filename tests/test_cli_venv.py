@@ -256,10 +256,16 @@ def test_a_broken_plugin_does_not_break_help(venv, wheels):
     assert "dfm-adapter-broken" not in disabled.stdout
 
 
-def test_adapter_new_outside_a_checkout_uses_the_template_in_the_wheel(venv, tmp_path):
+def test_templates_outside_a_checkout_come_from_the_wheel(venv, tmp_path):
     venv.install("cookiecutter>=2.5")  # the 'templates' extra
     result = venv.dfm_run("adapter", "new", "Weather GFS", "--no-input", cwd=tmp_path)
     project = tmp_path / "dfm-adapter-weather-gfs"
     assert f"created {project}" in result.stdout
     assert 'name = "dfm-adapter-weather-gfs"' in (project / "pyproject.toml").read_text()
     assert (project / "src" / "dfm_adapter_weather_gfs" / "plugin.py").is_file()
+
+    result = venv.dfm_run("fed", "new", "Sky Watch", "--sites", "base,rover", cwd=tmp_path)
+    config = tmp_path / "sky_watch" / "sky_watch.dfm.yaml"
+    assert f"created {config.parent}" in result.stdout
+    checked = venv.dfm_run("fed", "validate", str(config), cwd=tmp_path)
+    assert "federation 'sky_watch', 2 sites, 1 operation" in checked.stdout

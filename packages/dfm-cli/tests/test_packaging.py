@@ -29,7 +29,8 @@ def test_wheel_contents(tmp_path):
     assert "dfm/cli/__init__.py" in names and "dfm/cli/py.typed" in names
     assert "[console_scripts]\ndfm = dfm.cli.main:main" in entry_points
     assert "[dfm.plugins]\ndfm-cli = dfm.cli.plugin" in entry_points
-    assert "dfm/cli/templates/adapter/cookiecutter.json" in names  # for 'dfm adapter new' outside a checkout
+    for template in ("adapter", "federation"):  # for 'dfm adapter new' and 'dfm fed new' outside a checkout
+        assert f"dfm/cli/templates/{template}/cookiecutter.json" in names
     assert (
         "Requires-Dist: dfm-kernel<0.2,>=0.1" in metadata or "Requires-Dist: dfm-kernel>=0.1,<0.2" in metadata
     )
@@ -55,5 +56,6 @@ def test_the_adapter_template_ships_in_the_sdist_and_in_a_wheel_built_from_it(tm
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
     assert "dfm/cli/templates/adapter/cookiecutter.json" in names
+    assert "dfm/cli/templates/federation/cookiecutter.json" in names
     assert any(n.startswith("dfm/cli/templates/adapter/hooks/") for n in names)
     assert not any("__pycache__" in n for n in names)

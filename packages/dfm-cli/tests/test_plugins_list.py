@@ -45,6 +45,7 @@ def test_plugins_list_json(dfm, hello_dist):
         "fed",
         "fed config",
         "fed gen",
+        "fed new",
         "fed validate",
         "plugins",
     ]

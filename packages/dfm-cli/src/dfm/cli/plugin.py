@@ -29,6 +29,9 @@ def dfm_cli_commands() -> Iterator[CliCommandEntry]:
     yield CliCommandEntry(
         "config", "dfm.cli.commands.fed:config", summary="Your registry of named federations.", parent="fed"
     )
+    yield CliCommandEntry(
+        "new", "dfm.cli.commands.fed:new", summary="Create a federation from the template.", parent="fed"
+    )
     yield CliCommandEntry(  # a group: plugins mount their generators under "fed gen"
         "gen", "dfm.cli.commands.fed:gen", summary="Generate deployment artifacts.", parent="fed"
     )

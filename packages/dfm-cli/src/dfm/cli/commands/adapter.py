@@ -2,41 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
-
-from dfm.kernel.errors import DfmError
-
-TEMPLATE_MARKER = Path("templates") / "adapter" / "cookiecutter.json"
-
-
-PACKAGED_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "adapter"  # in the wheel
-
-
-def find_template(start: Path) -> Path | None:
-    """The first monorepo ``templates/adapter`` above ``start``, else the packaged one."""
-    for folder in (start, *start.parents):
-        if (folder / TEMPLATE_MARKER).is_file():
-            return folder / TEMPLATE_MARKER.parent
-    if (PACKAGED_TEMPLATE / "cookiecutter.json").is_file():
-        return PACKAGED_TEMPLATE
-    return None
-
-
-def destination(baked_name: str, hyphenated: str, output_dir: Path | None, template: Path, cwd: Path) -> Path:
-    """Where the baked project goes: --output-dir, the monorepo's packages/, or the current folder."""
-    if output_dir is not None:
-        return output_dir / baked_name
-    monorepo = template.parent.parent
-    if (monorepo / "packages").is_dir() and cwd.resolve().is_relative_to(monorepo.resolve()):
-        # In the monorepo the folder is adapters-<name>; the distribution stays dfm-adapter-<name>.
-        return monorepo / "packages" / f"adapters-{hyphenated}"
-    return cwd / baked_name
 
 
 @click.group("adapter")
@@ -72,16 +40,9 @@ def new(
     force: bool,
 ) -> None:
     """Create the adapter distribution dfm-adapter-NAME (e.g. NAME "Weather GFS")."""
-    try:
-        from cookiecutter.exceptions import CookiecutterException, FailedHookException
-        from cookiecutter.main import cookiecutter
-    except ImportError:
-        raise DfmError("'dfm adapter new' needs cookiecutter: pip install 'dfm-cli[templates]'") from None
-    cwd = Path.cwd()
-    template = template or find_template(cwd)
-    if template is None:
-        raise DfmError("no adapter template found; pass --template PATH (DFM's templates/adapter)")
-    given: dict[str, Any] = {
+    from dfm.cli.scaffold import bake
+
+    given = {
         "adapter_name": name,
         "operation_namespace": namespace,
         "description": description,
@@ -91,28 +52,15 @@ def new(
         "dfm_kernel_spec": kernel_spec,
         "include_async_example": None if include_async is None else ("y" if include_async else "n"),
     }
-    context = {key: value for key, value in given.items() if value is not None}
-    cc_log = logging.getLogger("cookiecutter")
-    level = cc_log.level
-    cc_log.setLevel(logging.CRITICAL)  # cookiecutter logs hook failures with a traceback; the hook said why
-    with tempfile.TemporaryDirectory(prefix="dfm-adapter-new-") as scratch:
-        try:
-            quiet = no_input or name is not None
-            made = cookiecutter(str(template), no_input=quiet, extra_context=context, output_dir=scratch)
-            baked = Path(made)
-        except FailedHookException:
-            raise DfmError("the template refused these values (see the messages above)") from None
-        except CookiecutterException as exc:
-            raise DfmError(f"cannot create the adapter package: {exc}") from None
-        finally:
-            cc_log.setLevel(level)
-        hyphenated = baked.name.removeprefix("dfm-adapter-")
-        target = destination(baked.name, hyphenated, output_dir, template, cwd)
-        if target.exists():
-            if not force:
-                raise DfmError(f"{target} already exists; pass --force to replace it")
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(baked), str(target))
-    click.echo(f"created {target} (distribution {baked.name})")
+    target, distribution = bake(
+        "adapter",
+        given,
+        template=template,
+        no_input=no_input or name is not None,
+        output_dir=output_dir,
+        force=force,
+        # in the monorepo the folder is adapters-<name>; the distribution stays dfm-adapter-<name>
+        in_monorepo=lambda root, dist: root / "packages" / f"adapters-{dist.removeprefix('dfm-adapter-')}",
+    )
+    click.echo(f"created {target} (distribution {distribution})")
     click.echo(f"next: pip install -e {target} && pytest {target / 'tests'}")

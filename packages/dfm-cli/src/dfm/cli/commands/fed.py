@@ -93,6 +93,51 @@ def validate(config_file: str) -> None:
     click.echo(f"OK {path}: " + ", ".join(parts))
 
 
+@click.command("new")
+@click.argument("name", required=False)
+@click.option("--sites", help="Site names, comma-separated; the first is the homesite [hub,lab-a,lab-b].")
+@click.option("--package", help="Python name of the config file, code-package and local adapters.")
+@click.option("--description", help="One-line description.")
+@click.option("--namespace", help="Namespace of the example operation (<namespace>.Greet).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to create it.")
+@click.option("--template", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Template.")
+@click.option("--no-input", is_flag=True, help="Do not prompt; use defaults for what is not given.")
+@click.option("--force", is_flag=True, help="Replace an existing destination folder.")
+def new(
+    name: str | None,
+    sites: str | None,
+    package: str | None,
+    description: str | None,
+    namespace: str | None,
+    output_dir: Path | None,
+    template: Path | None,
+    no_input: bool,
+    force: bool,
+) -> None:
+    """Create a federation NAME (e.g. "Weather Mesh"): config, local adapters, demo and test."""
+    from dfm.cli.scaffold import bake
+
+    given = {
+        "federation_name": name,
+        "package": package,
+        "description": description,
+        "sites": sites,
+        "operation_namespace": namespace,
+    }
+    target, package_name = bake(
+        "federation",
+        given,
+        template=template,
+        no_input=no_input or name is not None,
+        output_dir=output_dir,
+        force=force,
+        in_monorepo=lambda root, baked: root / "federations" / baked,
+    )
+    config = target / f"{package_name}.dfm.yaml"
+    click.echo(f"created {target}")
+    click.echo(f"next: dfm fed validate {config} && python {target / 'demo.py'}")
+
+
 @click.group("gen", cls=DfmGroup)
 def gen() -> None:
     """Generate deployment artifacts for a federation.
