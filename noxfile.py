@@ -106,7 +106,10 @@ def _install_local(session: nox.Session, names: list[str], *extra: str, test_gro
 
 
 # Debian packages some tests need, by the package whose tests need them: {package: {binary: debian package}}
-SYSTEM_NEEDS = {"dfm-compiler": {"dot": "graphviz"}}
+SYSTEM_NEEDS = {
+    "dfm-compiler": {"dot": "graphviz"},
+    "dfm-adapter-sql": {"pg_ctlcluster": "postgresql"},  # a throwaway server for the PostgreSQL tests
+}
 
 
 def _ensure_system_packages(session: nox.Session, package: str) -> None:

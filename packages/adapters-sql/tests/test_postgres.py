@@ -1,8 +1,10 @@
-"""sql.Query and sql.Aggregate against a real PostgreSQL server (opt-in).
+"""sql.Query and sql.Aggregate against a real PostgreSQL server.
 
-Set ``DFM_TEST_POSTGRES_DSN`` to a scratch database (for example a CI service
-container: ``postgresql://postgres:postgres@localhost:5432/postgres``). Each
-test creates and drops its own uniquely named table.
+The server is ``DFM_TEST_POSTGRES_DSN`` when set (a scratch database, e.g. a CI
+service container), else a throwaway server this module starts when
+PostgreSQL's server programs are installed (:mod:`.postgres_server`); the
+tests skip only when neither is possible. Each test creates and drops its
+own uniquely named table.
 """
 
 from __future__ import annotations
@@ -15,16 +17,28 @@ import pytest
 from dfm_adapter_sql.adapters import Aggregate, Query, SqlError
 
 from .conftest import PATIENTS, FakeSite
+from .postgres_server import postgres_server
 
-DSN = os.environ.get("DFM_TEST_POSTGRES_DSN", "")
-pytestmark = pytest.mark.skipif(not DSN, reason="set DFM_TEST_POSTGRES_DSN to run against PostgreSQL")
+
+@pytest.fixture(scope="module")
+def dsn() -> Iterator[str]:
+    pytest.importorskip("psycopg")
+    given = os.environ.get("DFM_TEST_POSTGRES_DSN")
+    if given:
+        yield given
+        return
+    with postgres_server() as started:
+        if started is None:
+            pytest.skip("no PostgreSQL: set DFM_TEST_POSTGRES_DSN or install PostgreSQL's server programs")
+        yield started
 
 
 @pytest.fixture
-def table() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
+def table(dsn: str) -> Iterator[str]:
+    import psycopg
+
     name = f"dfm_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(DSN, autocommit=True) as db:
+    with psycopg.connect(dsn, autocommit=True) as db:
         db.execute(
             f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, cohort TEXT, "
             "systolic_bp NUMERIC(5, 1), seen DATE DEFAULT DATE '2024-02-29')"
@@ -37,7 +51,7 @@ def table() -> Iterator[str]:
     try:
         yield name
     finally:
-        with psycopg.connect(DSN, autocommit=True) as db:
+        with psycopg.connect(dsn, autocommit=True) as db:
             db.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -55,15 +69,15 @@ def site(table: str) -> FakeSite:
     )
 
 
-def count(table: str) -> int:
+def count(dsn: str, table: str) -> int:
     import psycopg
 
-    with psycopg.connect(DSN) as db:
+    with psycopg.connect(dsn) as db:
         return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
-def test_rows_are_json_compatible(site):
-    rows = Query(site, None).body(query="patients", dsn=DSN)
+def test_rows_are_json_compatible(site, dsn):
+    rows = Query(site, None).body(query="patients", dsn=dsn)
     assert rows[0] == {
         "id": 1,
         "name": "Ada",
@@ -72,25 +86,25 @@ def test_rows_are_json_compatible(site):
         "systolic_bp": 118,  # NUMERIC -> int when integral
         "seen": "2024-02-29",  # DATE -> ISO text
     }
-    assert Query(site, None).body(query="like", dsn=DSN) == [{"id": 1}, {"id": 3}]
+    assert Query(site, None).body(query="like", dsn=dsn) == [{"id": 1}, {"id": 3}]
 
 
-def test_parameters_are_bound_and_injection_is_inert(site, table):
+def test_parameters_are_bound_and_injection_is_inert(site, table, dsn):
     query = Query(site, None)
-    assert query.body(query="by_name", name="Grace", dsn=DSN) == [{"id": 2, "name": "Grace"}]
-    assert query.body(query="by_name", name=f"x'; DROP TABLE {table}; --", dsn=DSN) == []
-    assert count(table) == 5
+    assert query.body(query="by_name", name="Grace", dsn=dsn) == [{"id": 2, "name": "Grace"}]
+    assert query.body(query="by_name", name=f"x'; DROP TABLE {table}; --", dsn=dsn) == []
+    assert count(dsn, table) == 5
 
 
-def test_sessions_are_read_only(site, table):
+def test_sessions_are_read_only(site, table, dsn):
     with pytest.raises(SqlError, match=r"query 'drop' failed: ReadOnlySqlTransaction"):
-        Query(site, None).body(query="drop", dsn=DSN)
-    assert count(table) == 5
+        Query(site, None).body(query="drop", dsn=dsn)
+    assert count(dsn, table) == 5
 
 
-def test_aggregate_in_postgres(site):
+def test_aggregate_in_postgres(site, dsn):
     got = Aggregate(site, None).body(
-        query="patients", kind="mean", column="systolic_bp", by="cohort", dsn=DSN
+        query="patients", kind="mean", column="systolic_bp", by="cohort", dsn=dsn
     )
     assert got == {
         "kind": "mean",
@@ -102,9 +116,9 @@ def test_aggregate_in_postgres(site):
     }
 
 
-def test_failed_connection_message_holds_no_secret(site):
-    separator = "&" if "?" in DSN else "?"
-    wrong = f"{DSN}{separator}user=nobody_dfm&password=hunter2-s3cret&dbname=no_such_db_dfm"
+def test_failed_connection_message_holds_no_secret(site, dsn):
+    separator = "&" if "?" in dsn else "?"
+    wrong = f"{dsn}{separator}user=nobody_dfm&password=hunter2-s3cret&dbname=no_such_db_dfm"
     with pytest.raises(SqlError) as caught:
         Query(site, None).body(query="patients", dsn=wrong)
     message = str(caught.value)
