@@ -28,6 +28,7 @@ never opens the socket and a deployed site never accepts that descriptor.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -108,7 +109,8 @@ class Simulator:
         federation, config_path: the federation and its config file.
         workspace: the simulator's workspace (kept, logs included); default a temporary
             folder removed by :meth:`close`.
-        env: extra environment for the simulator's processes (site secrets).
+
+    The simulated sites inherit this process's environment (their vaults read secrets from it).
     """
 
     def __init__(
@@ -116,7 +118,6 @@ class Simulator:
         federation: Federation,
         config_path: Path,
         workspace: str | os.PathLike[str] | None = None,
-        env: dict[str, str] | None = None,
     ):
         self.clients = list(client_names(federation).values())
         # Private and short: a unix socket path must fit in 107 bytes.
@@ -126,9 +127,9 @@ class Simulator:
         self._own_workspace = workspace is None
         self.workspace = Path(workspace).resolve() if workspace else self._private / "workspace"
         self.log_path = self._private / LOG_NAME
-        self._env = env or {}
         self._proc: subprocess.Popen[bytes] | None = None
-        self._conn: Any = None
+        self._conn: Any = None  # the socket's file object
+        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         _check_workspace(self.workspace)
         self.workspace.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,7 @@ class Simulator:
             raise RuntimeError("a simulator runs one job")
         job = self._private / "job" / Path(job_folder).name
         shutil.copytree(job_folder, job)  # the caller removes its export as soon as we return
-        env = {**os.environ, **self._env, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("PYTHONPATH", None)
         n = str(len(self.clients))
         with open(self.log_path, "ab") as log:
@@ -247,13 +248,11 @@ class Simulator:
         return sorted(set(pids))
 
     def _disconnect(self) -> None:
-        if self._conn is not None:
-            for closing in (self._conn, self._sock):
-                try:
+        for closing in (self._conn, self._sock):
+            if closing is not None:
+                with contextlib.suppress(OSError):
                     closing.close()
-                except OSError:
-                    pass
-            self._conn = None
+        self._conn = self._sock = None
 
     def _kill(self, grace: float = 10.0) -> None:
         if self._proc is None:
