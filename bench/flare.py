@@ -10,7 +10,8 @@ runs one flare session (one FLARE job) and measures:
   (admin connection + job submission + every site ready);
 - first-result latency of the fresh session;
 - per-execution latency of small executions (one operation at the homesite,
-  and one at the other site with a hop to the homesite), median and p90;
+  and one at the other site with a hop to the homesite), median and p90,
+  and the round trip of one admin-API app command (the application's leg);
 - throughput of many small executions in flight at once;
 - transfer of 10 MB and 100 MB numpy arrays (site -> site, and site -> app);
 - peak RSS of every process involved (this one, FLARE's parents and jobs);
@@ -156,6 +157,11 @@ def run(quick: bool) -> dict[str, Any]:
                 out["first_result_s"] = time.perf_counter() - t
                 assert first.value == 0
                 latencies(s, p, 30 if quick else 200, out)
+                # the admin API's share: one app command (a fetch that acknowledges nothing new, so
+                # whatever it returns stays for the transport's own receiver)
+                fetch = {"after": s.transport._fetched}
+                rtt = sorted(timed(lambda: s.transport._command("dfm.fetch", fetch)) for _ in range(50))
+                out["app_command_rtt_median_ms"] = statistics.median(rtt) * 1000
                 m = 200 if quick else 2000
                 start = time.perf_counter()
                 jobs = [s.execute(p["home"], {"v": i}) for i in range(m)]
