@@ -26,6 +26,7 @@ ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
+RUFF = "ruff==0.14.3"
 nox.options.sessions = ["lint", "typecheck", "tests", "integration", "flare"]
 
 _NAME_SPLIT = re.compile(r"[\s<>=!~;\[(]")
@@ -138,7 +139,8 @@ def tests(session: nox.Session, package: str) -> None:
 def integration(session: nox.Session) -> None:
     """Cross-package tests under tests/, against every package installed together."""
     names = [p.name for p in PACKAGES.values() if p.kind != "flare"]
-    _install_local(session, names, "pytest", "hypothesis", "build", "cookiecutter>=2.5")
+    # ruff: the templates' tests lint what they bake
+    _install_local(session, names, "pytest", "hypothesis", "build", "cookiecutter>=2.5", RUFF)
     session.env["DFM_STRICT_PLUGINS"] = "1"
     session.run("pytest", "tests", *session.posargs)
 
@@ -154,7 +156,7 @@ def flare(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and format check over the whole tree."""
-    session.install("ruff==0.14.3")
+    session.install(RUFF)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 

@@ -1,7 +1,8 @@
 """{{ cookiecutter.federation_name }} demo: greet someone at every site.
 
-    python demo.py [--transport inproc|process] [NAME ...]
-    dfm fed submit {{ cookiecutter.package }}.dfm.yaml pipeline demo.py -- Ada
+Run it as ``python demo.py [--transport inproc|process] [NAME ...]``, or give it to
+the CLI as a pipeline file:
+``dfm fed submit {{ cookiecutter.package }}.dfm.yaml pipeline demo.py -- Ada``.
 """
 
 from __future__ import annotations
