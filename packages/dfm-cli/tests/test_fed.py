@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 
 import pytest
 
@@ -226,3 +227,14 @@ def test_validate_uses_the_kernels_adapter_check(dfm, tinyfed, hello_dist):
     assert result.exit_code == 1  # hello.Greet is installed; tinyfed.adapters cannot be found
     assert "tinyfed.adapters.Wave" in result.stderr
     assert "hello.Greet" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "command"), [(["fed", "new"], "dfm fed new"), (["adapter", "new"], "dfm adapter new")]
+)
+def test_new_without_cookiecutter_says_what_to_install(dfm, monkeypatch, args, command):
+    monkeypatch.setitem(sys.modules, "cookiecutter", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "cookiecutter.main", None)
+    result = dfm(*args, "Weather", "--no-input")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"'{command}' needs cookiecutter: pip install 'dfm-cli[templates]'"

@@ -61,7 +61,8 @@ def bake(
         from cookiecutter.exceptions import CookiecutterException, FailedHookException
         from cookiecutter.main import cookiecutter
     except ImportError:
-        raise DfmError("this command needs cookiecutter: pip install 'dfm-cli[templates]'") from None
+        command = "dfm adapter new" if kind == "adapter" else "dfm fed new"
+        raise DfmError(f"'{command}' needs cookiecutter: pip install 'dfm-cli[templates]'") from None
     cwd = Path.cwd()
     template = template or find_template(kind, cwd)
     if template is None:
