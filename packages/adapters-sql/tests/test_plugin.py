@@ -19,6 +19,7 @@ def test_entry_point_is_declared():
     assert ep.dist is not None and ep.dist.name == "dfm-adapter-sql"
 
 
+# docs-start: discovery
 def test_discovered_by_the_plugin_manager(monkeypatch):
     monkeypatch.delenv("DFM_DISABLE_PLUGINS", raising=False)
     monkeypatch.setenv("DFM_LOAD_PLUGINS", "dfm-adapter-sql")  # no other third-party plugin interferes
@@ -35,11 +36,19 @@ def test_discovered_by_the_plugin_manager(monkeypatch):
         )
 
 
+# docs-end: discovery
+
+
+# docs-start: contract
 def test_records_and_adapter_classes_meet_the_contract():
     registries = check_plugin(plugin, distribution="dfm-adapter-sql")
     assert sorted(registries["adapters"]) == ["sql.Aggregate", "sql.Query"]
 
 
+# docs-end: contract
+
+
+# docs-start: cheap-import
 def test_importing_the_plugin_imports_no_driver():
     code = (
         "import sys, dfm_adapter_sql.plugin; "
@@ -47,3 +56,6 @@ def test_importing_the_plugin_imports_no_driver():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# docs-end: cheap-import

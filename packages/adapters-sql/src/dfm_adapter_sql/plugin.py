@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dfm.kernel import AdapterEntry, hookimpl
 
 
+# docs-start: records
 @hookimpl
 def dfm_adapters() -> Iterator[AdapterEntry]:
     yield AdapterEntry(
@@ -22,3 +23,6 @@ def dfm_adapters() -> Iterator[AdapterEntry]:
         "dfm_adapter_sql.adapters:Aggregate",
         summary="Count, sum, mean, min or max of a named query's column, as a partial aggregate.",
     )
+
+
+# docs-end: records

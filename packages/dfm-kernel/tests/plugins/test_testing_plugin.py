@@ -180,6 +180,7 @@ import sys
 
 from dfm.kernel import get_plugin_manager
 
+# docs-start: fake-distribution
 PLUGIN = """
 from dfm.kernel import AdapterEntry, hookimpl
 
@@ -201,6 +202,7 @@ def test_second_sees_no_leftovers(fake_distribution):
     manager = get_plugin_manager()
     assert manager.infos["dfm-adapter-same"].version == "2.0"
     assert list(manager.registry("adapters")) == ["second.Two"]
+# docs-end: fake-distribution
 
 
 def test_plugin_manager(plugin_manager, hook_recorder):
