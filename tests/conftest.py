@@ -86,3 +86,23 @@ def command_runner() -> Callable[..., subprocess.CompletedProcess[str]]:
 def uv_executable() -> str | None:
     """The uv executable, or None (then venvs come from ``python -m venv`` and pip)."""
     return find_uv()
+
+
+def assert_lint_clean(project: Path) -> None:
+    """ruff check and ruff format --check pass on a baked project, with the project's line length."""
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    select = "E,F,W,I,B,UP,SIM,RUF"
+    for command in (
+        [ruff, "check", "--isolated", "--no-cache", "--line-length", "110", "--select", select, "."],
+        [ruff, "format", "--isolated", "--no-cache", "--line-length", "110", "--check", "."],
+    ):
+        done = subprocess.run(command, cwd=project, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="session")
+def lint_clean() -> Callable[[Path], None]:
+    """``lint_clean(project)``: ruff check and format pass on a baked project (skips without ruff)."""
+    return assert_lint_clean

@@ -134,24 +134,5 @@ def test_fed_new_inside_a_checkout_goes_to_federations(tmp_path, monkeypatch):
     assert (checkout / "federations" / "tide_gauges" / "tide_gauges.dfm.yaml").is_file()
 
 
-def test_generated_python_is_lint_clean(tmp_path):
-    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
-    if ruff is None:
-        pytest.skip("ruff is not installed")
-    project = bake(tmp_path, federation_name="Clinic Net", sites="north,south-east")
-    for command in (
-        [
-            ruff,
-            "check",
-            "--isolated",
-            "--no-cache",
-            "--line-length",
-            "110",
-            "--select",
-            "E,F,W,I,B,UP,SIM,RUF",
-            ".",
-        ],
-        [ruff, "format", "--isolated", "--no-cache", "--line-length", "110", "--check", "."],
-    ):
-        done = subprocess.run(command, cwd=project, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
+def test_generated_python_is_lint_clean(tmp_path, lint_clean):
+    lint_clean(bake(tmp_path, federation_name="Clinic Net", sites="north,south-east"))

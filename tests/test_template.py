@@ -12,7 +12,6 @@ import ast
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -145,19 +144,9 @@ def test_rendered_content(tmp_path, case):
         assert re.search(rf"^Copyright \(c\) \d{{4}},? {re.escape(holder)}$", license_text, re.MULTILINE)
 
 
-def test_generated_python_is_lint_clean(tmp_path):
-    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
-    if ruff is None:
-        pytest.skip("ruff is not installed")
+def test_generated_python_is_lint_clean(tmp_path, lint_clean):
     for context in ({}, CASES["names"].context, CASES["no-async"].context):
-        project = bake(tmp_path / str(len(list(tmp_path.iterdir()))), **context)
-        select = "E,F,W,I,B,UP,SIM,RUF"
-        for command in (
-            [ruff, "check", "--isolated", "--no-cache", "--line-length", "110", "--select", select, "."],
-            [ruff, "format", "--isolated", "--no-cache", "--line-length", "110", "--check", "."],
-        ):
-            done = subprocess.run(command, cwd=project, capture_output=True, text=True)
-            assert done.returncode == 0, done.stdout + done.stderr
+        lint_clean(bake(tmp_path / str(len(list(tmp_path.iterdir()))), **context))
 
 
 @pytest.mark.parametrize(

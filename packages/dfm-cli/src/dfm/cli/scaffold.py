@@ -15,11 +15,35 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import click
 
 from dfm.kernel.errors import DfmError
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 PACKAGED = Path(__file__).resolve().parent / "templates"  # in the wheel
+
+
+def template_options(command: F) -> F:
+    """The options every template command takes: --output-dir, --template, --no-input, --force."""
+    for option in reversed(
+        (
+            click.option(
+                "--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to create it."
+            ),
+            click.option(
+                "--template", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Template."
+            ),
+            click.option(
+                "--no-input", is_flag=True, help="Do not prompt; use defaults for what is not given."
+            ),
+            click.option("--force", is_flag=True, help="Replace an existing destination folder."),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 def find_template(kind: str, start: Path) -> Path | None:

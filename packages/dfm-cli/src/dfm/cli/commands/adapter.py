@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from dfm.cli.scaffold import bake, template_options
+
 
 @click.group("adapter")
 def adapter() -> None:
@@ -21,10 +23,7 @@ def adapter() -> None:
 @click.option("--license", "license_", type=click.Choice(["Apache-2.0", "MIT", "BSD-3-Clause"]))
 @click.option("--async/--no-async", "include_async", default=None, help="Include an async adapter example.")
 @click.option("--kernel-spec", help="dfm-kernel version range the package depends on.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to create it.")
-@click.option("--template", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Template.")
-@click.option("--no-input", is_flag=True, help="Do not prompt; use defaults for what is not given.")
-@click.option("--force", is_flag=True, help="Replace an existing destination folder.")
+@template_options
 def new(
     name: str | None,
     namespace: str | None,
@@ -40,8 +39,6 @@ def new(
     force: bool,
 ) -> None:
     """Create the adapter distribution dfm-adapter-NAME (e.g. NAME "Weather GFS")."""
-    from dfm.cli.scaffold import bake
-
     given = {
         "adapter_name": name,
         "operation_namespace": namespace,

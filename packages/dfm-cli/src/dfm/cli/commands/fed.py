@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dfm.cli.group import DfmGroup, cli_manager, echo_rows
+from dfm.cli.scaffold import bake, template_options
 from dfm.kernel.errors import ConfigError, ConfigIssue, DfmError, PluginVersionError
 
 if TYPE_CHECKING:
@@ -99,10 +100,7 @@ def validate(config_file: str) -> None:
 @click.option("--package", help="Python name of the config file, code-package and local adapters.")
 @click.option("--description", help="One-line description.")
 @click.option("--namespace", help="Namespace of the example operation (<namespace>.Greet).")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to create it.")
-@click.option("--template", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Template.")
-@click.option("--no-input", is_flag=True, help="Do not prompt; use defaults for what is not given.")
-@click.option("--force", is_flag=True, help="Replace an existing destination folder.")
+@template_options
 def new(
     name: str | None,
     sites: str | None,
@@ -115,8 +113,6 @@ def new(
     force: bool,
 ) -> None:
     """Create a federation NAME (e.g. "Weather Mesh"): config, local adapters, demo and test."""
-    from dfm.cli.scaffold import bake
-
     given = {
         "federation_name": name,
         "package": package,
