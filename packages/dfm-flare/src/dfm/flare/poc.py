@@ -81,8 +81,8 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _pids_using(path: str) -> list[int]:
-    """Processes whose command line mentions ``path`` (FLARE's job processes carry their kit path)."""
+def _pids_using(*paths: str) -> list[int]:
+    """Processes whose command line mentions any of ``paths`` (FLARE's job processes carry their kit path)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -91,7 +91,7 @@ def _pids_using(path: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if path in cmdline and _alive(int(entry.name)):
+        if any(path in cmdline for path in paths) and _alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 

@@ -242,7 +242,7 @@ class Simulator:
 
     def processes(self) -> list[int]:
         """The live processes of this simulation: the simulator, its forked runner, its clients."""
-        pids = _pids_using(str(self.workspace)) + _pids_using(str(self._private))
+        pids = _pids_using(str(self.workspace), str(self._private))
         if self._proc is not None and self._proc.poll() is None:
             pids.append(self._proc.pid)
         return sorted(set(pids))

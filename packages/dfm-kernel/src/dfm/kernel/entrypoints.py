@@ -20,7 +20,7 @@ import re
 import sys
 from typing import Any, NamedTuple
 
-__all__ = ["EntryPoint", "entry_points"]
+__all__ = ["EntryPoint", "canonical_name", "entry_points"]
 
 _SUFFIXES = (".dist-info", ".egg-info")
 
@@ -44,10 +44,14 @@ class EntryPoint(NamedTuple):
         return obj
 
 
+def canonical_name(name: str) -> str:
+    """A distribution name in its normalized form (PEP 503): ``Dfm_Adapter.SQL`` -> ``dfm-adapter-sql``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _folder_name(folder: str) -> str:
     """The normalized distribution name of ``name-version.dist-info`` / ``name.egg-info``."""
-    stem = folder.rsplit(".", 1)[0]
-    return re.sub(r"[-_.]+", "-", stem.partition("-")[0]).lower()
+    return canonical_name(folder.rsplit(".", 1)[0].partition("-")[0])
 
 
 def _parse_entry_points(text: str, group: str) -> list[tuple[str, str]]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 import sys
 import threading
 import traceback
@@ -44,7 +43,7 @@ import attrs
 import pluggy
 
 from dfm.kernel import hookspecs
-from dfm.kernel.entrypoints import EntryPoint, entry_points
+from dfm.kernel.entrypoints import EntryPoint, canonical_name, entry_points
 from dfm.kernel.errors import (
     PluginConflictError,
     PluginContractError,
@@ -89,11 +88,6 @@ E = TypeVar("E", bound=Entry)
 
 class DfmPluginWarning(RuntimeWarning):
     """A plugin failed to load or misbehaves, and strict mode is off."""
-
-
-def canonical_name(name: str) -> str:
-    """A distribution name in its normalized form (PEP 503): ``Dfm_Adapter.SQL`` -> ``dfm-adapter-sql``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @attrs.frozen
