@@ -1,5 +1,14 @@
-"""Test helpers for transport authors: the conformance suite and its federation."""
+"""Test helpers for transport authors: the conformance and hostile-peer suites and their federations."""
 
 from dfm.runner.testing.conformance import MATHFED, SECRET, TransportConformance
+from dfm.runner.testing.hostile import ALICE_SECRET, HOSTILEFED, HostilePeerSuite, wait_for_refusal
 
-__all__ = ["MATHFED", "SECRET", "TransportConformance"]
+__all__ = [
+    "ALICE_SECRET",
+    "HOSTILEFED",
+    "MATHFED",
+    "SECRET",
+    "HostilePeerSuite",
+    "TransportConformance",
+    "wait_for_refusal",
+]

@@ -1,0 +1,197 @@
+"""The hostile-peer suite: what a compromised site or a forged message must not achieve.
+
+Every transport runs it. Subclass :class:`HostilePeerSuite` and provide a
+class-scoped ``hostile_session`` fixture: a :class:`~dfm.runner.Session` on
+:data:`HOSTILEFED` with ``HOSTILEFED_ALICE_TOKEN`` set to :data:`ALICE_SECRET`.
+In that federation ``mallory`` is the compromised site: its adapter
+``test.Attack`` sends, through the real transport and so under mallory's real
+identity, messages that a site has no right to send (controls that are the
+application's, data for places mallory does not feed, forged reports to the
+application). Each attack must be refused -- reported in
+``Session.refusals`` -- and leave the victim job, run at the same time,
+with exactly its own result::
+
+    from dfm.runner.testing import HostilePeerSuite
+
+    class TestMyTransportHostile(HostilePeerSuite):
+        separate_processes = True  # sites do not share a process: env isolation is checked
+
+        @pytest.fixture(scope="class")
+        @classmethod
+        def hostile_session(cls): ...
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from dfm.api import Pipeline, PlaceParam, Yield, load_federation
+from dfm.kernel.errors import DfmError, JobError
+from dfm.kernel.ir.net import SiteNet
+from dfm.kernel.ir.serde import digest
+from dfm.runner.messages import Install
+from dfm.runner.session import JobStatus, Session
+
+HOSTILEFED = Path(__file__).parent / "hostilefed" / "hostilefed.dfm.yaml"
+ALICE_SECRET = "alice-s3cret-t0ken"
+VICTIM_DELAY = 1.0  # seconds the victim's value takes at home, while mallory attacks alice
+
+
+def wait_for_refusal(session: Session, *needles: str, timeout: float = 30) -> str:
+    """The first refusal naming every needle (the harness waits; nothing is timed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for text in list(session.refusals):
+            if all(n in text for n in needles):
+                return text
+        time.sleep(0.02)
+    raise AssertionError(f"no refusal mentioning {needles!r}; refusals: {list(session.refusals)!r}")
+
+
+class HostilePeerSuite:
+    """Attacks every transport must refuse; see the module docstring for the fixture."""
+
+    separate_processes = False  # True where each site has its own process (environment isolation)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def hostilefed(cls) -> Any:
+        return load_federation(HOSTILEFED)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def victim(self, session: Session, fed: Any, value: str) -> Any:
+        """Start a job whose alice part waits for a value home sends after VICTIM_DELAY."""
+        with Pipeline() as p:
+            late = fed.api.test.Slow(seconds=VICTIM_DELAY, value=PlaceParam("v"), site="home")
+            Yield(fed.api.test.Echo(value=late, site="alice"), place="out")
+        prepared = session.prepare(p)
+        job = session.execute(prepared, {"v": value})
+        received = [p.name for p in prepared.nets["alice"].places if p.kind == "received"]
+        return job, received[0]
+
+    def attack(
+        self, session: Session, fed: Any, kind: str, job: str = "", place: str = "", path: str = ""
+    ) -> str:
+        with Pipeline() as p:
+            Yield(
+                fed.api.test.Attack(
+                    kind=PlaceParam("kind"),
+                    job=PlaceParam("job"),
+                    place=PlaceParam("place"),
+                    path=PlaceParam("path"),
+                    site="mallory",
+                ),
+                place="done",
+            )
+        job_ = session.execute(session.prepare(p), {"kind": kind, "job": job, "place": place, "path": path})
+        (result,) = list(job_.results(timeout=60))
+        assert job_.status is JobStatus.FINISHED
+        return str(result.value)
+
+    def assert_victim_unharmed(self, job: Any, value: str) -> None:
+        got = [(r.place, r.value) for r in job.results(timeout=60)]
+        assert got == [("out", value)]
+        assert job.status is JobStatus.FINISHED
+
+    # -- controls are the application's ----------------------------------------------------
+
+    @pytest.mark.parametrize("kind", ["cancel", "start", "install"])
+    def test_site_cannot_send_controls(self, hostile_session, hostilefed, kind):
+        job, _ = self.victim(hostile_session, hostilefed, f"victim-{kind}")
+        assert self.attack(hostile_session, hostilefed, kind, job=job.id) == f"sent {kind}"
+        control = {"cancel": "CancelJob", "start": "StartJob", "install": "Install"}[kind]
+        refusal = wait_for_refusal(hostile_session, "'alice'", "'mallory'", control)
+        assert "application's to send" in refusal
+        self.assert_victim_unharmed(job, f"victim-{kind}")
+
+    # -- data only from the site the net names, for places it declares -------------------------
+
+    def test_token_from_the_wrong_site(self, hostile_session, hostilefed):
+        job, place = self.victim(hostile_session, hostilefed, "real-value")
+        self.attack(hostile_session, hostilefed, "token", job=job.id, place=place)
+        refusal = wait_for_refusal(hostile_session, "'mallory'", place, job.id)
+        assert "receives from 'home' only" in refusal
+        self.assert_victim_unharmed(job, "real-value")  # not "forged"
+
+    def test_token_for_an_unknown_place(self, hostile_session, hostilefed):
+        job, _ = self.victim(hostile_session, hostilefed, "v-unknown")
+        self.attack(hostile_session, hostilefed, "unknown-place", job=job.id)
+        assert "does not receive" in wait_for_refusal(hostile_session, "'mallory'", "r:nowhere", job.id)
+        self.assert_victim_unharmed(job, "v-unknown")
+
+    def test_control_token_from_a_site_that_does_not_announce_it(self, hostile_session, hostilefed):
+        job, _ = self.victim(hostile_session, hostilefed, "v-loop")
+        self.attack(hostile_session, hostilefed, "loop", job=job.id, place="n1")
+        wait_for_refusal(hostile_session, "'mallory'", "LoopCount", job.id)
+        self.assert_victim_unharmed(job, "v-loop")
+
+    # -- forged reports to the application -------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("kind", "needle"),
+        [
+            ("result", "not its homesite"),
+            ("site-done", "naming site 'alice' from 'mallory'"),
+            ("site-failed", "naming site 'alice' from 'mallory'"),
+            ("site-lost", "SiteLost from site 'mallory'"),
+        ],
+    )
+    def test_forged_reports_to_the_application(self, hostile_session, hostilefed, kind, needle):
+        job, _ = self.victim(hostile_session, hostilefed, f"v-{kind}")
+        self.attack(hostile_session, hostilefed, kind, job=job.id, place="out")
+        wait_for_refusal(hostile_session, needle)
+        self.assert_victim_unharmed(job, f"v-{kind}")
+
+    # -- nets are re-verified at the site, whoever compiled them ---------------------------------
+
+    def test_install_with_a_replayed_digest(self, hostile_session):
+        honest = SiteNet("alice", (), ())
+        other = SiteNet("alice", (), (), params=("x",))
+        hostile_session._call_soon(hostile_session.transport.send, "alice", Install(digest(honest), other))
+        assert "claims digest" in wait_for_refusal(hostile_session, "'alice'", digest(honest)[:12])
+
+    def test_net_compiled_without_the_residency_policy(self, hostile_session, hostilefed):
+        from dfm.compiler import compile_pipeline
+        from dfm.kernel.config.models import SitePolicy
+
+        fed = hostile_session.federation
+        with Pipeline() as p:
+            Yield(hostilefed.api.test.Records(site="alice"), place="rows")
+        with pytest.raises(DfmError, match="residency"):  # the honest compiler refuses it...
+            hostile_session.prepare(p)
+        lax = attrs.evolve(
+            fed, sites={**fed.sites, "alice": attrs.evolve(fed.sites["alice"], policy=SitePolicy())}
+        )
+        prepared = compile_pipeline(lax, p.ir, "auto")  # ...a compiler with a doctored config does not
+        job = hostile_session.execute(prepared)
+        with pytest.raises(JobError, match="resident data"):
+            list(job.results(timeout=60))  # ...and alice refuses to run it
+        assert job.status is JobStatus.FAILED
+
+    def test_resident_data_still_aggregates(self, hostile_session, hostilefed):
+        with Pipeline() as p:
+            Yield(hostilefed.api.test.Count(rows=hostilefed.api.test.Records(site="alice")), place="n")
+        job = hostile_session.execute(hostile_session.prepare(p))
+        assert [r.value for r in job.results(timeout=60)] == [2]
+
+    # -- secrets ------------------------------------------------------------------------------------
+
+    def test_secret_returned_by_an_adapter_is_scrubbed(self, hostile_session, hostilefed):
+        with Pipeline() as p:
+            Yield(hostilefed.api.test.Leak(site="alice"), place="leak")
+        job = hostile_session.execute(hostile_session.prepare(p))
+        (result,) = list(job.results(timeout=60))
+        assert ALICE_SECRET not in repr(result.value)
+        assert result.value["text"] == "the token is ***"
+        assert result.value["bytes"] == b"***"
+
+    def test_other_sites_secrets_are_not_in_a_sites_environment(self, hostile_session, hostilefed):
+        if not self.separate_processes:
+            pytest.skip("sites share one process here")
+        assert self.attack(hostile_session, hostilefed, "env") == "None"

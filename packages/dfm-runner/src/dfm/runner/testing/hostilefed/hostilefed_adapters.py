@@ -1,0 +1,126 @@
+"""Adapters of the hostile-peer suite's federation.
+
+``Attack`` plays a compromised site: it finds its own site's runtime in its
+process and sends, through the real transport and so under its site's real
+identity, messages that site has no right to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import struct
+from typing import Any
+
+
+class _Base:
+    def __init__(self, site: Any, provider: Any):
+        self.site = site
+        self.provider = provider
+
+
+class Echo(_Base):
+    def body(self, value: Any) -> Any:
+        return value
+
+
+class Slow(_Base):
+    async def body(self, seconds: float, value: Any) -> Any:
+        await asyncio.sleep(seconds)
+        return value
+
+
+class Records(_Base):
+    def body(self) -> list[dict[str, Any]]:
+        return [{"patient": "p1", "age": 41}, {"patient": "p2", "age": 67}]
+
+
+class Count(_Base):
+    def body(self, rows: list[Any]) -> int:
+        return len(rows)
+
+
+class Leak(_Base):
+    """A careless adapter: returns its secret in a string, as bytes and in an error."""
+
+    def body(self, token: str) -> dict[str, Any]:
+        return {"text": f"the token is {token}", "bytes": token.encode(), "nested": [repr(token)]}
+
+
+def _own(kind: str, site: str) -> Any:
+    for obj in gc.get_objects():
+        if (
+            type(obj).__name__ == kind
+            and getattr(obj, "name" if kind == "SiteRuntime" else "site", None) == site
+        ):
+            return obj
+    return None
+
+
+class Attack(_Base):
+    """Send what a site must not send; say what was sent ('unsupported' where there is no such path)."""
+
+    async def body(self, kind: str, job: str = "", place: str = "", path: str = "") -> str:
+        from dfm.kernel.ir.net import SiteNet
+        from dfm.kernel.ir.serde import digest
+        from dfm.runner import messages as m
+
+        runtime = _own("SiteRuntime", self.site.name)
+        if runtime is None:
+            return "unsupported: no runtime found"
+        if kind == "cancel":
+            runtime.send("alice", m.CancelJob(job))
+        elif kind == "install":
+            net = SiteNet("alice", (), ())
+            runtime.send("alice", m.Install(digest(net), net))
+        elif kind == "start":
+            runtime.send("alice", m.StartJob(job, "0" * 64, 1, {}))
+        elif kind == "token":  # a value for a place alice receives from another site
+            runtime.send("alice", m.Token(job, place, (0,), "forged"))
+        elif kind == "unknown-place":
+            runtime.send("alice", m.Token(job, "r:nowhere", (0,), "forged"))
+        elif kind == "loop":
+            runtime.send("alice", m.LoopCount(job, place or "n1", (0,), 3))
+        elif kind == "result":
+            runtime.to_app(m.Result(job, place or "out", (0,), "forged"))
+        elif kind == "site-done":
+            runtime.to_app(m.SiteDone(job, "alice"))
+        elif kind == "site-failed":
+            runtime.to_app(m.SiteFailed(job, "alice", "forged failure"))
+        elif kind == "site-lost":
+            runtime.to_app(m.SiteLost("alice", "forged"))
+        elif kind == "env":  # what this site's process can see of alice's secret
+            return repr(os.environ.get("HOSTILEFED_ALICE_TOKEN"))
+        elif kind.startswith("raw-"):
+            return await self._raw(kind, job, path)
+        else:
+            return f"unknown attack {kind}"
+        return f"sent {kind}"
+
+    async def _raw(self, kind: str, job: str, path: str) -> str:
+        """Hand-made frames on the process transport, under this site's real key."""
+        proc = _own("SiteProcess", self.site.name)
+        if proc is None:
+            return "unsupported: not a process-transport site"
+        _, writer = await asyncio.open_unix_connection(str(proc.layout.socket("alice")))
+        writer.write(f"{proc.site} {proc.keys['alice']}\n".encode())
+        if kind == "raw-spill-path":  # buffers "spilled" to files the attacker names
+            for name in (
+                path,
+                os.path.relpath(path, proc.layout.inbox("alice", proc.site)),
+                "../" * 8 + path,
+            ):
+                header = {"m": {"m": "Token", "job": job, "place": "r:n1", "frame": [0], "value": None}}
+                head = json.dumps({**header, "b": [{"n": 4, "f": name}]}).encode()
+                writer.write(struct.pack("!IQ", len(head), 0) + head)
+        elif kind == "raw-oversized":  # announces a 1 TiB frame
+            writer.write(struct.pack("!IQ", 10, 1 << 40) + b"{}")
+        elif kind == "raw-garbage":
+            head = b"not json"
+            writer.write(struct.pack("!IQ", len(head), 0) + head)
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+        return f"sent {kind}"
