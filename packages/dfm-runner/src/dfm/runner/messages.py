@@ -71,6 +71,14 @@ class Result:
 
 
 @attrs.define(slots=True)
+class JobStarted:
+    """A site started a job (sent on :class:`StartJob`, before any of the job's results)."""
+
+    job: str
+    site: str
+
+
+@attrs.define(slots=True)
 class SiteDone:
     job: str
     site: str
@@ -92,7 +100,7 @@ class SiteLost:
 
 
 SiteMessage = Install | StartJob | Token | LoopCount | BranchTaken | CancelJob
-AppMessage = Result | SiteDone | SiteFailed | SiteLost
+AppMessage = Result | JobStarted | SiteDone | SiteFailed | SiteLost
 
 KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -104,6 +112,7 @@ KINDS: dict[str, type[Any]] = {
         BranchTaken,
         CancelJob,
         Result,
+        JobStarted,
         SiteDone,
         SiteFailed,
         SiteLost,

@@ -8,12 +8,21 @@ to the application once. Frames are encoded with the federation's codec
 memory-mapped files, never through pickle. A site process that exits or
 drops its connection is reported as lost, which fails its running jobs at
 once.
+
+Liveness: every site process sends a heartbeat frame to the application every
+``heartbeat`` seconds (option, default 1) from its event loop. A site from
+which nothing arrived for ``lost_after`` seconds (option, default 10) -- a
+stopped (SIGSTOP), frozen or hopelessly overloaded process -- is reported
+lost too, and jobs started on it while it stays silent fail at once. If its
+heartbeats come back it is used again (the jobs that failed stay failed and
+were cancelled there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -23,15 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from dfm.kernel.codecs import SafeCodec
-from dfm.runner.messages import SiteLost
+from dfm.runner.messages import SiteLost, StartJob
 from dfm.runner.transports.base import Transport, TransportError
-from dfm.runner.transports.wire import decode_frame, encode_frame, read_frame, write_frame
+from dfm.runner.transports.wire import decode_frame, encode_frame, is_heartbeat, read_frame, write_frame
+
+log = logging.getLogger("dfm.runner.process")
 
 
 class ProcessTransport(Transport):
     name = "process"
 
     async def start(self) -> None:
+        self._liveness_options()
         self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
         self.dir = Path(tempfile.mkdtemp(prefix="dfm-proc-"))
         self.stopping = False
@@ -51,6 +63,7 @@ class ProcessTransport(Transport):
                 _, writer = await asyncio.open_unix_connection(str(self.dir / f"{site}.sock"))
                 writer.write(b"app\n")
                 self.writers[site] = writer
+            self.tasks.append(self.loop.create_task(self._watchdog()))
         except (asyncio.TimeoutError, OSError, TransportError) as exc:
             logs = "; ".join(f"{s}: {self._log_tail(s)}" for s in self.federation.sites if self._log_tail(s))
             await self.stop()
@@ -81,6 +94,8 @@ class ProcessTransport(Transport):
                 str(self.dir),
                 "--workers",
                 str(int(self.options.get("workers", 8))),
+                "--heartbeat",
+                repr(self.heartbeat),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -109,8 +124,11 @@ class ProcessTransport(Transport):
                 writer.close()
                 return
             self.hello[site].set_result(None)
+            self.last_seen[site] = self.loop.time()
             while True:
                 head, inline = await read_frame(reader)
+                if self._alive(site, head):
+                    continue
                 self.deliver(decode_frame(head, inline, self.codec))
         except (asyncio.IncompleteReadError, ConnectionError):
             if site and not self.stopping:
@@ -124,6 +142,58 @@ class ProcessTransport(Transport):
             self.loop.call_soon(self.deliver, SiteLost(site, "no connection to its process"))
             return
         write_frame(writer, encode_frame(msg, self.codec))
+        silent = self.silent.get(site)
+        if silent is not None and isinstance(msg, StartJob):
+            self.loop.call_soon(self.deliver, SiteLost(site, silent))
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    def _liveness_options(self) -> None:
+        try:
+            self.heartbeat = float(self.options.get("heartbeat", 1.0))
+            self.lost_after = float(self.options.get("lost_after", 10.0))
+        except (TypeError, ValueError):
+            raise TransportError("options 'heartbeat' and 'lost_after' must be numbers of seconds") from None
+        if not 0 < self.heartbeat < self.lost_after < float("inf"):
+            raise TransportError(
+                f"options need 0 < heartbeat < lost_after, got heartbeat={self.heartbeat:g}, "
+                f"lost_after={self.lost_after:g}"
+            )
+        self.last_seen: dict[str, float] = {}  # site -> loop time its last frame arrived
+        self.silent: dict[str, str] = {}  # sites reported lost for their silence -> why
+
+    def _alive(self, site: str, head: bytes) -> bool:
+        """Note that ``site`` is alive; True if ``head`` is a heartbeat (nothing to deliver)."""
+        self.last_seen[site] = self.loop.time()
+        if self.silent.pop(site, None) is not None:
+            log.warning("site '%s' sends heartbeats again; it is used again", site)
+        return is_heartbeat(head)
+
+    async def _watchdog(self) -> None:
+        """Report a site lost when nothing, not even a heartbeat, arrived from it for ``lost_after`` s."""
+        every = min(self.heartbeat, self.lost_after / 4)
+        last = self.loop.time()
+        while not self.stopping:
+            await asyncio.sleep(every)
+            now = self.loop.time()
+            if now - last > every + self.lost_after / 2:
+                # This loop itself stalled: heartbeats may be waiting unread; give every site time.
+                for site in self.last_seen:
+                    self.last_seen[site] = now
+            last = now
+            for site, seen in self.last_seen.items():
+                proc = self.procs.get(site)
+                if (
+                    site in self.silent
+                    or now - seen <= self.lost_after
+                    or proc is None
+                    or proc.returncode is not None  # exited: _watch reports it
+                ):
+                    continue
+                reason = f"no heartbeat for {self.lost_after:g} s (its process is stopped, frozen or overloaded)"
+                self.silent[site] = reason
+                log.warning("site '%s' lost: %s", site, reason)
+                self.deliver(SiteLost(site, reason))
 
     async def stop(self) -> None:
         self.stopping = True

@@ -14,12 +14,20 @@ from dfm.kernel.codecs import CodecError, SafeCodec
 from dfm.kernel.config import load_config
 from dfm.runner.messages import SiteFailed
 from dfm.runner.site import SiteRuntime
-from dfm.runner.transports.wire import decode_frame, discard_frame, encode_frame, read_frame, write_frame
+from dfm.runner.transports.wire import (
+    HEARTBEAT,
+    decode_frame,
+    discard_frame,
+    encode_frame,
+    read_frame,
+    write_frame,
+)
 
 
 class SiteProcess:
-    def __init__(self, site: str, config: Path, directory: Path, workers: int):
+    def __init__(self, site: str, config: Path, directory: Path, workers: int, heartbeat: float = 1.0):
         self.site = site
+        self.heartbeat_every = heartbeat
         self.federation = load_config(config)
         self.config = config
         self.dir = directory
@@ -45,7 +53,9 @@ class SiteProcess:
         server = await asyncio.start_unix_server(self.on_connection, path=str(self.dir / f"{self.site}.sock"))
         _, self.app = await asyncio.open_unix_connection(str(self.dir / "app.sock"))
         self.app.write(f"{self.site}\n".encode())
+        beating = loop.create_task(self.heartbeat())
         await self.done.wait()
+        beating.cancel()
         server.close()
         self.runtime.close()
 
@@ -73,6 +83,16 @@ class SiteProcess:
             writer.close()
             if peer == "app":  # the application went away: this site's work is over
                 self.done.set()
+
+    async def heartbeat(self) -> None:
+        """Tell the application this site's loop is alive, every ``heartbeat_every`` seconds.
+
+        Sent from the site's event loop: a frozen or stopped process, or a loop blocked
+        by an adapter, stops the heartbeats and the application reports the site lost.
+        """
+        while not self.app.is_closing():
+            write_frame(self.app, [HEARTBEAT])
+            await asyncio.sleep(self.heartbeat_every)
 
     def to_app(self, msg: Any) -> None:
         write_frame(self.app, encode_frame(msg, self.codec))
@@ -103,9 +123,10 @@ def main() -> None:
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--heartbeat", type=float, default=1.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.site} %(levelname)s %(message)s")
-    asyncio.run(SiteProcess(args.site, args.config, args.dir, args.workers).run())
+    asyncio.run(SiteProcess(args.site, args.config, args.dir, args.workers, args.heartbeat).run())
 
 
 if __name__ == "__main__":
