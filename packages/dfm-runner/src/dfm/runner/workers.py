@@ -60,6 +60,11 @@ class WorkerPool(Executor):
         self._shutdown = False
         self.abandoned = 0  # how many running calls were given up on (for tests and logs)
 
+    @property
+    def running(self) -> int:
+        """How many calls run now (abandoned ones excluded)."""
+        return len(self._running)
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         with self._lock:
             if self._shutdown:
