@@ -190,7 +190,7 @@ class ProcessTransport(Transport):
                     or proc.returncode is not None  # exited: _watch reports it
                 ):
                     continue
-                reason = f"no heartbeat for {self.lost_after:g} s (its process is stopped, frozen or overloaded)"
+                reason = f"no heartbeat for {self.lost_after:g} s (its process is stopped, frozen or busy)"
                 self.silent[site] = reason
                 log.warning("site '%s' lost: %s", site, reason)
                 self.deliver(SiteLost(site, reason))
