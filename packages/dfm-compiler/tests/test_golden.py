@@ -76,6 +76,7 @@ def test_examplefed_pinned_calls_send_to_the_homesite(examplefed, manager):
         site="concierge",
         places=(Place("r:n1", 1, "received"), Place("r:n3", 1, "received")),
         transitions=(YieldT("t3", (), "r:n1", "front"), YieldT("t6", (), "r:n3", "back")),
+        senders={"r:n1": "reception", "r:n3": "server"},
     )
 
 
@@ -147,11 +148,13 @@ def test_synthfed_study_moves_compute_to_the_data(synthfed, manager):
             ),
             SendT("t8", (), "v:n5", "home", "r:n5"),
         ),
+        senders={"r:n2": "hospital", "r:n3": "hospital"},
     )
     assert prepared.nets["home"] == SiteNet(
         site="home",
         places=(Place("r:n5", 1, "received"),),
         transitions=(YieldT("t9", (), "r:n5", "report"),),
+        senders={"r:n5": "cloud"},
     )
 
 

@@ -71,6 +71,7 @@ def test_foreach_with_if_golden(api, examplefed, manager):
             places=(Place("r:n3", 2, "received"), Place("r:n4", 2, "received")),
             transitions=(YieldT("t8", t_branch, "r:n4", "out"), YieldT("t9", e_branch, "r:n3", "out")),
             controls=("n2", "n5"),
+            senders={"r:n3": "reception", "r:n4": "server", "n2": "reception", "n5": "server"},
         ),
         "reception": SiteNet(
             site="reception",
@@ -83,6 +84,7 @@ def test_foreach_with_if_golden(api, examplefed, manager):
             ),
             params=("name",),
             controls=("n2",),
+            senders={"n2": "reception"},
         ),
         "server": SiteNet(
             site="server",
@@ -93,6 +95,7 @@ def test_foreach_with_if_golden(api, examplefed, manager):
                 BranchT("t7", (L2,), "n5", CompareC("==", FromPlace("v:n4"), Constant("x")), ("concierge",)),
             ),
             controls=("n2",),
+            senders={"r:n3": "reception", "n2": "reception"},
         ),
     }
 

@@ -162,8 +162,9 @@ def test_liveness_options_are_checked(mathfed):
         Session(mathfed, transport="process", options={"heartbeat": 5, "lost_after": 1})
 
 
-def test_parameter_the_codec_refuses_fails_the_job(mathfed):
-    with Session(mathfed, transport="process") as s:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_parameter_the_codec_refuses_fails_the_job(mathfed, transport):
+    with Session(mathfed, transport=transport) as s:
         prepared = s.prepare(_pipeline(lambda: Yield(mathfed.api.math.Square(x=PlaceParam("x")), place="sq")))
         for value in (object(), {1, 2}):
             job = s.execute(prepared, {"x": value})
@@ -242,3 +243,22 @@ def test_pool_cancels_queued_calls():
     assert pool.abandon(queued) is False and queued.cancelled()
     release.set()
     pool.shutdown(cancel_futures=True)
+
+
+def test_job_started_is_accepted_only_from_the_site_it_names(mathfed):
+    from dfm.runner.messages import JobStarted
+
+    with Session(mathfed) as s:
+        p = _pipeline(lambda: Yield(mathfed.api.math.Sleep(seconds=60, value=1), place="late"))  # home only
+        job = s.execute(s.prepare(p))
+        until(lambda: job.status is JobStatus.RUNNING, what="RUNNING")
+        s._run(_deliver_soon(s, JobStarted(job.id, "alpha"), "alpha"))  # alpha is not part of it
+        s._run(_deliver_soon(s, JobStarted(job.id, "home"), "beta"))  # beta passing for home
+        assert any("JobStarted naming site 'home' from 'beta'" in r for r in s.refusals)
+        assert any("JobStarted of job" in r and "from 'alpha', not part of it" in r for r in s.refusals)
+        job.cancel()
+        assert job.wait(30) is JobStatus.CANCELLED
+
+
+async def _deliver_soon(session: Session, msg, sender: str) -> None:
+    session._deliver(msg, sender)

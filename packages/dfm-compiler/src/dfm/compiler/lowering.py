@@ -15,7 +15,9 @@ Follows the execution semantics documented in :mod:`dfm.kernel.ir.net`:
   with a transition in either branch;
 * every transition's ``scope`` is its enclosing loops and branches, outermost first;
 * ``SiteNet.params``: the parameters the site's transitions read; ``SiteNet.controls``:
-  the ForEach/If ids whose control tokens the site receives.
+  the ForEach/If ids whose control tokens the site receives; ``SiteNet.senders``: which
+  site sends each received place and control (the receiving site accepts them from
+  that site only).
 
 Transition ids are ``t1``, ``t2``... numbered across the whole pipeline in canonical
 node order (unique across sites). Sites with nothing to do get no net, except the
@@ -81,6 +83,7 @@ class _Lowering:
         self.places: dict[str, dict[str, Place]] = {}
         self.counter = 0
         self._offers: dict[str, dict[str, str | None]] = {}
+        self.senders: dict[str, dict[str, str]] = {}  # site -> received place or control -> sender
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -148,11 +151,13 @@ class _Lowering:
         for target in sorted(consumer_sites, key=self.rank.__getitem__):
             self._add(site, SendT(self._next_id(), scope, _value_place(node), target, _received_place(node)))
             self._place(target, _received_place(node), depth, "received")
+            self.senders.setdefault(target, {})[_received_place(node)] = site
 
     # -- the pass -----------------------------------------------------------------------
 
     def run(self) -> dict[str, SiteNet]:
         controls: list[str] = []  # ForEach/If ids, canonical order
+        control_site: dict[str, str] = {}  # ForEach/If id -> the site announcing it
         for node in self.order:
             data = self.nodes[node]
             kind = data["kind"]
@@ -184,11 +189,13 @@ class _Lowering:
                 self._add(site, ScatterT(self._next_id(), scope, source, node, output, ()))
                 self._place(site, output, scope_depth(scope) + 1, "item")
                 controls.append(node)
+                control_site[node] = site
             elif kind == "item":
                 self._sends(node)
             else:  # branch
                 self._add(site, BranchT(self._next_id(), scope, node, self._cond(stmt.cond, site), ()))
                 controls.append(node)
+                control_site[node] = site
 
         # who needs which control tokens: every site with a transition inside the block
         notify: dict[str, set[str]] = {c: set() for c in controls}
@@ -219,12 +226,14 @@ class _Lowering:
                     return (0, params_order.get(p.name[2:], 0), p.name)
                 return (1, self.index[p.name[2:]], p.name)
 
+            site_controls = tuple(c for c in controls if site in notify[c])
             nets[site] = SiteNet(
                 site=site,
                 places=tuple(sorted(places.values(), key=place_key)),
                 transitions=tuple(self.transitions.get(site, ())),
                 params=tuple(params),
-                controls=tuple(c for c in controls if site in notify[c]),
+                controls=site_controls,
+                senders={**self.senders.get(site, {}), **{c: control_site[c] for c in site_controls}},
             )
         return nets
 

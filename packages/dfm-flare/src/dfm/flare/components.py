@@ -792,7 +792,11 @@ class DfmExecutor(Executor):
                         SiteFailed(job, self.site, f"site '{self.site}' refused data from '{sender}': {exc}")
                     )
                 continue
-            loop.call_soon_threadsafe(runtime.handle, msg)
+            # TODO(trust boundary): ``source`` must come from FLARE's authenticated identity
+            from dfm.runner.messages import APP
+
+            sender = APP if source == SERVER_NAME else self._peers.get(source, "?")
+            loop.call_soon_threadsafe(runtime.handle, msg, sender)
 
 
 def export_session_job(

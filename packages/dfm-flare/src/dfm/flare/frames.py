@@ -71,7 +71,7 @@ def unpack(frame: bytes | memoryview, codec: SafeCodec) -> Any:
         raise FrameError("frame refers to files; only inline buffers are accepted")
     if sum(int(d.get("n", 0)) for d in descriptors) > inline.nbytes:
         raise FrameError("frame shorter than its buffers")
-    return decode_frame(head, inline, codec)  # type: ignore[arg-type]
+    return decode_frame(head, inline, codec, None)  # type: ignore[arg-type]
 
 
 def frame_job(frame: bytes | memoryview) -> str | None:

@@ -63,7 +63,7 @@ from dfm.flare.layout import (
     require_nvflare,
 )
 from dfm.kernel.codecs import SafeCodec
-from dfm.runner.messages import SiteFailed, SiteLost
+from dfm.runner.messages import APP, Result, SiteFailed, SiteLost
 from dfm.runner.transports.base import Transport, TransportError
 
 __all__ = ["FlareTransport"]
@@ -323,10 +323,10 @@ class FlareTransport(Transport):
 
     def send(self, site: str, msg: Any) -> None:
         if self._failed is not None:
-            self.loop.call_soon(self.deliver, SiteLost(site, self._failed))
+            self.loop.call_soon(self.deliver, SiteLost(site, self._failed), APP)
             return
         if site not in self.sites:
-            self.loop.call_soon(self.deliver, SiteLost(site, "not a site of this federation"))
+            self.loop.call_soon(self.deliver, SiteLost(site, "not a site of this federation"), APP)
             return
         try:
             items = split(pack(msg, self.codec), self.chunk_bytes)
@@ -334,7 +334,7 @@ class FlareTransport(Transport):
             job = getattr(msg, "job", None)
             if job is not None:
                 self.loop.call_soon(
-                    self.deliver, SiteFailed(job, site, f"cannot send to site '{site}': {exc}")
+                    self.deliver, SiteFailed(job, site, f"cannot send to site '{site}': {exc}"), site
                 )
             return
         for item in items:
@@ -431,14 +431,20 @@ class FlareTransport(Transport):
                     job = frame_job(frame)
                     if job is not None:
                         self.loop.call_soon_threadsafe(
-                            self.deliver, SiteFailed(job, "?", f"the application refused a result: {exc}")
+                            self.deliver,
+                            SiteFailed(
+                                job, self.federation.home(), f"the application refused a result: {exc}"
+                            ),
+                            self.federation.home(),
                         )
                     continue
-                self.loop.call_soon_threadsafe(self.deliver, msg)
+                # TODO(trust boundary): the sender must come from FLARE's authenticated identity
+                sender = self.federation.home() if type(msg) is Result else getattr(msg, "site", APP)
+                self.loop.call_soon_threadsafe(self.deliver, msg, sender)
             lost = reply.get("lost") or {}
             for site in sorted(set(lost) - self._lost_seen):
                 self._lost_seen.add(site)
-                self.loop.call_soon_threadsafe(self.deliver, SiteLost(site, str(lost[site])))
+                self.loop.call_soon_threadsafe(self.deliver, SiteLost(site, str(lost[site])), APP)
 
     def _fail(self, reason: str) -> None:
         if self._failed is None:
@@ -446,7 +452,7 @@ class FlareTransport(Transport):
 
     def _lose(self, sites: set[str], reason: str) -> None:
         for site in sorted(sites):
-            self.loop.call_soon_threadsafe(self.deliver, SiteLost(site, reason))
+            self.loop.call_soon_threadsafe(self.deliver, SiteLost(site, reason), APP)
 
     # -- stop -------------------------------------------------------------------------------------
 

@@ -3,6 +3,11 @@
 Plain tuples-with-names (attrs, slots) so that the in-process transport can
 pass them as they are; the process transport encodes them with the codec.
 ``frame`` is a tuple of ints (see :mod:`dfm.kernel.ir.net`).
+
+Who sent a message is never a field of it: every transport hands the receiver
+the sender's authenticated identity (``APP`` or a site name) beside the
+message. Only the application sends :data:`CONTROL` messages; sites send data
+messages to sites, and results and reports to the application.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from typing import Any
 import attrs
 
 Frame = tuple[int, ...]
+
+#: The application's identity as a sender (not a valid site name, so no site can be it).
+APP = "@app"
 
 
 @attrs.define(slots=True)
@@ -92,6 +100,19 @@ class SiteFailed:
 
 
 @attrs.define(slots=True)
+class Refused:
+    """A site refused a message (forged role, unexpected sender or place, bad frame).
+
+    Reported so the application can see an attack or a bug; the refused
+    message had no effect at the site.
+    """
+
+    site: str
+    sender: str
+    reason: str
+
+
+@attrs.define(slots=True)
 class SiteLost:
     """A transport lost a site (its process exited, its connection dropped)."""
 
@@ -100,7 +121,8 @@ class SiteLost:
 
 
 SiteMessage = Install | StartJob | Token | LoopCount | BranchTaken | CancelJob
-AppMessage = Result | JobStarted | SiteDone | SiteFailed | SiteLost
+AppMessage = Result | JobStarted | SiteDone | SiteFailed | Refused | SiteLost
+CONTROL = (Install, StartJob, CancelJob)  # from the application only
 
 KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -115,6 +137,7 @@ KINDS: dict[str, type[Any]] = {
         JobStarted,
         SiteDone,
         SiteFailed,
+        Refused,
         SiteLost,
     )
 }
@@ -133,8 +156,25 @@ def to_wire(msg: Any) -> dict[str, Any]:
     return data
 
 
+class BadMessage(ValueError):
+    """Wire data that is not a well-formed message."""
+
+
 def from_wire(data: dict[str, Any]) -> Any:
-    cls = KINDS[data.pop("m")]
+    """Rebuild a message from wire data, checking its kind, fields and frame."""
+    if not isinstance(data, dict):
+        raise BadMessage(f"a message must be a mapping, not {type(data).__name__}")
+    cls = KINDS.get(data.pop("m", None))  # type: ignore[arg-type]
+    if cls is None:
+        raise BadMessage("unknown message kind")
+    if set(data) != set(_FIELDS[cls]):
+        raise BadMessage(f"{cls.__name__} with fields {sorted(data)!r}")
     if "frame" in data:
-        data["frame"] = tuple(data["frame"])
+        frame = data["frame"]
+        if not isinstance(frame, list) or not all(type(i) is int and i >= 0 for i in frame):
+            raise BadMessage(f"{cls.__name__} with a malformed frame")
+        data["frame"] = tuple(frame)
+    for name in ("job", "place", "site", "loop", "cond", "digest"):
+        if name in data and not isinstance(data[name], str):
+            raise BadMessage(f"{cls.__name__}.{name} must be a string")
     return cls(**data)

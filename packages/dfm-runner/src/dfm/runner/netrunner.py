@@ -57,6 +57,9 @@ class CompiledNet:
     def __init__(self, net: SiteNet):
         self.net = net
         self.depth = {p.name: p.depth for p in net.places}
+        self.senders = net.senders  # received place or control -> the one site that may send it
+        self.controls = frozenset(net.controls)
+        self.sending_sites = frozenset(net.senders.values())
         self.tdepth = {t.id: scope_depth(t.scope) for t in net.transitions}
         self.inputs = {t.id: transition_inputs(t) for t in net.transitions}
         self.consumers: dict[str, list[Transition]] = defaultdict(list)

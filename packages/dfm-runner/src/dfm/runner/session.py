@@ -14,6 +14,7 @@ and synchronous.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import itertools
 import logging
@@ -34,11 +35,14 @@ from dfm.kernel.errors import DfmError, JobError
 from dfm.kernel.fedregistry import resolve_federation
 from dfm.kernel.ir.net import PreparedPipeline
 from dfm.kernel.ir.pipeline import PipelineIR
+from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
 from dfm.runner.messages import (
+    APP,
     CancelJob,
     Install,
     JobStarted,
+    Refused,
     Result,
     SiteDone,
     SiteFailed,
@@ -48,6 +52,7 @@ from dfm.runner.messages import (
 from dfm.runner.transports.base import Transport
 
 log = logging.getLogger("dfm.runner")
+security_log = logging.getLogger("dfm.runner.security")
 
 
 class JobStatus(enum.Enum):
@@ -232,6 +237,9 @@ class Session:
         transport_cls = self._manager.get("transports", transport).load()
         self._jobs: dict[str, Job] = {}
         self._installed: set[tuple[str, str]] = set()
+        self._net_digests: dict[str, dict[str, str]] = {}  # prepared digest -> site -> its net's digest
+        #: What sites (or this application) refused and why: forged roles, unexpected senders...
+        self.refusals: collections.deque[str] = collections.deque(maxlen=1000)
         self._closed = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -367,17 +375,20 @@ class Session:
 
     def _start(self, job: Job, sets: list[dict[str, Any]]) -> None:
         prepared = job.prepared
+        digests = self._net_digests.get(prepared.digest)
+        if digests is None:  # each site recomputes its net's digest and installs it under that only
+            digests = self._net_digests[prepared.digest] = {s: ir_digest(n) for s, n in prepared.nets.items()}
         for site, net in prepared.nets.items():
-            if (prepared.digest, site) not in self._installed:
+            if (digests[site], site) not in self._installed:
                 try:
-                    self.transport.send(site, Install(prepared.digest, net))
+                    self.transport.send(site, Install(digests[site], net))
                 except Exception as exc:
                     raise DfmError(f"cannot install the pipeline at site '{site}': {exc}") from exc
-                self._installed.add((prepared.digest, site))
+                self._installed.add((digests[site], site))
         for site, net in prepared.nets.items():
             params = {name: [values[name] for values in sets] for name in net.params}
             try:
-                self.transport.send(site, StartJob(job.id, prepared.digest, len(sets), params))
+                self.transport.send(site, StartJob(job.id, digests[site], len(sets), params))
             except Exception as exc:
                 raise DfmError(f"cannot send the job's parameters to site '{site}': {exc}") from exc
 
@@ -398,25 +409,57 @@ class Session:
             self.transport.send(site, CancelJob(job.id))
         self._jobs.pop(job.id, None)
 
-    def _deliver(self, msg: Any) -> None:
-        if isinstance(msg, SiteLost):
+    def _refused(self, text: str) -> None:
+        security_log.warning("%s", text)
+        self.refusals.append(text)
+
+    def _deliver(self, msg: Any, sender: str) -> None:
+        """A message for the application from ``sender`` (a site, or ``APP`` for the transport itself)."""
+        kind = type(msg)
+        if kind is Result:  # the hot path first
+            job = self._jobs.get(msg.job)
+            if job is not None:
+                if sender != job.prepared.homesite:
+                    self._refused(
+                        f"application refused a Result of job {msg.job} from '{sender}': not its homesite"
+                    )
+                else:
+                    job._result(msg)
+            return
+        if kind is Refused:
+            who = "the application" if sender == APP else f"site '{sender}'"
+            self._refused(f"{who} refused a message from '{msg.sender}': {msg.reason}")
+            return
+        if kind is SiteLost:
+            if sender != APP:
+                self._refused(f"application refused a SiteLost from site '{sender}'")
+                return
             for running in list(self._jobs.values()):
                 if msg.site in running.prepared.nets:
                     self._fail(running, f"site '{msg.site}' was lost: {msg.reason}")
             return
+        if kind not in (SiteDone, SiteFailed, JobStarted):
+            self._refused(f"application refused a {kind.__name__} from '{sender}'")
+            return
+        if msg.site != sender:
+            self._refused(f"application refused a {kind.__name__} naming site '{msg.site}' from '{sender}'")
+            return
         job = self._jobs.get(msg.job)
         if job is None:
             return
-        if type(msg) is Result:
-            job._result(msg)
-        elif isinstance(msg, JobStarted):
+        if sender not in job.prepared.nets:
+            self._refused(
+                f"application refused a {kind.__name__} of job {msg.job} from '{sender}', not part of it"
+            )
+            return
+        if kind is JobStarted:
             job._started(msg.site)
-        elif isinstance(msg, SiteDone):
+        elif kind is SiteDone:
             job._waiting_sites.discard(msg.site)
             if not job._waiting_sites:
                 job._end(JobStatus.FINISHED)
                 self._jobs.pop(job.id, None)
-        elif isinstance(msg, SiteFailed):
+        else:
             self._fail(job, msg.message)
 
     def _fail(self, job: Job, message: str) -> None:

@@ -1,9 +1,16 @@
 """A site's runtime: its adapters, vault, installed nets and running jobs.
 
 One :class:`SiteRuntime` per site per session, whatever the transport. It
-re-checks every net it is asked to install against its own interface (a site
+re-checks every net it is asked to install against its own config (a site
 only executes what its own config declares), creates each adapter once, and
 runs one :class:`~dfm.runner.netrunner.NetRunner` per job.
+
+The trust boundary lives here, the same for every transport: the transport
+says who sent each message (``APP`` or a site, as it authenticated them) and
+the site obeys control messages only from the application, and takes data
+(tokens, loop counts, branch decisions) only from the site its installed net
+names for that place or control. Anything else is refused, reported to the
+application as :class:`~dfm.runner.messages.Refused`, and has no effect.
 """
 
 from __future__ import annotations
@@ -32,15 +39,19 @@ from dfm.kernel.config.models import (
 )
 from dfm.kernel.context import ProviderContext, SiteContext
 from dfm.kernel.errors import DfmError
-from dfm.kernel.ir.net import CallT, ScatterT, SendT, SiteNet, YieldT
+from dfm.kernel.ir.net import CallT, ScatterT, SendT, SiteNet, YieldT, transition_inputs
+from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
 from dfm.kernel.records import load_target
 from dfm.runner.messages import (
+    APP,
+    CONTROL,
     BranchTaken,
-    CancelJob,
     Install,
     JobStarted,
     LoopCount,
+    Refused,
+    Result,
     SiteFailed,
     StartJob,
     Token,
@@ -50,6 +61,9 @@ from dfm.runner.vault import Vault
 from dfm.runner.workers import WorkerPool
 
 log = logging.getLogger("dfm.runner.site")
+
+MAX_PENDING = 100_000  # messages held for jobs not started here yet (a peer may run ahead)
+MAX_LOOP_ITEMS = 100_000_000
 
 
 class NetRefused(DfmError):
@@ -103,7 +117,8 @@ class SiteRuntime:
         self.offers = federation.offers(name)
         self.nets: dict[str, CompiledNet | NetRefused] = {}
         self.jobs: dict[str, NetRunner] = {}
-        self.pending: dict[str, list[Any]] = {}  # messages for jobs not started here yet
+        self.pending: dict[str, list[tuple[Any, str]]] = {}  # (message, sender) for jobs not started here yet
+        self.pending_count = 0
         self.ended: OrderedDict[str, None] = OrderedDict()  # recently ended jobs: drop late messages
         self.adapters: dict[tuple[str, str | None], BoundAdapter] = {}
         # Daemon threads, and a hung call can be abandoned (see dfm.runner.workers).
@@ -114,14 +129,18 @@ class SiteRuntime:
 
     def send(self, site: str, msg: Any) -> None:
         if site == self.name:
-            self.loop.call_soon(self.handle, msg)
+            self.loop.call_soon(self.handle, msg, self.name)
             return
+        if type(msg) is Token and self.vault.seen:
+            msg.value = self.vault.scrub_value(msg.value)
         try:
             self._send(site, msg)
         except DfmError as exc:  # e.g. a value the codec refuses to carry
             self.fail(msg.job, f"site '{self.name}' cannot send to '{site}': {exc}")
 
     def to_app(self, msg: Any) -> None:
+        if type(msg) is Result and self.vault.seen:
+            msg.value = self.vault.scrub_value(msg.value)
         try:
             self._to_app(msg)
         except DfmError as exc:
@@ -141,7 +160,7 @@ class SiteRuntime:
 
     def forget(self, job: str) -> None:
         self.jobs.pop(job, None)
-        self.pending.pop(job, None)
+        self.pending_count -= len(self.pending.pop(job, ()))
         self.ended[job] = None
         while len(self.ended) > 10_000:
             self.ended.popitem(last=False)
@@ -154,44 +173,112 @@ class SiteRuntime:
 
     # -- messages ------------------------------------------------------------------------
 
-    def handle(self, msg: Any) -> None:
+    def handle(self, msg: Any, sender: str) -> None:
+        """Act on ``msg`` from ``sender`` (``APP`` or a site, as the transport authenticated it)."""
         try:
-            self._handle(msg)
+            self._handle(msg, sender)
         except Exception as exc:  # a bug or a bad message must not kill the site
             job = getattr(msg, "job", None)
             log.exception("site %s failed to handle %s", self.name, type(msg).__name__)
-            if job is not None:
+            if isinstance(job, str) and self.expects(job, sender):
                 self.fail(job, f"site '{self.name}' failed: {type(exc).__name__}: {exc}")
+            else:
+                self.refuse(sender, f"{type(msg).__name__} could not be handled: {type(exc).__name__}")
 
-    def _handle(self, msg: Any) -> None:
+    def refuse(self, sender: str, reason: str) -> None:
+        """Report a refused message to the application; it had no effect here."""
+        reason = self.vault.scrub(reason)
+        log.warning("site %s refused a message from %s: %s", self.name, sender, reason)
+        self.to_app(Refused(self.name, sender, reason))
+
+    def expects(self, job: str, sender: str) -> bool:
+        """Whether ``sender`` takes part in ``job`` here: the application, or a site our net receives from."""
+        if sender == APP:
+            return True
+        runner = self.jobs.get(job)
+        return runner is not None and sender in runner.c.sending_sites
+
+    def refuse_frame(self, job: Any, sender: str, reason: str) -> None:
+        """A transport could not decode a frame from ``sender`` that names ``job``.
+
+        The job fails only when the sender takes part in it (its data is lost);
+        anyone else's frame is refused without touching the job.
+        """
+        if isinstance(job, str) and self.expects(job, sender):
+            self.fail(job, f"site '{self.name}' refused data from '{sender}': {reason}")
+        else:
+            self.refuse(sender, f"undecodable frame: {reason}")
+
+    def _handle(self, msg: Any, sender: str) -> None:
         kind = type(msg)
         if kind is Token:  # the hot path first
             runner = self.jobs.get(msg.job)
             if runner is not None:
-                runner.on_token(msg.place, msg.frame, msg.value)
+                c = runner.c
+                if c.senders.get(msg.place) != sender:
+                    self._refuse_data(msg, sender, runner)
+                elif len(msg.frame) != c.depth[msg.place] or msg.frame[0] >= runner.frames:
+                    self.refuse(
+                        sender, f"Token for '{msg.place}' of job {msg.job} with a frame of the wrong shape"
+                    )
+                else:
+                    runner.on_token(msg.place, msg.frame, msg.value)
                 return
-        elif kind is Install:
-            self.install(msg.digest, msg.net)
+        elif kind in CONTROL:
+            if sender != APP:
+                self.refuse(sender, f"{kind.__name__} is the application's to send, not a site's")
+            elif kind is Install:
+                self.install(msg.digest, msg.net)
+            elif kind is StartJob:
+                self._start(msg)
+            else:
+                runner = self.jobs.pop(msg.job, None)
+                if runner is not None:
+                    runner.cancel()
+                self.forget(msg.job)
             return
-        elif kind is CancelJob:
-            runner = self.jobs.pop(msg.job, None)
-            if runner is not None:
-                runner.cancel()
-            self.forget(msg.job)
+        elif kind not in (LoopCount, BranchTaken):
+            self.refuse(sender, f"a site does not take {kind.__name__} messages")
             return
-        elif kind is StartJob:
-            self._start(msg)
+        if sender == APP:
+            self.refuse(sender, f"{kind.__name__} is a site's to send")
             return
         job = msg.job
         runner = self.jobs.get(job)
         if runner is None:
             if job not in self.ended:
-                self.pending.setdefault(job, []).append(msg)
+                if self.pending_count >= MAX_PENDING:
+                    self.refuse(sender, f"too many messages for jobs not started here (job {job})")
+                    return
+                self.pending.setdefault(job, []).append((msg, sender))
+                self.pending_count += 1
             return
+        c = runner.c
         if kind is LoopCount:
-            runner.on_loop(msg.loop, msg.frame, msg.count)
-        elif kind is BranchTaken:
-            runner.on_branch(msg.cond, msg.frame, msg.branch)
+            if c.senders.get(msg.loop) != sender or msg.loop not in c.controls:
+                self._refuse_data(msg, sender, runner)
+            elif type(msg.count) is not int or not 0 <= msg.count <= MAX_LOOP_ITEMS:
+                self.refuse(sender, f"LoopCount for '{msg.loop}' of job {job} with a bad count")
+            elif not msg.frame or msg.frame[0] >= runner.frames:
+                self.refuse(sender, f"LoopCount for '{msg.loop}' of job {job} with a bad frame")
+            else:
+                runner.on_loop(msg.loop, msg.frame, msg.count)
+        else:
+            if c.senders.get(msg.cond) != sender or msg.cond not in c.controls:
+                self._refuse_data(msg, sender, runner)
+            elif type(msg.branch) is not bool or not msg.frame or msg.frame[0] >= runner.frames:
+                self.refuse(sender, f"BranchTaken for '{msg.cond}' of job {job} is malformed")
+            else:
+                runner.on_branch(msg.cond, msg.frame, msg.branch)
+
+    def _refuse_data(self, msg: Any, sender: str, runner: NetRunner) -> None:
+        target = msg.place if type(msg) is Token else msg.loop if type(msg) is LoopCount else msg.cond
+        expected = runner.c.senders.get(target)
+        if expected is None:
+            why = "which its net does not receive"
+        else:
+            why = f"which its net receives from '{expected}' only"
+        self.refuse(sender, f"{type(msg).__name__} for '{target}' of job {msg.job}, {why}")
 
     def _start(self, msg: StartJob) -> None:
         compiled = self.nets.get(msg.digest)
@@ -201,17 +288,30 @@ class SiteRuntime:
         if isinstance(compiled, NetRefused):
             self.fail(msg.job, str(compiled))
             return
+        if msg.job in self.jobs or msg.job in self.ended:
+            self.refuse(APP, f"job {msg.job} was already started here")
+            return
         runner = NetRunner(msg.job, compiled, self, msg.frames)
         self.jobs[msg.job] = runner
         self.to_app(JobStarted(msg.job, self.name))
         runner.start(msg.params)
-        for early in self.pending.pop(msg.job, ()):
+        early = self.pending.pop(msg.job, ())
+        self.pending_count -= len(early)
+        for queued, sender in early:
             if msg.job in self.jobs:
-                self._handle(early)
+                self._handle(queued, sender)
 
     # -- nets ------------------------------------------------------------------------------
 
     def install(self, digest: str, net: SiteNet) -> None:
+        """Install ``net`` under ``digest``, the SHA-256 of the net itself: recomputed, never trusted."""
+        if not isinstance(net, SiteNet):
+            self.refuse(APP, "Install without a site net")
+            return
+        actual = ir_digest(net)
+        if actual != digest:
+            self.refuse(APP, f"Install claims digest {digest[:12]} for a net whose digest is {actual[:12]}")
+            return
         if digest in self.nets:
             return
         try:
@@ -221,10 +321,17 @@ class SiteRuntime:
             self.nets[digest] = exc
 
     def check_net(self, net: SiteNet) -> None:
-        """Refuse a net that calls what this site does not offer or binds what it did not declare."""
+        """Refuse a net that this site's own config does not allow, whoever compiled it.
+
+        Checked: operations offered here, bindings declared here, the residency
+        policy (no output of a resident operation, or an item of it, is sent
+        off the site or yielded), known sites, and a well-formed net (every
+        place a transition uses is declared, every received place and control
+        names the one site that sends it).
+        """
         if net.site != self.name:
             raise NetRefused(f"site '{self.name}' refuses a net compiled for site '{net.site}'")
-        problems = []
+        problems = self._structure_problems(net) + self._residency_problems(net)
         for t in net.transitions:
             if isinstance(t, CallT):
                 offered = self.offers.get(t.operation)
@@ -256,6 +363,52 @@ class SiteRuntime:
                     problems.append(f"loop notifies unknown site(s) {', '.join(unknown)}")
         if problems:
             raise NetRefused(f"site '{self.name}' refuses the pipeline: " + "; ".join(problems))
+
+    def _structure_problems(self, net: SiteNet) -> list[str]:
+        problems = []
+        places = {p.name: p for p in net.places}
+        if len(places) != len(net.places):
+            problems.append("a place is declared twice")
+        for t in net.transitions:
+            used = list(transition_inputs(t))
+            if isinstance(t, (CallT, ScatterT)):
+                used.append(t.output)
+            missing = sorted({p for p in used if p not in places})
+            if missing:
+                problems.append(f"{t.id} uses undeclared place(s) {', '.join(missing)}")
+        received = {p.name for p in net.places if p.kind == "received"}
+        for name in sorted(received | set(net.controls)):
+            sender = net.senders.get(name)
+            if sender not in self.federation.sites:
+                problems.append(f"'{name}' has no known sending site")
+            elif name in received and sender == self.name:
+                problems.append(f"'{name}' is received from this site itself")
+        extra = sorted(set(net.senders) - received - set(net.controls))
+        if extra:
+            problems.append(f"senders named for what the net does not receive: {', '.join(extra)}")
+        return problems
+
+    def _residency_problems(self, net: SiteNet) -> list[str]:
+        resident_ops = set(self.federation.sites[self.name].policy.resident)
+        if not resident_ops:
+            return []
+        resident = {t.output for t in net.transitions if isinstance(t, CallT) and t.operation in resident_ops}
+        grew = True
+        while grew:  # an item of a resident collection is resident too
+            grew = False
+            for t in net.transitions:
+                if isinstance(t, ScatterT) and t.source in resident and t.output not in resident:
+                    resident.add(t.output)
+                    grew = True
+        problems = []
+        for t in net.transitions:
+            if isinstance(t, SendT) and t.source in resident:
+                problems.append(
+                    f"{t.id} sends resident data ({t.source}) to '{t.site}', which this site's policy forbids"
+                )
+            elif isinstance(t, YieldT) and t.source in resident:
+                problems.append(f"{t.id} yields resident data ({t.source}), which this site's policy forbids")
+        return problems
 
     # -- adapters ---------------------------------------------------------------------------
 

@@ -1,9 +1,18 @@
-"""A site's secrets vault: environment variables and/or a file, never logged."""
+"""A site's secrets vault: environment variables and/or a file, never logged.
+
+Every secret value a vault hands out is remembered, with the forms it takes
+in text (its ``repr`` escaping) and in bytes, and scrubbed (replaced by
+``***``) from everything that leaves the site: error messages, results,
+tokens to other sites, and -- once any secret is known in the process --
+every log record (:func:`install_log_scrubber`).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +40,13 @@ class Vault:
         self._file = (base_dir / config.file) if config.file else None
         self._file_data: dict[str, Any] | None = None
         self._seen: set[str] = set()
+        self._forms: list[str] = []  # text forms to scrub, longest first
+        self._bytes: list[bytes] = []
+
+    @property
+    def seen(self) -> bool:
+        """Whether this vault has handed out a secret (only then is there anything to scrub)."""
+        return bool(self._forms)
 
     def _env_name(self, key: str) -> str | None:
         if self._config.env_prefix is None:
@@ -61,12 +77,92 @@ class Vault:
             raise SecretNotFound(
                 f"secret '{key}' not found in the vault of site '{self.site}' (looked in {where})"
             )
-        if isinstance(value, str) and value:
-            self._seen.add(value)
+        self._remember(value)
         return value
 
+    def _remember(self, value: Any) -> None:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value or value in self._seen:
+            return
+        self._seen.add(value)
+        forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1]}
+        self._forms = sorted(set(self._forms) | forms, key=len, reverse=True)
+        self._bytes = sorted({f.encode() for f in self._forms}, key=len, reverse=True)
+        _remember_globally(forms)
+
     def scrub(self, text: str) -> str:
-        """Replace every secret value this vault handed out by ``***``."""
-        for secret in sorted(self._seen, key=len, reverse=True):
-            text = text.replace(secret, "***")
+        """Replace every secret value this vault handed out (in any text form) by ``***``."""
+        for secret in self._forms:
+            if secret in text:
+                text = text.replace(secret, "***")
         return text
+
+    def scrub_value(self, value: Any) -> Any:
+        """``value`` with every secret replaced by ``***`` in its strings and bytes (containers walked)."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, (bytes, bytearray)):
+            data = bytes(value)
+            for secret in self._bytes:
+                data = data.replace(secret, b"***")
+            return data
+        if isinstance(value, list):
+            return [self.scrub_value(v) for v in value]
+        if isinstance(value, tuple) and not hasattr(value, "_fields"):
+            return tuple(self.scrub_value(v) for v in value)
+        if isinstance(value, dict):
+            return {self.scrub_value(k): self.scrub_value(v) for k, v in value.items()}
+        if isinstance(value, (set, frozenset)):
+            return type(value)(self.scrub_value(v) for v in value)
+        return value
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+_KNOWN: list[str] = []  # every secret form handed out in this process, longest first
+_lock = threading.Lock()
+_installed = False
+
+
+def _remember_globally(forms: set[str]) -> None:
+    global _KNOWN
+    with _lock:
+        _KNOWN = sorted(set(_KNOWN) | forms, key=len, reverse=True)
+    install_log_scrubber()
+
+
+def _scrub_known(text: str) -> str:
+    for secret in _KNOWN:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def install_log_scrubber() -> None:
+    """Scrub every secret this process handed out from every log record, whoever logs it.
+
+    Installed as the log record factory the first time a secret is read, so
+    adapters' own loggers are covered too. A record's message is formatted
+    and its traceback rendered at creation, then scrubbed.
+    """
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if _KNOWN:
+            record.msg = _scrub_known(record.getMessage())
+            record.args = None
+            if record.exc_info and record.exc_info[0] is not None:
+                record.exc_text = _scrub_known(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+        return record
+
+    logging.setLogRecordFactory(factory)

@@ -196,6 +196,9 @@ class SiteNet:
     transitions: tuple[Transition, ...]
     params: tuple[str, ...] = ()  # parameter names this site needs, delivered at job start
     controls: tuple[str, ...] = ()  # loop and If ids whose control tokens this site receives
+    # received place or control id -> the one site allowed to send it (a site refuses data
+    # from any other sender: see dfm.runner.site)
+    senders: dict[str, str] = attrs.Factory(dict)
 
     def place(self, name: str) -> Place:
         for p in self.places:

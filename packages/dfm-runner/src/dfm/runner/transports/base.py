@@ -4,8 +4,15 @@ A transport is created by a :class:`~dfm.runner.session.Session` on the
 session's event loop. It starts every site of the federation (in this
 process, in child processes, or on a FLARE deployment), carries messages from
 the application to sites (:meth:`send`) and between sites, and hands every
-message addressed to the application to ``deliver`` on the session's loop.
-If it loses a site it delivers :class:`~dfm.runner.messages.SiteLost`.
+message addressed to the application to ``deliver(msg, sender)`` on the
+session's loop. If it loses a site it delivers
+:class:`~dfm.runner.messages.SiteLost` with sender ``APP``.
+
+Authentication is the transport's job: ``sender`` -- given to
+``deliver`` and to each site's ``SiteRuntime.handle(msg, sender)`` -- is who
+the transport knows sent the message (a site name, or
+:data:`~dfm.runner.messages.APP` for the application), never a field a peer
+wrote. The runtime then enforces roles (see :mod:`dfm.runner.site`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ class Transport(ABC):
         federation: Federation,
         config_path: Path,
         loop: asyncio.AbstractEventLoop,
-        deliver: Callable[[Any], None],
+        deliver: Callable[[Any, str], None],
         options: dict[str, Any] | None = None,
     ):
         self.federation = federation

@@ -1,9 +1,15 @@
 """``inproc``: every site in the session's own process and event loop.
 
-Values pass between sites by reference, without encoding: this is the
-embedded target for development, tests and single-machine use. Each site
-still has its own adapters, vault and thread pool, and still re-checks every
-net against its own config.
+This is the embedded target for development, tests and single-machine use.
+Each site still has its own adapters, vault and thread pool, still re-checks
+every net against its own config, and knows who sent each message (the
+sender is whoever called, so it cannot be forged here).
+
+Every message goes through the federation's codec on its way, exactly as on
+the other transports, so a pipeline that works here does not fail on
+``process`` or FLARE for a value the codec refuses, and no site gets a
+reference to another site's objects. Option ``trusted=True`` skips the codec
+and passes values by reference: faster, for pipelines already known to run.
 
 Messages are queued and delivered in order by one loop callback per burst
 (not one per message), which keeps the per-token cost to a few microseconds.
@@ -30,8 +36,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.ir.net import SiteNet
+from dfm.kernel.ir.serde import from_data, to_data
+from dfm.runner.messages import APP, Install, from_wire, to_wire
 from dfm.runner.site import SiteRuntime
 from dfm.runner.transports.base import Transport
+
+Handler = Callable[[Any, str], None]
 
 
 class InprocTransport(Transport):
@@ -39,11 +51,12 @@ class InprocTransport(Transport):
 
     async def start(self) -> None:
         self.sites: dict[str, SiteRuntime] = {}
-        self._outbox: deque[tuple[Callable[[Any], None], Any]] = deque()
+        self._outbox: deque[tuple[Handler, Any, str]] = deque()
+        self._codec = None if self.options.get("trusted") else SafeCodec(self.federation.allow_pickle)
         self._scheduled = False
         seed = self.options.get("shuffle_seed")
         self._random = random.Random(seed) if seed is not None else None
-        self._channels: dict[tuple[str, str], deque[tuple[Callable[[Any], None], Any]]] = {}
+        self._channels: dict[tuple[str, str], deque[tuple[Handler, Any, str]]] = {}
         workers = int(self.options.get("workers", 8))
         for name in self.federation.sites:
             self.sites[name] = SiteRuntime(
@@ -56,11 +69,13 @@ class InprocTransport(Transport):
                 workers=workers,
             )
 
-    def _post(self, source: str, target: str, handler: Callable[[Any], None], msg: Any) -> None:
+    def _post(self, source: str, target: str, handler: Handler, msg: Any) -> None:
+        if self._codec is not None:
+            msg = self._roundtrip(msg)
         if self._random is None:
-            self._outbox.append((handler, msg))
+            self._outbox.append((handler, msg, source))
         else:
-            self._channels.setdefault((source, target), deque()).append((handler, msg))
+            self._channels.setdefault((source, target), deque()).append((handler, msg, source))
         if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush)
@@ -69,26 +84,38 @@ class InprocTransport(Transport):
         outbox = self._outbox
         # Handlers may post more messages; they join this burst, in order.
         while outbox:
-            handler, msg = outbox.popleft()
-            handler(msg)
+            handler, msg, source = outbox.popleft()
+            handler(msg, source)
         if self._random is not None:
             channels = self._channels
             while channels:
                 key = self._random.choice(sorted(channels))
-                handler, msg = channels[key].popleft()
+                handler, msg, source = channels[key].popleft()
                 if not channels[key]:
                     del channels[key]
-                handler(msg)
+                handler(msg, source)
         self._scheduled = False
+
+    def _roundtrip(self, msg: Any) -> Any:
+        """What the receiver would get from another process: encoded and decoded by the codec."""
+        assert self._codec is not None
+        wire = to_wire(msg)
+        if isinstance(msg, Install):
+            wire["net"] = to_data(msg.net)
+        header, buffers = self._codec.encode(wire)
+        copy = from_wire(self._codec.decode(header, [bytes(b) for b in buffers]))
+        if isinstance(copy, Install):
+            copy.net = from_data(copy.net, SiteNet)
+        return copy
 
     def _site_send(self, source: str, site: str, msg: Any) -> None:
         self._post(source, site, self.sites[site].handle, msg)
 
     def _to_app(self, source: str, msg: Any) -> None:
-        self._post(source, "", self.deliver, msg)
+        self._post(source, APP, self.deliver, msg)
 
     def send(self, site: str, msg: Any) -> None:
-        self._post("", site, self.sites[site].handle, msg)
+        self._post(APP, site, self.sites[site].handle, msg)
 
     async def stop(self) -> None:
         for site in self.sites.values():

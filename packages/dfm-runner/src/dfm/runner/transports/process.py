@@ -2,12 +2,21 @@
 
 The session's process is the application endpoint. Every site process runs
 a :class:`~dfm.runner.site.SiteRuntime` on its own event loop and listens on
-a Unix socket in a private directory; sites connect to each other lazily and
-to the application once. Frames are encoded with the federation's codec
-(see :mod:`dfm.runner.transports.wire`): large buffers travel through
-memory-mapped files, never through pickle. A site process that exits or
-drops its connection is reported as lost, which fails its running jobs at
-once.
+a Unix socket in the session's private folder; sites connect to each other
+lazily and to the application once. Frames are encoded with the federation's
+codec (see :mod:`dfm.runner.transports.wire`): large buffers travel through
+memory-mapped files in the receiver's inbox, never through pickle. A site
+process that exits or drops its connection is reported as lost, which fails
+its running jobs at once.
+
+Who is who: every connection opens with ``<name> <token>``, where the token
+is the pair key of the two ends (an HMAC of the session's random master key,
+given to each site process on its standard input, never in its arguments or
+environment). A site knows only the keys of the pairs it is part of, so it
+cannot pass for the application or for another site. File names in the
+private folder come from each site's position in the federation, never from
+the site's name. Each site process gets the environment without the other
+sites' secret variables.
 
 Liveness: every site process sends a heartbeat frame to the application every
 ``heartbeat`` seconds (option, default 1) from its event loop. A site from
@@ -22,8 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -32,11 +45,76 @@ from pathlib import Path
 from typing import Any
 
 from dfm.kernel.codecs import SafeCodec
-from dfm.runner.messages import SiteLost, StartJob
+from dfm.kernel.config.models import Federation
+from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost, StartJob
 from dfm.runner.transports.base import Transport, TransportError
-from dfm.runner.transports.wire import decode_frame, encode_frame, is_heartbeat, read_frame, write_frame
+from dfm.runner.transports.wire import (
+    FrameError,
+    decode_frame,
+    discard_frame,
+    encode_frame,
+    frame_job,
+    is_heartbeat,
+    read_frame,
+    shm_root,
+    write_frame,
+)
 
 log = logging.getLogger("dfm.runner.process")
+
+
+class Layout:
+    """Paths in a session's private folder, derived from site positions (never from names)."""
+
+    def __init__(self, root: Path, sites: list[str] | tuple[str, ...]):
+        self.root = root
+        self.slots = {site: f"s{i}" for i, site in enumerate(sorted(sites))}
+        self.slots[APP] = "app"
+
+    def socket(self, who: str) -> Path:
+        return self.root / f"{self.slots[who]}.sock"
+
+    def log(self, site: str) -> Path:
+        return self.root / f"{self.slots[site]}.log"
+
+    def inbox(self, receiver: str, sender: str) -> Path:
+        """Where ``sender`` spills large buffers for ``receiver`` (created on first use)."""
+        path = self.root / "inbox" / self.slots[receiver] / self.slots[sender]
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
+
+def pair_key(master: bytes, a: str, b: str) -> str:
+    """The token two ends present to each other: only they (and the application) know it."""
+    low, high = sorted((a, b))
+    return hmac.new(master, f"{low}\0{high}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_hello(line: bytes, keys: dict[str, str]) -> str | None:
+    """The authenticated name of a connection's hello line ``<name> <token>``, or None."""
+    name, _, token = line.decode("utf-8", "replace").strip().partition(" ")
+    expected = keys.get(name)
+    if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        return None
+    return name
+
+
+def site_environment(federation: Federation, site: str) -> dict[str, str]:
+    """This process's environment without the variables holding other sites' secrets."""
+    own = federation.sites[site].secrets.env_prefix
+    others = [
+        spec.secrets.env_prefix
+        for name, spec in federation.sites.items()
+        if name != site and spec.secrets.env_prefix
+    ]
+
+    def belongs_elsewhere(key: str) -> bool:
+        # another site's prefix matches, and ours (if it matches too) is not the more specific one
+        return any(
+            key.startswith(p) and not (own and key.startswith(own) and len(own) >= len(p)) for p in others
+        )
+
+    return {key: value for key, value in os.environ.items() if not belongs_elsewhere(key)}
 
 
 class ProcessTransport(Transport):
@@ -45,7 +123,10 @@ class ProcessTransport(Transport):
     async def start(self) -> None:
         self._liveness_options()
         self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
-        self.dir = Path(tempfile.mkdtemp(prefix="dfm-proc-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="dfm-proc-", dir=shm_root()))
+        self.layout = Layout(self.dir, list(self.federation.sites))
+        self.master = secrets.token_bytes(32)
+        self.app_keys = {site: pair_key(self.master, site, APP) for site in self.federation.sites}
         self.stopping = False
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.writers: dict[str, asyncio.StreamWriter] = {}
@@ -53,15 +134,15 @@ class ProcessTransport(Transport):
             s: self.loop.create_future() for s in self.federation.sites
         }
         self.tasks: list[asyncio.Task[Any]] = []
-        self.server = await asyncio.start_unix_server(self._on_site, path=str(self.dir / "app.sock"))
+        self.server = await asyncio.start_unix_server(self._on_site, path=str(self.layout.socket(APP)))
         timeout = float(self.options.get("start_timeout", 60))
         try:
             for site in self.federation.sites:
                 await self._spawn(site)
             await asyncio.wait_for(asyncio.gather(*self.hello.values()), timeout)
             for site in self.federation.sites:
-                _, writer = await asyncio.open_unix_connection(str(self.dir / f"{site}.sock"))
-                writer.write(b"app\n")
+                _, writer = await asyncio.open_unix_connection(str(self.layout.socket(site)))
+                writer.write(f"{APP} {self.app_keys[site]}\n".encode())
                 self.writers[site] = writer
             self.tasks.append(self.loop.create_task(self._watchdog()))
         except (asyncio.TimeoutError, OSError, TransportError) as exc:
@@ -73,21 +154,24 @@ class ProcessTransport(Transport):
             ) from None
 
     def _log_tail(self, site: str) -> str:
-        path = self.dir / f"{site}.log"
+        path = self.layout.log(site)
         if not path.exists():
             return ""
         lines = path.read_text(errors="replace").strip().splitlines()
         return lines[-1] if lines else ""
 
     async def _spawn(self, site: str) -> None:
-        log = open(self.dir / f"{site}.log", "wb")  # noqa: SIM115 - handed to the child
+        log = open(self.layout.log(site), "wb")  # noqa: SIM115 - handed to the child
+        keys = {
+            peer: pair_key(self.master, site, peer) for peer in [*self.federation.sites, APP] if peer != site
+        }
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "dfm.runner.transports.site_main",
-                "--site",
-                site,
+                "--site-index",
+                str(sorted(self.federation.sites).index(site)),
                 "--config",
                 str(self.config_path),
                 "--dir",
@@ -96,13 +180,17 @@ class ProcessTransport(Transport):
                 str(int(self.options.get("workers", 8))),
                 "--heartbeat",
                 repr(self.heartbeat),
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE,
                 stdout=log,
                 stderr=log,
+                env=site_environment(self.federation, site),
                 start_new_session=True,
             )
         finally:
             log.close()
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(keys).encode() + b"\n")  # the site's pair keys, never in argv/env
+        proc.stdin.close()
         self.procs[site] = proc
         self.tasks.append(self.loop.create_task(self._watch(site, proc)))
 
@@ -113,38 +201,56 @@ class ProcessTransport(Transport):
             hello = self.hello.get(site)
             if hello is not None and not hello.done():
                 hello.set_exception(TransportError(f"site '{site}' process exited with code {code}"))
-            self.deliver(SiteLost(site, reason))
+            self.deliver(SiteLost(site, reason), APP)
 
     async def _on_site(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """A site's connection to the application: hello line, then frames."""
-        site = ""
+        """A site's connection to the application: authenticated hello, then frames."""
+        site: str | None = None
         try:
-            site = (await reader.readline()).decode().strip()
-            if site not in self.hello or self.hello[site].done():
-                writer.close()
+            site = check_hello(await reader.readline(), self.app_keys)
+            if site is None or self.hello[site].done():
+                self.deliver(Refused(APP, "?", "a connection without a valid site key"), APP)
+                site = None
                 return
             self.hello[site].set_result(None)
+            inbox = self.layout.inbox(APP, site)
             self.last_seen[site] = self.loop.time()
             while True:
                 head, inline = await read_frame(reader)
                 if self._alive(site, head):
                     continue
-                self.deliver(decode_frame(head, inline, self.codec))
+                try:
+                    msg = decode_frame(head, inline, self.codec, inbox)
+                except ValueError as exc:  # CodecError, FrameError, BadMessage
+                    discard_frame(head, inbox)
+                    job = frame_job(head)
+                    if isinstance(job, str):
+                        self.deliver(
+                            SiteFailed(job, site, f"the application refused data from '{site}': {exc}"), site
+                        )
+                    else:
+                        self.deliver(Refused(APP, site, f"undecodable frame: {exc}"), APP)
+                    continue
+                self.deliver(msg, site)
+        except FrameError as exc:
+            if site is not None:
+                self.deliver(Refused(APP, site, f"{exc}; connection closed"), APP)
+                self.deliver(SiteLost(site, f"it broke the framing rules ({exc})"), APP)
         except (asyncio.IncompleteReadError, ConnectionError):
-            if site and not self.stopping:
-                self.deliver(SiteLost(site, "its connection closed"))
+            if site is not None and not self.stopping:
+                self.deliver(SiteLost(site, "its connection closed"), APP)
         finally:
             writer.close()
 
     def send(self, site: str, msg: Any) -> None:
         writer = self.writers.get(site)
         if writer is None or writer.is_closing():
-            self.loop.call_soon(self.deliver, SiteLost(site, "no connection to its process"))
+            self.loop.call_soon(self.deliver, SiteLost(site, "no connection to its process"), APP)
             return
-        write_frame(writer, encode_frame(msg, self.codec))
+        write_frame(writer, encode_frame(msg, self.codec, self.layout.inbox(site, APP)))
         silent = self.silent.get(site)
         if silent is not None and isinstance(msg, StartJob):
-            self.loop.call_soon(self.deliver, SiteLost(site, silent))
+            self.loop.call_soon(self.deliver, SiteLost(site, silent), APP)
 
     # -- liveness ------------------------------------------------------------------------------
 
@@ -193,7 +299,7 @@ class ProcessTransport(Transport):
                 reason = f"no heartbeat for {self.lost_after:g} s (its process is stopped, frozen or busy)"
                 self.silent[site] = reason
                 log.warning("site '%s' lost: %s", site, reason)
-                self.deliver(SiteLost(site, reason))
+                self.deliver(SiteLost(site, reason), APP)
 
     async def stop(self) -> None:
         self.stopping = True

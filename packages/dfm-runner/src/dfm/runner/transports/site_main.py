@@ -1,4 +1,10 @@
-"""Entry point of a site process started by the ``process`` transport."""
+"""Entry point of a site process started by the ``process`` transport.
+
+The process reads its pair keys (one JSON line) from standard input, then
+serves its Unix socket: every connection must open with an authenticated
+hello (see :mod:`dfm.runner.transports.process`); messages are handed to the
+site's runtime with the sender that hello proved.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +13,46 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
-from dfm.kernel.codecs import CodecError, SafeCodec
+from dfm.kernel.codecs import SafeCodec
 from dfm.kernel.config import load_config
-from dfm.runner.messages import SiteFailed
+from dfm.runner.messages import APP
 from dfm.runner.site import SiteRuntime
+from dfm.runner.transports.process import Layout, check_hello
 from dfm.runner.transports.wire import (
     HEARTBEAT,
+    FrameError,
     decode_frame,
     discard_frame,
     encode_frame,
+    frame_job,
     read_frame,
     write_frame,
 )
 
+log = logging.getLogger("dfm.runner.site_main")
+
 
 class SiteProcess:
-    def __init__(self, site: str, config: Path, directory: Path, workers: int, heartbeat: float = 1.0):
-        self.site = site
+    def __init__(
+        self,
+        index: int,
+        config: Path,
+        directory: Path,
+        workers: int,
+        keys: dict[str, str],
+        heartbeat: float = 1.0,
+    ):
         self.heartbeat_every = heartbeat
         self.federation = load_config(config)
+        self.site = sorted(self.federation.sites)[index]
         self.config = config
-        self.dir = directory
+        self.layout = Layout(directory, list(self.federation.sites))
         self.workers = workers
+        self.keys = keys
         self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
         self.peers: dict[str, asyncio.StreamWriter] = {}
         self.queued: dict[str, list[Any]] = {}
@@ -50,9 +71,9 @@ class SiteProcess:
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.done.set)
-        server = await asyncio.start_unix_server(self.on_connection, path=str(self.dir / f"{self.site}.sock"))
-        _, self.app = await asyncio.open_unix_connection(str(self.dir / "app.sock"))
-        self.app.write(f"{self.site}\n".encode())
+        server = await asyncio.start_unix_server(self.on_connection, path=str(self.layout.socket(self.site)))
+        _, self.app = await asyncio.open_unix_connection(str(self.layout.socket(APP)))
+        self.app.write(f"{self.site} {self.keys[APP]}\n".encode())
         beating = loop.create_task(self.heartbeat())
         await self.done.wait()
         beating.cancel()
@@ -60,28 +81,29 @@ class SiteProcess:
         self.runtime.close()
 
     async def on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = (await reader.readline()).decode().strip()
+        peer = check_hello(await reader.readline(), self.keys)
+        if peer is None:
+            writer.close()
+            self.runtime.refuse("?", "a connection without a valid key")
+            return
+        inbox = self.layout.inbox(self.site, peer)
         try:
             while True:
                 head, inline = await read_frame(reader)
                 try:
-                    msg = decode_frame(head, inline, self.codec)
-                except (CodecError, ValueError) as exc:
-                    discard_frame(head)
-                    job = json.loads(head).get("m", {}).get("job")
-                    if isinstance(job, str):
-                        self.to_app(
-                            SiteFailed(
-                                job, self.site, f"site '{self.site}' refused data from '{peer}': {exc}"
-                            )
-                        )
+                    msg = decode_frame(head, inline, self.codec, inbox)
+                except ValueError as exc:  # CodecError, FrameError, BadMessage
+                    discard_frame(head, inbox)
+                    self.runtime.refuse_frame(frame_job(head), peer, str(exc))
                     continue
-                self.runtime.handle(msg)
+                self.runtime.handle(msg, peer)
+        except FrameError as exc:
+            self.runtime.refuse(peer, f"{exc}; connection closed")
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
-            if peer == "app":  # the application went away: this site's work is over
+            if peer == APP:  # the application went away: this site's work is over
                 self.done.set()
 
     async def heartbeat(self) -> None:
@@ -95,10 +117,10 @@ class SiteProcess:
             await asyncio.sleep(self.heartbeat_every)
 
     def to_app(self, msg: Any) -> None:
-        write_frame(self.app, encode_frame(msg, self.codec))
+        write_frame(self.app, encode_frame(msg, self.codec, self.layout.inbox(APP, self.site)))
 
     def send(self, site: str, msg: Any) -> None:
-        frame = encode_frame(msg, self.codec)
+        frame = encode_frame(msg, self.codec, self.layout.inbox(site, self.site))
         writer = self.peers.get(site)
         if writer is not None:
             write_frame(writer, frame)
@@ -110,8 +132,8 @@ class SiteProcess:
             self.queued[site].append(frame)
 
     async def connect(self, site: str) -> None:
-        _, writer = await asyncio.open_unix_connection(str(self.dir / f"{site}.sock"))
-        writer.write(f"{self.site}\n".encode())
+        _, writer = await asyncio.open_unix_connection(str(self.layout.socket(site)))
+        writer.write(f"{self.site} {self.keys[site]}\n".encode())
         for frame in self.queued.pop(site):
             write_frame(writer, frame)
         self.peers[site] = writer
@@ -119,14 +141,18 @@ class SiteProcess:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="DFM site process (started by the process transport)")
-    parser.add_argument("--site", required=True)
+    parser.add_argument("--site-index", required=True, type=int)
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--heartbeat", type=float, default=1.0)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.site} %(levelname)s %(message)s")
-    asyncio.run(SiteProcess(args.site, args.config, args.dir, args.workers, args.heartbeat).run())
+    keys = json.loads(sys.stdin.readline())
+    process = SiteProcess(args.site_index, args.config, args.dir, args.workers, keys, args.heartbeat)
+    logging.basicConfig(
+        level=logging.WARNING, format=f"%(asctime)s site {args.site_index} %(levelname)s %(message)s"
+    )
+    asyncio.run(process.run())
 
 
 if __name__ == "__main__":

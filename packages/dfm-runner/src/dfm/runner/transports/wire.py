@@ -3,10 +3,18 @@
 A frame is ``[u32 header length][u64 inline length][header JSON][inline bytes]``.
 The header holds the message (as the codec's JSON-compatible data) and one
 descriptor per binary buffer: ``{"n": size}`` for buffers carried inline,
-``{"n": size, "f": path}`` for buffers of at least ``SPILL_BYTES``, written
-once to a file in ``/dev/shm`` (or the temp dir) that the receiver maps
-copy-on-write and unlinks at once. numpy arrays decoded from a mapped
-buffer are views of the mapping: no pickle, no second copy.
+``{"n": size, "f": name}`` for buffers of at least ``SPILL_BYTES``, written
+once to a file that the receiver maps copy-on-write and unlinks at once.
+numpy arrays decoded from a mapped buffer are views of the mapping: no
+pickle, no second copy.
+
+Spill files live in the receiver's inbox, one folder per sender
+(``<inbox of receiver>/<sender>/``, inside the session's private folder).
+``name`` is 32 hex digits and never a path: the receiver looks for it only
+in the folder of the sender the transport authenticated, opens it without
+following links, and maps it only if it is a regular file of the announced
+size. A peer can therefore only ever make a receiver read (and unlink) a
+file that peer itself spilled for it. Header and inline sizes are bounded.
 """
 
 from __future__ import annotations
@@ -15,8 +23,11 @@ import asyncio
 import json
 import mmap
 import os
+import re
+import secrets
+import stat
 import struct
-import tempfile
+from pathlib import Path
 from typing import Any
 
 from dfm.kernel.codecs import SafeCodec
@@ -25,13 +36,31 @@ from dfm.kernel.ir.serde import from_data, to_data
 from dfm.runner.messages import Install, from_wire, to_wire
 
 SPILL_BYTES = 1 << 20
+MAX_HEAD_BYTES = 64 << 20  # a header is JSON of the message without its buffers
+MAX_INLINE_BYTES = 256 << 20  # buffers under SPILL_BYTES each, carried in the frame
+MAX_SPILL_BYTES = 64 << 30
 _PREFIX = struct.Struct("!IQ")
-_SHM_DIR = (
-    "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-)
+_SPILL_NAME = re.compile(r"[0-9a-f]{32}")
 
 
-def encode_frame(msg: Any, codec: SafeCodec) -> list[bytes | memoryview]:
+class FrameError(ValueError):
+    """A frame that breaks the framing rules (sizes, spill names): the connection is dropped."""
+
+
+def shm_root() -> str:
+    """Where private folders holding spill files go: ``/dev/shm`` (memory) when usable."""
+    import tempfile
+
+    return (
+        "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    )
+
+
+def encode_frame(msg: Any, codec: SafeCodec, spill_dir: Path) -> list[bytes | memoryview]:
+    """Frame ``msg``; buffers of ``SPILL_BYTES`` or more go to files in ``spill_dir``.
+
+    ``spill_dir`` is the receiver's inbox folder for this sender.
+    """
     wire = to_wire(msg)
     if isinstance(msg, Install):
         wire["net"] = to_data(msg.net)
@@ -41,7 +70,9 @@ def encode_frame(msg: Any, codec: SafeCodec) -> list[bytes | memoryview]:
     for buf in buffers:
         view = memoryview(buf).cast("B")
         if view.nbytes >= SPILL_BYTES:
-            fd, path = tempfile.mkstemp(prefix="dfm-", dir=_SHM_DIR)
+            name = secrets.token_hex(16)
+            path = spill_dir / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             try:
                 with os.fdopen(fd, "wb", buffering=0) as fh:
                     written = 0
@@ -50,7 +81,7 @@ def encode_frame(msg: Any, codec: SafeCodec) -> list[bytes | memoryview]:
             except BaseException:
                 os.unlink(path)
                 raise
-            descriptors.append({"n": view.nbytes, "f": path})
+            descriptors.append({"n": view.nbytes, "f": name})
         else:
             descriptors.append({"n": view.nbytes})
             inline.append(view)
@@ -59,53 +90,100 @@ def encode_frame(msg: Any, codec: SafeCodec) -> list[bytes | memoryview]:
     return [_PREFIX.pack(len(head), size), head, *inline]
 
 
-def _map(path: str, size: int) -> memoryview:
-    # Only ever map (and unlink) our own spill files, whatever a peer claims.
-    real = os.path.realpath(path)
-    if os.path.dirname(real) != os.path.realpath(_SHM_DIR) or not os.path.basename(real).startswith("dfm-"):
-        raise ValueError(f"refusing buffer file outside the spill directory: {path!r}")
+def _spill_path(spill_dir: Path, name: Any) -> Path:
+    if not isinstance(name, str) or not _SPILL_NAME.fullmatch(name):
+        raise FrameError("a spill file name must be 32 hex digits")
+    return spill_dir / name
+
+
+def _map(spill_dir: Path, name: Any, size: int) -> memoryview:
+    path = _spill_path(spill_dir, name)
     try:
-        with open(path, "rb") as fh:
-            if size == 0:
-                return memoryview(b"")
-            mapped = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_COPY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise FrameError(f"spill file {name} not found in the sender's folder ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size < size:
+            raise FrameError(f"spill file {name} is not a regular file of {size} bytes")
+        if size == 0:
+            return memoryview(b"")
+        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
     finally:
+        os.close(fd)
         os.unlink(path)
     return memoryview(mapped)
 
 
-def decode_frame(head: bytes, inline: bytes, codec: SafeCodec) -> Any:
-    data = json.loads(head)
+def _descriptors(data: Any) -> list[dict[str, Any]]:
+    if not isinstance(data, dict) or not isinstance(data.get("b"), list):
+        raise FrameError("a frame header must be a mapping with a buffer list")
+    descs = data["b"]
+    for desc in descs:
+        size = desc.get("n") if isinstance(desc, dict) else None
+        if type(size) is not int or not 0 <= size <= MAX_SPILL_BYTES:
+            raise FrameError("a buffer descriptor needs a size")
+    return descs
+
+
+def decode_frame(head: bytes, inline: bytes, codec: SafeCodec, spill_dir: Path | None) -> Any:
+    """Decode a frame received from the sender whose inbox folder here is ``spill_dir``.
+
+    With ``spill_dir=None`` every buffer must be inline.
+    """
+    try:
+        data = json.loads(head)
+    except ValueError:
+        raise FrameError("a frame header is not JSON") from None
     buffers: list[Any] = []
     pos = 0
     view = memoryview(inline)
-    for desc in data["b"]:
+    for desc in _descriptors(data):
         size = desc["n"]
         if "f" in desc:
-            buffers.append(_map(desc["f"], size))
+            if spill_dir is None:
+                raise FrameError("this channel carries no spill files")
+            buffers.append(_map(spill_dir, desc["f"], size))
         else:
+            if pos + size > len(view):
+                raise FrameError("inline buffers overrun the frame")
             buffers.append(view[pos : pos + size])
             pos += size
-    wire = codec.decode(data["m"], buffers)
+    wire = codec.decode(data.get("m"), buffers)
     msg = from_wire(wire)
     if isinstance(msg, Install):
         msg.net = from_data(msg.net, SiteNet)
     return msg
 
 
-def discard_frame(head: bytes) -> None:
-    """Remove the spill files of a frame that will not be decoded."""
-    for desc in json.loads(head).get("b", ()):
-        if "f" in desc:
-            try:
-                os.unlink(desc["f"])
-            except OSError:
-                pass
+def frame_job(head: bytes) -> Any:
+    """The job a frame's message names, read without decoding it (None if none)."""
+    try:
+        message = json.loads(head).get("m")
+        return message.get("job") if isinstance(message, dict) else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def discard_frame(head: bytes, spill_dir: Path) -> None:
+    """Remove the spill files of a frame that will not be decoded (only valid names, only there)."""
+    try:
+        descs = _descriptors(json.loads(head))
+    except (ValueError, FrameError):
+        return
+    for desc in descs:
+        try:
+            os.unlink(_spill_path(spill_dir, desc.get("f")))
+        except (OSError, FrameError):
+            pass
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One frame's header and inline bytes; :class:`FrameError` if its sizes break the bounds."""
     prefix = await reader.readexactly(_PREFIX.size)
     head_len, inline_len = _PREFIX.unpack(prefix)
+    if head_len > MAX_HEAD_BYTES or inline_len > MAX_INLINE_BYTES:
+        raise FrameError(f"a frame of {head_len} + {inline_len} bytes is over the bounds")
     head = await reader.readexactly(head_len)
     inline = await reader.readexactly(inline_len) if inline_len else b""
     return head, inline
