@@ -79,6 +79,14 @@ class Result:
 
 
 @attrs.define(slots=True)
+class JobStarted:
+    """A site started a job (sent on :class:`StartJob`, before any of the job's results)."""
+
+    job: str
+    site: str
+
+
+@attrs.define(slots=True)
 class SiteDone:
     job: str
     site: str
@@ -113,7 +121,7 @@ class SiteLost:
 
 
 SiteMessage = Install | StartJob | Token | LoopCount | BranchTaken | CancelJob
-AppMessage = Result | SiteDone | SiteFailed | Refused | SiteLost
+AppMessage = Result | JobStarted | SiteDone | SiteFailed | Refused | SiteLost
 CONTROL = (Install, StartJob, CancelJob)  # from the application only
 
 KINDS: dict[str, type[Any]] = {
@@ -126,6 +134,7 @@ KINDS: dict[str, type[Any]] = {
         BranchTaken,
         CancelJob,
         Result,
+        JobStarted,
         SiteDone,
         SiteFailed,
         Refused,

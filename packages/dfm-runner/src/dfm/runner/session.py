@@ -41,6 +41,7 @@ from dfm.runner.messages import (
     APP,
     CancelJob,
     Install,
+    JobStarted,
     Refused,
     Result,
     SiteDone,
@@ -97,6 +98,8 @@ class Job:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._done = threading.Event()
         self._waiting_sites = set(prepared.nets)
+        self._started_sites: set[str] = set()
+        self._timer: asyncio.TimerHandle | None = None
         self._callbacks: dict[str | None, list[Callable[[JobResult], None]]] = {}
         self.started_at = time.monotonic()
         self.ended_at: float | None = None
@@ -153,10 +156,16 @@ class Job:
 
     # -- called on the session loop ------------------------------------------------------
 
+    def _started(self, site: str) -> None:
+        if self._ended or site not in self.prepared.nets:
+            return
+        self._started_sites.add(site)
+        if len(self._started_sites) == len(self.prepared.nets):
+            self._status = JobStatus.RUNNING
+
     def _result(self, msg: Result) -> None:
         if self._ended:
             return
-        self._status = JobStatus.RUNNING
         result = JobResult(msg.place, tuple(msg.frame), msg.value)
         self._queue.put(result)
         if self._callbacks:
@@ -171,6 +180,8 @@ class Job:
         if self._ended:
             return
         self._ended = True
+        if self._timer is not None:
+            self._timer.cancel()
         self._status = status
         self._error = error
         self.ended_at = time.monotonic()
@@ -312,8 +323,13 @@ class Session:
         params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         *,
         callbacks: Mapping[str, Callable[[JobResult], None]] | None = None,
+        timeout: float | None = None,
     ) -> Job:
-        """Start a job: one frame per parameter set. Returns at once."""
+        """Start a job: one frame per parameter set. Returns at once.
+
+        With ``timeout`` (seconds), a job that has not ended by then fails (its error names
+        the sites that had not finished) and is cancelled at every site.
+        """
         if self._closed:
             raise DfmError("this session is closed")
         if prepared.federation != self.federation.name:
@@ -328,6 +344,8 @@ class Session:
         )
         if not sets:
             raise DfmError("execute() needs at least one parameter set")
+        if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+            raise DfmError(f"execute() timeout must be a number of seconds > 0, not {timeout!r}")
         wanted = set(prepared.pipeline.params)
         for i, values in enumerate(sets):
             missing = sorted(wanted - set(values))
@@ -338,10 +356,22 @@ class Session:
         for place, callback in (callbacks or {}).items():
             job.on(place, callback)
         self._jobs[job.id] = job
-        self._call_soon(self._start, job, sets)
+        self._call_soon(self._begin, job, sets, timeout)
         return job
 
     # -- on the loop --------------------------------------------------------------------------
+
+    def _begin(self, job: Job, sets: list[dict[str, Any]], timeout: float | None) -> None:
+        """Start ``job`` at every site; any error doing so fails the job instead of leaving it waiting."""
+        if job.status.ended:  # cancelled before it started
+            return
+        if timeout is not None:
+            job._timer = self._loop.call_later(timeout, self._time_out, job, timeout)
+        try:
+            self._start(job, sets)
+        except Exception as exc:
+            log.debug("job %s could not start", job.id, exc_info=True)
+            self._fail(job, f"job {job.id} could not start: {exc}")
 
     def _start(self, job: Job, sets: list[dict[str, Any]]) -> None:
         prepared = job.prepared
@@ -350,11 +380,26 @@ class Session:
             digests = self._net_digests[prepared.digest] = {s: ir_digest(n) for s, n in prepared.nets.items()}
         for site, net in prepared.nets.items():
             if (digests[site], site) not in self._installed:
-                self.transport.send(site, Install(digests[site], net))
+                try:
+                    self.transport.send(site, Install(digests[site], net))
+                except Exception as exc:
+                    raise DfmError(f"cannot install the pipeline at site '{site}': {exc}") from exc
                 self._installed.add((digests[site], site))
         for site, net in prepared.nets.items():
             params = {name: [values[name] for values in sets] for name in net.params}
-            self.transport.send(site, StartJob(job.id, digests[site], len(sets), params))
+            try:
+                self.transport.send(site, StartJob(job.id, digests[site], len(sets), params))
+            except Exception as exc:
+                raise DfmError(f"cannot send the job's parameters to site '{site}': {exc}") from exc
+
+    def _time_out(self, job: Job, timeout: float) -> None:
+        if job.status.ended:
+            return
+        pending = sorted(job._waiting_sites)
+        self._fail(
+            job,
+            f"job {job.id} timed out after {timeout:g} s; site(s) not finished: {', '.join(pending)}",
+        )
 
     def _cancel(self, job: Job) -> None:
         if job.status.ended:
@@ -393,7 +438,7 @@ class Session:
                 if msg.site in running.prepared.nets:
                     self._fail(running, f"site '{msg.site}' was lost: {msg.reason}")
             return
-        if kind not in (SiteDone, SiteFailed):
+        if kind not in (SiteDone, SiteFailed, JobStarted):
             self._refused(f"application refused a {kind.__name__} from '{sender}'")
             return
         if msg.site != sender:
@@ -407,7 +452,9 @@ class Session:
                 f"application refused a {kind.__name__} of job {msg.job} from '{sender}', not part of it"
             )
             return
-        if kind is SiteDone:
+        if kind is JobStarted:
+            job._started(msg.site)
+        elif kind is SiteDone:
             job._waiting_sites.discard(msg.site)
             if not job._waiting_sites:
                 job._end(JobStatus.FINISHED)

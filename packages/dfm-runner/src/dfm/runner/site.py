@@ -16,12 +16,12 @@ application as :class:`~dfm.runner.messages.Refused`, and has no effect.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from dfm.runner.messages import (
     CONTROL,
     BranchTaken,
     Install,
+    JobStarted,
     LoopCount,
     Refused,
     Result,
@@ -57,6 +58,7 @@ from dfm.runner.messages import (
 )
 from dfm.runner.netrunner import CompiledNet, NetRunner
 from dfm.runner.vault import Vault
+from dfm.runner.workers import WorkerPool
 
 log = logging.getLogger("dfm.runner.site")
 
@@ -70,6 +72,10 @@ class NetRefused(DfmError):
 
 class AdapterFailed(DfmError):
     pass
+
+
+class OperationTimedOut(DfmError):
+    """An adapter call ran longer than its interface entry's ``timeout``."""
 
 
 @attrs.define
@@ -115,7 +121,8 @@ class SiteRuntime:
         self.pending_count = 0
         self.ended: OrderedDict[str, None] = OrderedDict()  # recently ended jobs: drop late messages
         self.adapters: dict[tuple[str, str | None], BoundAdapter] = {}
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"dfm-{name}")
+        # Daemon threads, and a hung call can be abandoned (see dfm.runner.workers).
+        self.pool = WorkerPool(workers, f"dfm-{name}")
         self.loop = loop
 
     # -- plumbing ----------------------------------------------------------------------
@@ -286,6 +293,7 @@ class SiteRuntime:
             return
         runner = NetRunner(msg.job, compiled, self, msg.frames)
         self.jobs[msg.job] = runner
+        self.to_app(JobStarted(msg.job, self.name))
         runner.start(msg.params)
         early = self.pending.pop(msg.job, ())
         self.pending_count -= len(early)
@@ -484,9 +492,32 @@ class SiteRuntime:
     async def _invoke(self, t: CallT, args: dict[str, Any]) -> Any:
         bound = self.adapter(t.operation, t.provider)
         kwargs = self.bind(bound, args)
+        timeout = bound.entry.timeout
         if bound.is_async:
-            return await bound.body(**kwargs)
-        return await self.loop.run_in_executor(self.pool, lambda: bound.body(**kwargs))
+            if timeout is None:
+                return await bound.body(**kwargs)
+            task = asyncio.ensure_future(bound.body(**kwargs))
+            try:
+                return await self._within(task, timeout)
+            finally:
+                task.cancel()  # no-op once done
+        # A sync call runs on a worker thread; if this task is cancelled or times out, the call
+        # is abandoned: its thread is retired and replaced, the job goes on failing or cancelled.
+        work = self.pool.submit(functools.partial(bound.body, **kwargs))
+        call = asyncio.wrap_future(work, loop=self.loop)
+        try:
+            return await (call if timeout is None else self._within(call, timeout))
+        finally:
+            if not work.done():
+                self.pool.abandon(work)
+                call.cancel()  # a late result of the abandoned call is dropped
+
+    @staticmethod
+    async def _within(call: asyncio.Future[Any], timeout: float) -> Any:
+        done, _ = await asyncio.wait((call,), timeout=timeout)
+        if not done:
+            raise OperationTimedOut(f"timed out after {timeout:g} s")
+        return call.result()
 
     def describe_failure(self, t: CallT, error: BaseException) -> str:
         where = f"site '{self.name}', operation '{t.operation}' (node {t.node})"

@@ -107,6 +107,8 @@ class InterfaceEntry:
     # adapter argument -> extra site-specific parameter name a pipeline may set
     expose_as: dict[str, str] = _field("expose-as", factory=dict)
     is_async: bool = _field("is-async", default=False)
+    # DFM extension: seconds a call may run; a call that takes longer fails its job (None: no limit)
+    timeout: float | None = None
 
 
 @attrs.frozen

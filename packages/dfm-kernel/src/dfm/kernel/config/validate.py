@@ -170,6 +170,10 @@ class _Checks:
         problem = adapter_problem(entry.adapter)
         if problem:
             yield Finding(f"{at}/adapter", problem)
+        if entry.timeout is not None and not (math.isfinite(entry.timeout) and entry.timeout > 0):
+            yield Finding(
+                f"{at}/timeout", f"a timeout must be a number of seconds > 0, found {entry.timeout:g}"
+            )
 
         parameters = None if operation is None else set(operation.parameters)
         exposed = set(entry.expose_as.values())

@@ -36,6 +36,15 @@ def values(job: Any, place: str | None = None) -> list[Any]:
     return sorted((r.frame, r.value) for r in job.results(timeout=30) if place in (None, r.place))
 
 
+def until(condition: Any, timeout: float = 60, what: str = "condition") -> None:
+    """Poll ``condition()`` until it holds; fail after ``timeout`` seconds (a bound, not a measurement)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.02)
+
+
 class TransportConformance:
     """Behaviour every transport must show; see the module docstring for the fixtures."""
 
@@ -199,3 +208,34 @@ class TransportConformance:
         job = session.execute(tampered)
         assert job.wait(30) is JobStatus.FAILED
         assert "site 'beta' refuses the pipeline: operation 'math.Range' is not offered here" in job.error
+
+    def test_running_once_every_site_started(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p:
+            Yield(api.Sleep(seconds=60, value=1), place="late")  # at home
+            Yield(api.Square(x=2, site="beta"), place="square")
+        job = session.execute(session.prepare(p))
+        assert set(job.prepared.nets) == {"home", "beta"}
+        until(lambda: job.status is not JobStatus.SUBMITTED, what="RUNNING")
+        assert job.status is JobStatus.RUNNING
+        job.cancel()
+        assert job.wait(30) is JobStatus.CANCELLED
+
+    def test_execute_timeout_fails_and_names_unfinished_sites(self, session, mathfed):
+        with Pipeline() as p:
+            Yield(mathfed.api.math.Sleep(seconds=60, value=1), place="late")  # at home
+        prepared = session.prepare(p)
+        job = session.execute(prepared, timeout=1)
+        assert job.wait(60) is JobStatus.FAILED
+        assert "timed out after 1 s" in job.error and "site(s) not finished: home" in job.error
+        with pytest.raises(JobError, match="timed out after 1 s"):
+            list(job.results())
+        quick = session.execute(session.prepare(_square_pipeline(mathfed)), timeout=120)
+        assert [r.value for r in quick.results(timeout=60)] == [4]
+        assert quick.status is JobStatus.FINISHED
+
+
+def _square_pipeline(mathfed: Any) -> Pipeline:
+    with Pipeline() as p:
+        Yield(mathfed.api.math.Square(x=2, site="home"), place="square")
+    return p

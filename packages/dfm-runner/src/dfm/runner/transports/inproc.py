@@ -17,6 +17,15 @@ Messages are queued and delivered in order by one loop callback per burst
 Option ``shuffle_seed`` (for tests) delivers messages in a random order that
 keeps only what real networks keep: first-in first-out between each pair of
 endpoints. It exposes code that silently relies on arrival order.
+
+Liveness: the sites share the session's event loop, so there are no
+heartbeats here. A loop frozen by code that blocks it (an ``async`` adapter
+calling ``time.sleep``, a slow result callback) freezes the whole session:
+that is the embedding application's own problem, and the one thing this
+transport cannot detect. Sync adapters never block the loop: they run on each
+site's :class:`~dfm.runner.workers.WorkerPool`, and a call that hangs is
+abandoned on cancel or on its operation's ``timeout`` without costing the
+site a worker or blocking interpreter exit.
 """
 
 from __future__ import annotations

@@ -17,6 +17,14 @@ cannot pass for the application or for another site. File names in the
 private folder come from each site's position in the federation, never from
 the site's name. Each site process gets the environment without the other
 sites' secret variables.
+
+Liveness: every site process sends a heartbeat frame to the application every
+``heartbeat`` seconds (option, default 1) from its event loop. A site from
+which nothing arrived for ``lost_after`` seconds (option, default 10) -- a
+stopped (SIGSTOP), frozen or hopelessly overloaded process -- is reported
+lost too, and jobs started on it while it stays silent fail at once. If its
+heartbeats come back it is used again (the jobs that failed stay failed and
+were cancelled there).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -37,7 +46,7 @@ from typing import Any
 
 from dfm.kernel.codecs import SafeCodec
 from dfm.kernel.config.models import Federation
-from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost
+from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost, StartJob
 from dfm.runner.transports.base import Transport, TransportError
 from dfm.runner.transports.wire import (
     FrameError,
@@ -45,10 +54,13 @@ from dfm.runner.transports.wire import (
     discard_frame,
     encode_frame,
     frame_job,
+    is_heartbeat,
     read_frame,
     shm_root,
     write_frame,
 )
+
+log = logging.getLogger("dfm.runner.process")
 
 
 class Layout:
@@ -109,6 +121,7 @@ class ProcessTransport(Transport):
     name = "process"
 
     async def start(self) -> None:
+        self._liveness_options()
         self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
         self.dir = Path(tempfile.mkdtemp(prefix="dfm-proc-", dir=shm_root()))
         self.layout = Layout(self.dir, list(self.federation.sites))
@@ -131,6 +144,7 @@ class ProcessTransport(Transport):
                 _, writer = await asyncio.open_unix_connection(str(self.layout.socket(site)))
                 writer.write(f"{APP} {self.app_keys[site]}\n".encode())
                 self.writers[site] = writer
+            self.tasks.append(self.loop.create_task(self._watchdog()))
         except (asyncio.TimeoutError, OSError, TransportError) as exc:
             logs = "; ".join(f"{s}: {self._log_tail(s)}" for s in self.federation.sites if self._log_tail(s))
             await self.stop()
@@ -164,6 +178,8 @@ class ProcessTransport(Transport):
                 str(self.dir),
                 "--workers",
                 str(int(self.options.get("workers", 8))),
+                "--heartbeat",
+                repr(self.heartbeat),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=log,
                 stderr=log,
@@ -198,8 +214,11 @@ class ProcessTransport(Transport):
                 return
             self.hello[site].set_result(None)
             inbox = self.layout.inbox(APP, site)
+            self.last_seen[site] = self.loop.time()
             while True:
                 head, inline = await read_frame(reader)
+                if self._alive(site, head):
+                    continue
                 try:
                     msg = decode_frame(head, inline, self.codec, inbox)
                 except ValueError as exc:  # CodecError, FrameError, BadMessage
@@ -229,6 +248,58 @@ class ProcessTransport(Transport):
             self.loop.call_soon(self.deliver, SiteLost(site, "no connection to its process"), APP)
             return
         write_frame(writer, encode_frame(msg, self.codec, self.layout.inbox(site, APP)))
+        silent = self.silent.get(site)
+        if silent is not None and isinstance(msg, StartJob):
+            self.loop.call_soon(self.deliver, SiteLost(site, silent), APP)
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    def _liveness_options(self) -> None:
+        try:
+            self.heartbeat = float(self.options.get("heartbeat", 1.0))
+            self.lost_after = float(self.options.get("lost_after", 10.0))
+        except (TypeError, ValueError):
+            raise TransportError("options 'heartbeat' and 'lost_after' must be numbers of seconds") from None
+        if not 0 < self.heartbeat < self.lost_after < float("inf"):
+            raise TransportError(
+                f"options need 0 < heartbeat < lost_after, got heartbeat={self.heartbeat:g}, "
+                f"lost_after={self.lost_after:g}"
+            )
+        self.last_seen: dict[str, float] = {}  # site -> loop time its last frame arrived
+        self.silent: dict[str, str] = {}  # sites reported lost for their silence -> why
+
+    def _alive(self, site: str, head: bytes) -> bool:
+        """Note that ``site`` is alive; True if ``head`` is a heartbeat (nothing to deliver)."""
+        self.last_seen[site] = self.loop.time()
+        if self.silent.pop(site, None) is not None:
+            log.warning("site '%s' sends heartbeats again; it is used again", site)
+        return is_heartbeat(head)
+
+    async def _watchdog(self) -> None:
+        """Report a site lost when nothing, not even a heartbeat, arrived from it for ``lost_after`` s."""
+        every = min(self.heartbeat, self.lost_after / 4)
+        last = self.loop.time()
+        while not self.stopping:
+            await asyncio.sleep(every)
+            now = self.loop.time()
+            if now - last > every + self.lost_after / 2:
+                # This loop itself stalled: heartbeats may be waiting unread; give every site time.
+                for site in self.last_seen:
+                    self.last_seen[site] = now
+            last = now
+            for site, seen in self.last_seen.items():
+                proc = self.procs.get(site)
+                if (
+                    site in self.silent
+                    or now - seen <= self.lost_after
+                    or proc is None
+                    or proc.returncode is not None  # exited: _watch reports it
+                ):
+                    continue
+                reason = f"no heartbeat for {self.lost_after:g} s (its process is stopped, frozen or busy)"
+                self.silent[site] = reason
+                log.warning("site '%s' lost: %s", site, reason)
+                self.deliver(SiteLost(site, reason), APP)
 
     async def stop(self) -> None:
         self.stopping = True

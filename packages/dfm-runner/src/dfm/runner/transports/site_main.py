@@ -23,6 +23,7 @@ from dfm.runner.messages import APP
 from dfm.runner.site import SiteRuntime
 from dfm.runner.transports.process import Layout, check_hello
 from dfm.runner.transports.wire import (
+    HEARTBEAT,
     FrameError,
     decode_frame,
     discard_frame,
@@ -36,7 +37,16 @@ log = logging.getLogger("dfm.runner.site_main")
 
 
 class SiteProcess:
-    def __init__(self, index: int, config: Path, directory: Path, workers: int, keys: dict[str, str]):
+    def __init__(
+        self,
+        index: int,
+        config: Path,
+        directory: Path,
+        workers: int,
+        keys: dict[str, str],
+        heartbeat: float = 1.0,
+    ):
+        self.heartbeat_every = heartbeat
         self.federation = load_config(config)
         self.site = sorted(self.federation.sites)[index]
         self.config = config
@@ -64,7 +74,9 @@ class SiteProcess:
         server = await asyncio.start_unix_server(self.on_connection, path=str(self.layout.socket(self.site)))
         _, self.app = await asyncio.open_unix_connection(str(self.layout.socket(APP)))
         self.app.write(f"{self.site} {self.keys[APP]}\n".encode())
+        beating = loop.create_task(self.heartbeat())
         await self.done.wait()
+        beating.cancel()
         server.close()
         self.runtime.close()
 
@@ -93,6 +105,16 @@ class SiteProcess:
             writer.close()
             if peer == APP:  # the application went away: this site's work is over
                 self.done.set()
+
+    async def heartbeat(self) -> None:
+        """Tell the application this site's loop is alive, every ``heartbeat_every`` seconds.
+
+        Sent from the site's event loop: a frozen or stopped process, or a loop blocked
+        by an adapter, stops the heartbeats and the application reports the site lost.
+        """
+        while not self.app.is_closing():
+            write_frame(self.app, [HEARTBEAT])
+            await asyncio.sleep(self.heartbeat_every)
 
     def to_app(self, msg: Any) -> None:
         write_frame(self.app, encode_frame(msg, self.codec, self.layout.inbox(APP, self.site)))
@@ -123,9 +145,10 @@ def main() -> None:
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--heartbeat", type=float, default=1.0)
     args = parser.parse_args()
     keys = json.loads(sys.stdin.readline())
-    process = SiteProcess(args.site_index, args.config, args.dir, args.workers, keys)
+    process = SiteProcess(args.site_index, args.config, args.dir, args.workers, keys, args.heartbeat)
     logging.basicConfig(
         level=logging.WARNING, format=f"%(asctime)s site {args.site_index} %(levelname)s %(message)s"
     )

@@ -202,6 +202,15 @@ def write_frame(writer: asyncio.StreamWriter, parts: list[bytes | memoryview]) -
         queued.extend(parts)
 
 
+# A frame with an empty header: a site process's heartbeat to the application. It is
+# handled by the transport itself (never decoded, never a message).
+HEARTBEAT = _PREFIX.pack(0, 0)
+
+
+def is_heartbeat(head: bytes) -> bool:
+    return not head
+
+
 def _flush(writer: asyncio.StreamWriter) -> None:
     parts = _pending.pop(writer, None)
     if parts and not writer.is_closing():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -49,6 +50,13 @@ class SleepSync(_Base):
     def body(self, seconds: float) -> float:
         time.sleep(seconds)
         return seconds
+
+
+class Hang(_Base):
+    """A sync adapter that never returns: only abandoning its thread ends the call."""
+
+    def body(self) -> None:
+        threading.Event().wait()
 
 
 class UseSecret(_Base):
