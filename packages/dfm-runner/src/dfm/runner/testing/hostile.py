@@ -140,6 +140,9 @@ class HostilePeerSuite:
             ("site-done", "naming site 'alice' from 'mallory'"),
             ("site-failed", "naming site 'alice' from 'mallory'"),
             ("site-lost", "SiteLost from site 'mallory'"),
+            ("job-started", "JobStarted naming site 'alice' from 'mallory'"),
+            ("refused", "site 'mallory' refused a message from 'home': forged report"),  # not alice's word
+            ("token-to-app", "application refused a Token from 'mallory'"),
         ],
     )
     def test_forged_reports_to_the_application(self, hostile_session, hostilefed, kind, needle):

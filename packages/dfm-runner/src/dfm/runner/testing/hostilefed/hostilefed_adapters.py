@@ -91,6 +91,12 @@ class Attack(_Base):
             runtime.to_app(m.SiteFailed(job, "alice", "forged failure"))
         elif kind == "site-lost":
             runtime.to_app(m.SiteLost("alice", "forged"))
+        elif kind == "job-started":
+            runtime.to_app(m.JobStarted(job, "alice"))
+        elif kind == "refused":  # a report that alice refused something home sent
+            runtime.to_app(m.Refused("alice", "home", "forged report"))
+        elif kind == "token-to-app":
+            runtime.to_app(m.Token(job, "out", (0,), "forged"))
         elif kind == "env":  # what this site's process can see of alice's secret
             return repr(os.environ.get("HOSTILEFED_ALICE_TOKEN"))
         elif kind.startswith("raw-"):
