@@ -221,6 +221,10 @@ class Pipeline:
 
     >>> with Pipeline() as p:
     ...     Yield(PlaceParam("name"), place="echo")
+
+    Limits: ``ForEach``/``If``/``Else`` blocks nest at most :data:`MAX_BLOCK_DEPTH`
+    (100) levels, one condition or literal at most :data:`MAX_VALUE_DEPTH` (50);
+    deeper ones raise :class:`~dfm.kernel.errors.PipelineError` where written.
     """
 
     def __init__(self, name: str = "pipeline"):
