@@ -76,15 +76,25 @@ import click
 from dfm.kernel import DfmError
 
 
+class Boom(BaseException):
+    pass
+
+
 @click.command()
 @click.argument("name", default="world")
-@click.option("--fail", type=click.Choice(["dfm", "crash"]))
+@click.option("--fail", type=click.Choice(["dfm", "crash", "base", "generator", "interrupt"]))
 def hello(name, fail):
     """Say hello."""
     if fail == "dfm":
         raise DfmError(f"cannot greet {name}: the greeter is asleep")
     if fail == "crash":
         raise RuntimeError("greeter exploded\\nsecond line")
+    if fail == "base":
+        raise Boom("greeter left")
+    if fail == "generator":
+        raise GeneratorExit
+    if fail == "interrupt":
+        raise KeyboardInterrupt
     click.echo(f"Hello, {name}!")
 
 

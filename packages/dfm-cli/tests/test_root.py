@@ -100,6 +100,26 @@ def test_unexpected_errors_are_one_line(dfm, hello_dist):
     assert 'raise RuntimeError("greeter exploded' in verbose.stderr
 
 
+@pytest.mark.parametrize(
+    ("fail", "message"), [("base", "Boom: greeter left"), ("generator", "GeneratorExit")]
+)
+def test_base_exceptions_are_one_line(dfm, hello_dist, fail, message):
+    result = dfm("hello", "--fail", fail)
+
+    assert result.exit_code == 1
+    assert result.stderr == f"dfm: unexpected error: {message} (run 'dfm --verbose ...' for the traceback)\n"
+    verbose = dfm("-v", "hello", "--fail", fail)
+    assert verbose.exit_code == 1
+    assert "Traceback (most recent call last):" in verbose.stderr
+
+
+def test_interrupt_is_one_line_and_exit_130(dfm, hello_dist):
+    result = dfm("hello", "--fail", "interrupt")
+
+    assert result.exit_code == 130
+    assert result.stderr == "dfm: interrupted\n"
+
+
 # -- plugins that cannot be offered ---------------------------------------------------------------
 
 

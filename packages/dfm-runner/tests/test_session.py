@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -102,3 +103,44 @@ def test_unmet_plugin_pins_stop_the_session(tmp_path):
         PluginVersionError, match=r"dfm-adapter-nowhere: requires >=1, found none \(not installed\)"
     ):
         Session(config)
+
+
+NOT_PARAMS = "execute() params must be a mapping of parameter name -> value, or a list of such mappings"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            "x",
+            f"{NOT_PARAMS}; got str",
+        ),
+        (
+            b"x",
+            f"{NOT_PARAMS}; got bytes",
+        ),
+        (
+            3,
+            f"{NOT_PARAMS}; got int",
+        ),
+        ([1, 2], "execute() parameter set 0: expected a mapping of parameter name -> value; got int"),
+        (
+            [{"name": "a"}, "b"],
+            "execute() parameter set 1: expected a mapping of parameter name -> value; got str",
+        ),
+        ({1: 2}, "execute() parameter names are strings (PlaceParam names); got int 1"),
+        (
+            [{"name": "a"}, {None: 1}],
+            "execute() parameter set 1: parameter names are strings (PlaceParam names); got NoneType None",
+        ),
+    ],
+)
+def test_execute_refuses_malformed_params(monkeypatch, params, message):
+    monkeypatch.setenv("EXAMPLEFED_RECEPTION_BADGE_KEY", "badge-123")
+    fed = load_federation(EXAMPLEFED)
+    with Pipeline() as p:
+        Yield(fed.api.users.GreetMe(name=PlaceParam("name")), place="greeting")
+    with Session(fed) as session:
+        prepared = session.prepare(p)
+        with pytest.raises(DfmError, match=f"^{re.escape(message)}$"):
+            session.execute(prepared, params)

@@ -60,16 +60,16 @@ def test_missing_file(tmp_path):
     path = (tmp_path / "nope.py").resolve()
     with raises(f"no such file: {path}"):
         run_pipeline_file(tmp_path / "nope.py")
-    with raises(f"no such file: {tmp_path.resolve()}"):
+    with raises(f"{tmp_path.resolve()}: is a directory, not a pipeline file"):
         run_pipeline_file(tmp_path)
 
 
 def test_syntax_error(tmp_path):
     path = write(tmp_path, "x = 1\ny = (\n\ndef f(:\n")
-    with pytest.raises(PipelineFileError, match=f"^{re.escape(str(path))}:\\d+: syntax error: "):
+    with pytest.raises(PipelineFileError, match=f"^{re.escape(str(path))}:\\d+:\\d+: syntax error: "):
         run_pipeline_file(path)
     path = write(tmp_path, "x = 1\nx +\n")
-    with raises(f"{path}:2: syntax error: invalid syntax"):
+    with raises(f"{path}:2:4: syntax error: invalid syntax"):
         run_pipeline_file(path)
 
 
@@ -80,11 +80,11 @@ def test_error_at_import(tmp_path):
     assert str(path.parent) not in sys.path
 
 
-def test_dfm_error_at_import_passes_through(tmp_path):
+def test_dfm_error_at_import_gets_the_location(tmp_path):
     path = write(tmp_path, "from dfm.api import Yield, PlaceParam\nYield(PlaceParam('x'))\n")
-    with pytest.raises(PipelineError, match=r"^Yield must be used inside 'with Pipeline\(\):'$") as info:
+    with raises(f"{path}:2: Yield must be used inside 'with Pipeline():'") as info:
         run_pipeline_file(path)
-    assert type(info.value) is PipelineError
+    assert type(info.value.__cause__) is PipelineError
 
 
 def test_get_pipeline_missing(tmp_path):
@@ -122,7 +122,7 @@ def test_get_pipeline_raises(tmp_path):
 
 def test_get_pipeline_raising_a_dfm_error(tmp_path):
     path = write(tmp_path, "from dfm.api import PlaceParam\n\ndef get_pipeline():\n    PlaceParam('1')\n")
-    with pytest.raises(PipelineError, match=r"^PlaceParam name must be an identifier, got '1'$"):
+    with raises(f"{path}:4: PlaceParam name must be an identifier, got '1'"):
         pipeline_from(run_pipeline_file(path))
 
 
@@ -193,3 +193,122 @@ def test_parameters_raising(tmp_path):
     path = write(tmp_path, PARAMS.format("def get_pipeline_parameters(argv):\n    return argv[5]"))
     with raises(f"{path}:10: get_pipeline_parameters() raised IndexError: list index out of range"):
         parameters_from(run_pipeline_file(path), [])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("class Boom(BaseException):\n    pass\n\n\nraise Boom('kaboom')\n", "{path}:5: Boom: kaboom"),
+        ("x = 1\nraise GeneratorExit\n", "{path}:2: GeneratorExit"),
+        ("import sys\n\nsys.exit(3)\n", "{path}:3: the pipeline file called sys.exit(3); {exits}"),
+        ("raise SystemExit('bye now')\n", "{path}:1: the pipeline file called sys.exit('bye now'); {exits}"),
+        ("exit()\n", "{path}:1: the pipeline file called sys.exit(); {exits}"),
+        ("def f():\n    f()\n\n\nf()\n", "{path}:2: RecursionError: maximum recursion depth exceeded"),
+        ("raise MemoryError('big')\n", "{path}:1: MemoryError: big"),
+        (
+            "import no_such_module_dfm_test\n",
+            "{path}:1: ModuleNotFoundError: No module named 'no_such_module_dfm_test'",
+        ),
+        ("raise ValueError('a\\n  b\\n')\n", "{path}:1: ValueError: a b"),
+        ("raise ValueError('x' * 1000)\n", "{path}:1: ValueError: " + "x" * 297 + "..."),
+        (
+            "class E(Exception):\n    def __str__(self):\n        raise OSError\n\n\nraise E\n",
+            "{path}:6: E: <unprintable message>",
+        ),
+        ("raise SyntaxError('made up')\n", "{path}:1: syntax error: made up"),
+        ("x = 1\0\n", "{path}: syntax error: source code string cannot contain null bytes"),
+    ],
+)
+def test_anything_raised_is_one_located_line(tmp_path, text, message):
+    path = write(tmp_path, text)
+    exits = "a pipeline file defines get_pipeline() and must not exit"
+    with raises(message.format(path=path, exits=exits)):
+        run_pipeline_file(path)
+
+
+def test_not_utf8(tmp_path):
+    path = (tmp_path / "latin.py").resolve()
+    path.write_bytes(b"x = 1\ny = '\xe9'\n")
+    with pytest.raises(PipelineFileError, match=f"^{re.escape(str(path))}:2:\\d+: syntax error: .*utf-8"):
+        run_pipeline_file(path)
+
+
+def test_syntax_error_in_an_imported_module(tmp_path):
+    write(tmp_path, "def f(:\n", "broken_helper_dfm_test.py")
+    path = write(tmp_path, "x = 1\nimport broken_helper_dfm_test\n")
+    helper = tmp_path.resolve() / "broken_helper_dfm_test.py"
+    with raises(f"{path}:2: SyntaxError in {helper}:1:7: invalid syntax"):
+        run_pipeline_file(path)
+
+
+def test_keyboard_interrupt_stays_an_interrupt(tmp_path):
+    path = write(tmp_path, "x = 1\nraise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt, match=f"^{re.escape(str(path))}:2: interrupted$"):
+        run_pipeline_file(path)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.py"
+    os.mkfifo(fifo)
+    with raises(f"{fifo.resolve()}: not a regular file (a pipeline file is a Python file)"):
+        run_pipeline_file(fifo)
+
+
+def test_too_large(tmp_path, monkeypatch):
+    from dfm.api import files
+
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", 10)
+    path = write(tmp_path, "x = 1234567890\n")
+    with raises(f"{path}: 15 bytes is larger than the 10 bytes a pipeline file may have"):
+        run_pipeline_file(path)
+
+
+def test_get_pipeline_raising_base_exceptions(tmp_path):
+    path = write(tmp_path, "import sys\n\n\ndef get_pipeline():\n    sys.exit(2)\n")
+    with raises(
+        f"{path}:5: the pipeline file called sys.exit(2); "
+        "a pipeline file defines get_pipeline() and must not exit"
+    ):
+        pipeline_from(run_pipeline_file(path))
+    path = write(tmp_path, "def get_pipeline():\n    raise GeneratorExit('g')\n")
+    with raises(f"{path}:2: get_pipeline() raised GeneratorExit: g"):
+        pipeline_from(run_pipeline_file(path))
+
+
+def test_get_pipeline_returning_a_pipeline_still_recording(tmp_path):
+    path = write(tmp_path, "from dfm.api import Pipeline\n\n\ndef get_pipeline():\n    return Pipeline()\n")
+    message = f"{path}: the pipeline is still being recorded; use it after its 'with' block"
+    with raises(message):
+        pipeline_from(run_pipeline_file(path))
+
+
+def test_module_getattr_raising(tmp_path):
+    path = write(tmp_path, "def __getattr__(name):\n    raise KeyError(name)\n")
+    with raises(f"{path}:2: KeyError: 'get_pipeline'"):
+        pipeline_from(run_pipeline_file(path))
+
+
+def test_too_deep_blocks_are_refused_where_written(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        from contextlib import ExitStack
+        from dfm.api import If, Pipeline, PlaceParam, Yield
+
+        def get_pipeline():
+            with Pipeline() as p, ExitStack() as stack:
+                for _ in range(300):
+                    stack.enter_context(If(PlaceParam("x")))
+                Yield(PlaceParam("x"), place="out")
+            return p
+        """,
+    )
+    message = (
+        f"{path}:7: If blocks nested more than 100 levels deep "
+        "(the limit of ForEach/If blocks inside each other)"
+    )
+    with raises(message):
+        pipeline_from(run_pipeline_file(path))

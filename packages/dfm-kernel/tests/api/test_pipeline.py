@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -476,3 +478,88 @@ def test_failed_recording_leaves_no_state(fed):
         p.ir  # noqa: B018
     with raises("Yield must be used inside 'with Pipeline():'"):
         Yield(PlaceParam("x"))
+
+
+# -- nesting limits (serializing, hashing and compiling recurse through the IR) ----------
+
+
+def _nested_ifs(depth: int) -> Pipeline:
+    with Pipeline() as p, contextlib.ExitStack() as stack:
+        for _ in range(depth):
+            stack.enter_context(If(PlaceParam("x")))
+        Yield(PlaceParam("x"), place="out")
+    return p
+
+
+def test_blocks_nest_up_to_the_limit():
+    p = _nested_ifs(irp.MAX_BLOCK_DEPTH)
+    assert irp.nesting_problem(p.ir) is None
+    assert Pipeline.from_json(p.to_json()).ir == p.ir
+
+
+@pytest.mark.parametrize("block", ["If", "ForEach"])
+def test_blocks_deeper_than_the_limit_are_refused(block):
+    with Pipeline(), contextlib.ExitStack() as stack:
+        for _ in range(irp.MAX_BLOCK_DEPTH):
+            stack.enter_context(If(PlaceParam("x")))
+        opened = If(PlaceParam("x")) if block == "If" else ForEach(PlaceParam("x"))
+        with raises(
+            f"{block} blocks nested more than 100 levels deep "
+            "(the limit of ForEach/If blocks inside each other)"
+        ):
+            stack.enter_context(opened)
+
+
+def test_conditions_deeper_than_the_limit_are_refused():
+    x = PlaceParam("x")
+    with Pipeline():
+        cond = x == 1
+        for _ in range(irp.MAX_VALUE_DEPTH - 1):
+            cond = cond & (x == 2)
+        assert cond.depth == irp.MAX_VALUE_DEPTH == irp.cond_depth(cond.cond)
+        message = (
+            "condition nested more than 50 levels deep (the limit); compute the value in an operation instead"
+        )
+        with raises(message):
+            cond | (x == 3)
+        with raises(message):
+            _ = ~cond
+        deep: Any = "v"
+        for _ in range(irp.MAX_VALUE_DEPTH):
+            deep = [deep]
+        with raises(message):
+            _ = x == deep
+
+
+def test_literals_deeper_than_the_limit_are_refused(fed):
+    deep: Any = "v"
+    for _ in range(10_000):  # json.dumps itself would hit the recursion limit
+        deep = {"k": deep}
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    with Pipeline():
+        for value in (deep, cyclic):
+            with pytest.raises(PipelineError, match=r"literal nested more than 50 levels deep \(the limit\)"):
+                fed.api.users.GreetMe(name=value)
+
+
+def test_json_deeper_than_the_limits_is_refused():
+    text = _nested_ifs(irp.MAX_BLOCK_DEPTH).to_json()
+    deeper = json.loads(text)
+    deeper["statements"] = [
+        {
+            "kind": "If",
+            "id": "n0",
+            "cond": {"kind": "Truthy", "value": {"kind": "Param", "name": "x"}},
+            "then": deeper["statements"],
+        }
+    ]
+    with raises("pipeline JSON: n100: blocks nested more than 100 levels deep (the limit)"):
+        Pipeline.from_json(json.dumps(deeper))
+    opening = (
+        '{"kind": "If", "id": "n", "cond": {"kind": "Truthy", "value": {"kind": "Param", "name": "x"}}, '
+    )
+    very = '{"statements": [' + (opening + '"then": [') * 2000
+    very += "]}" * 2000 + "]}"
+    with raises("pipeline JSON nested too deeply (blocks may nest 100 levels, conditions and literals 50)"):
+        Pipeline.from_json(very)

@@ -1,8 +1,11 @@
 """The ``dfm`` root command: lazy plugin subcommands, global flags and error policy.
 
 Exit codes: 0 ok; 1 a user error (any :class:`~dfm.kernel.errors.DfmError`:
-its message only, on stderr) or an unexpected exception (one line); 2 a
-usage error. ``--verbose`` adds tracebacks.
+its message only, on stderr) or an unexpected exception of any kind, even a
+``BaseException`` subclass (one line); 2 a usage error; 130 an interrupt
+(``KeyboardInterrupt``: one line). ``--verbose`` adds tracebacks. This is the
+one error handler of every command; what a pipeline file does wrong is turned
+into a :class:`~dfm.kernel.errors.PipelineFileError` by :mod:`dfm.api.files`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from dfm.cli.group import DfmGroup, reset_command_table
-from dfm.kernel.errors import DfmError
+from dfm.kernel.errors import DfmError, describe_exception, exception_text
 
 __all__ = ["cli", "main"]
 
@@ -49,14 +52,21 @@ def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> bo
     return value
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 class DfmCli(DfmGroup):
     """The root group: applies the error policy around click's own handling."""
 
     verbose = False
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Handled here, inside click's own handling, which would print a blank line and "Aborted!".
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            if self.verbose:
+                click.echo(traceback.format_exc().rstrip(), err=True)
+            where = exception_text(exc)
+            click.echo(f"dfm: interrupted{' (' + where + ')' if where else ''}", err=True)
+            ctx.exit(130)
 
     def main(
         self,
@@ -78,11 +88,13 @@ class DfmCli(DfmGroup):
                 click.echo(traceback.format_exc().rstrip(), err=True)
             click.echo(str(exc), err=True)
             sys.exit(1)
-        except Exception as exc:
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # Exception, and GeneratorExit or any other BaseException subclass
             if self.verbose:
                 click.echo(traceback.format_exc().rstrip(), err=True)
             hint = "" if self.verbose else " (run 'dfm --verbose ...' for the traceback)"
-            click.echo(f"dfm: unexpected error: {type(exc).__name__}: {_one_line(exc)}{hint}", err=True)
+            click.echo(f"dfm: unexpected error: {describe_exception(exc)}{hint}", err=True)
             sys.exit(1)
 
 

@@ -75,7 +75,7 @@ def pipeline() -> None:
 
 
 @pipeline.command(name="show")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))  # checked by dfm.api.files, as for fed submit
 @click.option(
     "--federation",
     "-f",

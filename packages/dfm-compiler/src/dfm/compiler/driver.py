@@ -142,6 +142,9 @@ def compile_with_details(
     """
     fed = as_federation(federation)
     pir = as_pipeline_ir(pipeline)
+    deep = ir.nesting_problem(pir)  # the phases below recurse through the pipeline
+    if deep is not None:
+        raise CompileError(f"pipeline '{pir.name}': {deep} (the limit)")
     name, place = resolve_strategy(strategy, manager)
     clock = time.perf_counter
     marks = [clock()]

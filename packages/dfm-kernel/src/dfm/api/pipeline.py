@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from dfm.kernel.errors import PipelineError
 from dfm.kernel.ir import pipeline as irp
+from dfm.kernel.ir.pipeline import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH
 from dfm.kernel.ir.serde import from_data, to_data
 
 _state = threading.local()
@@ -27,6 +28,14 @@ class _Block:
         self.path = path  # ids of enclosing ForEach/If blocks ("n3", "n5:else")
         self.statements: list[Any] = []
         self.with_else: set[str] = set()  # ids of If statements that already have an Else
+
+
+def _check_block_depth(parent: _Block, what: str) -> None:
+    if len(parent.path) >= MAX_BLOCK_DEPTH:
+        raise PipelineError(
+            f"{what} blocks nested more than {MAX_BLOCK_DEPTH} levels deep (the limit of ForEach/If blocks "
+            "inside each other)"
+        )
 
 
 def _current(what: str) -> _Block:
@@ -61,7 +70,7 @@ class _Operand:
         return self._compare(">=", other)
 
     def __invert__(self) -> Condition:
-        return Condition(irp.Not(irp.Truthy(_as_value(self))))
+        return ~Condition(irp.Truthy(_as_value(self)))
 
     __hash__ = object.__hash__
 
@@ -109,28 +118,46 @@ class PlaceParam(_Operand):
 
 
 class Condition:
-    """A boolean expression for ``If``; combine with ``&``, ``|`` and ``~``."""
+    """A boolean expression for ``If``; combine with ``&``, ``|`` and ``~``.
 
-    def __init__(self, cond: irp.Cond):
+    A condition nests at most :data:`MAX_VALUE_DEPTH` levels (operators and the
+    literals compared, together).
+    """
+
+    def __init__(self, cond: irp.Cond, depth: int | None = None):
         self.cond = cond
+        self.depth = irp.cond_depth(cond) if depth is None else depth  # kept: O(1) per operator
+        if self.depth > MAX_VALUE_DEPTH:
+            raise PipelineError(
+                f"condition nested more than {MAX_VALUE_DEPTH} levels deep (the limit); "
+                "compute the value in an operation instead"
+            )
+
+    def _combine(self, op: Literal["and", "or"], other: Any) -> Condition:
+        right = _as_condition(other)
+        return Condition(irp.BoolOp(op, (self.cond, right.cond)), 1 + max(self.depth, right.depth))
 
     def __and__(self, other: Condition) -> Condition:
-        return Condition(irp.BoolOp("and", (self.cond, _as_cond(other))))
+        return self._combine("and", other)
 
     def __or__(self, other: Condition) -> Condition:
-        return Condition(irp.BoolOp("or", (self.cond, _as_cond(other))))
+        return self._combine("or", other)
 
     def __invert__(self) -> Condition:
-        return Condition(irp.Not(self.cond))
+        return Condition(irp.Not(self.cond), self.depth + 1)
 
     def __bool__(self) -> bool:
         raise PipelineError("conditions are evaluated at run time; use 'with If(condition):'")
 
 
-def _as_cond(value: Any) -> irp.Cond:
+def _as_condition(value: Any) -> Condition:
     if isinstance(value, Condition):
-        return value.cond
-    return irp.Truthy(_as_value(value))
+        return value
+    return Condition(irp.Truthy(_as_value(value)))
+
+
+def _as_cond(value: Any) -> irp.Cond:
+    return _as_condition(value).cond
 
 
 def _as_value(value: Any) -> irp.Value:
@@ -160,6 +187,11 @@ def _has_non_str_key(value: Any) -> bool:
 
 
 def _check_literal(value: Any, where: str) -> None:
+    if irp.literal_depth(value) > MAX_VALUE_DEPTH:
+        raise PipelineError(
+            f"{where}: literal nested more than {MAX_VALUE_DEPTH} levels deep (the limit); "
+            "pass such data through an operation or a PlaceParam"
+        )
     try:
         json.dumps(value, allow_nan=False)
         if _has_non_str_key(value):  # json.dumps would silently turn them into strings
@@ -174,11 +206,25 @@ def _check_literal(value: Any, where: str) -> None:
                 raise PipelineError(f"{where}: node references inside literals are not supported")
 
 
+def _caused_by_recursion(exc: BaseException) -> bool:
+    pending = [exc]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, RecursionError):
+            return True
+        pending.extend(getattr(item, "exceptions", ()))  # an exception group (also the 3.10 backport)
+    return False
+
+
 class Pipeline:
     """Records the statements of a pipeline.
 
     >>> with Pipeline() as p:
     ...     Yield(PlaceParam("name"), place="echo")
+
+    Limits: ``ForEach``/``If``/``Else`` blocks nest at most :data:`MAX_BLOCK_DEPTH`
+    (100) levels, one condition or literal at most :data:`MAX_VALUE_DEPTH` (50);
+    deeper ones raise :class:`~dfm.kernel.errors.PipelineError` where written.
     """
 
     def __init__(self, name: str = "pipeline"):
@@ -222,9 +268,20 @@ class Pipeline:
 
     @classmethod
     def from_json(cls, text: str) -> Pipeline:
-        data = json.loads(text)
-        pipeline = cls(data.get("name", "pipeline"))
-        pipeline._ir = from_data(data, irp.PipelineIR)
+        try:
+            data = json.loads(text)
+            pipeline = cls(data.get("name", "pipeline"))
+            pipeline._ir = from_data(data, irp.PipelineIR)
+        except Exception as exc:  # cattrs wraps a RecursionError in its validation errors
+            if not _caused_by_recursion(exc):
+                raise
+            raise PipelineError(
+                f"pipeline JSON nested too deeply (blocks may nest {MAX_BLOCK_DEPTH} levels, "
+                f"conditions and literals {MAX_VALUE_DEPTH})"
+            ) from None
+        problem = irp.nesting_problem(pipeline._ir)
+        if problem is not None:
+            raise PipelineError(f"pipeline JSON: {problem} (the limit)")
         return pipeline
 
     @classmethod
@@ -275,6 +332,7 @@ class ForEach:
 
     def __enter__(self) -> Node:
         parent = _current("ForEach")
+        _check_block_depth(parent, "ForEach")
         over = _as_value(self._over)
         pipeline = parent.pipeline
         self._id = pipeline._next_id()
@@ -302,6 +360,7 @@ class If:
 
     def __enter__(self) -> None:
         parent = _current("If")
+        _check_block_depth(parent, "If")
         self._cond = _as_cond(self._condition)
         self._parent = parent
         self._id = parent.pipeline._next_id()

@@ -17,6 +17,22 @@ class DfmError(Exception):
     """Base of every user-facing DFM error."""
 
 
+def exception_text(exc: BaseException, limit: int = 300) -> str:
+    """``str(exc)`` on one line and at most ``limit`` characters, whatever ``exc.__str__`` does."""
+    try:
+        text = " ".join(str(exc).split())
+    except BaseException:  # a hostile __str__: the caller still names the type
+        text = "<unprintable message>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``TypeName: message`` on one line, for exceptions that are not :class:`DfmError`."""
+    name = type(exc).__qualname__
+    text = exception_text(exc)
+    return f"{name}: {text}" if text else name
+
+
 @attrs.frozen
 class ConfigIssue:
     """One problem in a federation config, with its exact location."""

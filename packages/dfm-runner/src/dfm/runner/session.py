@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,37 @@ def _load(federation: str | os.PathLike[str] | Federation | Any) -> tuple[Federa
     return load_config(path), path
 
 
+_PARAMS_EXPECTED = "a mapping of parameter name -> value"
+
+
+def _parameter_sets(params: Any) -> list[dict[str, Any]]:
+    """``execute()``'s ``params`` as a list of parameter sets, or a DfmError saying what was expected."""
+    if params is None:
+        return [{}]
+    if isinstance(params, Mapping):
+        items: list[Any] = [params]
+    elif isinstance(params, (str, bytes, bytearray)) or not isinstance(params, Iterable):
+        raise DfmError(
+            f"execute() params must be {_PARAMS_EXPECTED}, or a list of such mappings; "
+            f"got {type(params).__name__}"
+        )
+    else:
+        items = list(params)
+    sets = []
+    for i, item in enumerate(items):
+        where = "" if item is params else f"parameter set {i}: "
+        if not isinstance(item, Mapping):
+            raise DfmError(f"execute() {where}expected {_PARAMS_EXPECTED}; got {type(item).__name__}")
+        for name in item:
+            if not isinstance(name, str):
+                raise DfmError(
+                    f"execute() {where}parameter names are strings (PlaceParam names); "
+                    f"got {type(name).__name__} {name!r:.60}"
+                )
+        sets.append(dict(item))
+    return sets
+
+
 class Session:
     """Connects an application to a federation through one transport.
 
@@ -337,11 +368,7 @@ class Session:
                 f"pipeline was prepared for federation '{prepared.federation}', "
                 f"this session is connected to '{self.federation.name}'"
             )
-        sets = (
-            [dict(params or {})]
-            if params is None or isinstance(params, Mapping)
-            else [dict(p) for p in params]
-        )
+        sets = _parameter_sets(params)
         if not sets:
             raise DfmError("execute() needs at least one parameter set")
         if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):

@@ -152,3 +152,86 @@ def cond_values(cond: Cond) -> list[Value]:
 
 def value_refs(values: list[Value]) -> list[str]:
     return [v.node for v in values if isinstance(v, Ref)]
+
+
+# -- nesting limits --------------------------------------------------------------
+#
+# Serializing, hashing and compiling a pipeline recurse through its IR, so the
+# depth of a pipeline is bounded: ``dfm.api`` refuses a deeper block, condition
+# or literal where it is written, and the compiler refuses a deeper IR however it
+# was made (e.g. ``Pipeline.from_json``). Both limits leave ample room under
+# Python's default recursion limit.
+
+MAX_BLOCK_DEPTH = 100
+"""How many ``ForEach``/``If``/``Else`` blocks may be nested inside each other."""
+
+MAX_VALUE_DEPTH = 50
+"""How deep one literal (lists and dicts inside each other) or one condition may nest."""
+
+
+def literal_depth(value: Any) -> int:
+    """Nesting depth of a JSON-like literal: 0 for a scalar, 1 for ``[1]``, 2 for ``[[1]]``... (iterative)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_VALUE_DEPTH:  # deep enough to refuse (this also ends a cycle)
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def value_depth(value: Value) -> int:
+    """Nesting depth of an operation argument (that of its literal; 0 for a reference or parameter)."""
+    return literal_depth(value.value) if isinstance(value, Lit) else 0
+
+
+def cond_depth(cond: Cond) -> int:
+    """Nesting depth of a condition: 1 plus its deepest operand or sub-condition (iterative)."""
+    deepest = 0
+    stack: list[tuple[Cond, int]] = [(cond, 1)]
+    while stack and deepest <= MAX_VALUE_DEPTH:
+        item, depth = stack.pop()
+        if isinstance(item, Not):
+            stack.append((item.item, depth + 1))
+        elif isinstance(item, BoolOp):
+            stack.extend((sub, depth + 1) for sub in item.items)
+        else:
+            operands = [item.left, item.right] if isinstance(item, Compare) else [item.value]
+            deepest = max(deepest, depth + max(value_depth(v) for v in operands))
+    return deepest
+
+
+def nesting_problem(pipeline: PipelineIR) -> str | None:
+    """What makes ``pipeline`` nest deeper than the limits allow, or None (iterative)."""
+    stack: list[tuple[tuple[Statement, ...], int]] = [(pipeline.statements, 0)]
+    while stack:
+        statements, depth = stack.pop()
+        for stmt in statements:
+            values: list[Value] = []
+            if isinstance(stmt, Call):
+                values = list(stmt.args.values())
+            elif isinstance(stmt, Yield):
+                values = [stmt.value]
+            elif isinstance(stmt, ForEach):
+                values = [stmt.over]
+            elif cond_depth(stmt.cond) > MAX_VALUE_DEPTH:
+                return f"{stmt.id}: condition nested more than {MAX_VALUE_DEPTH} levels deep"
+            if any(value_depth(v) > MAX_VALUE_DEPTH for v in values):
+                return f"{stmt.id}: literal nested more than {MAX_VALUE_DEPTH} levels deep"
+            if isinstance(stmt, (ForEach, If)):
+                if depth + 1 > MAX_BLOCK_DEPTH:
+                    return f"{stmt.id}: blocks nested more than {MAX_BLOCK_DEPTH} levels deep"
+                if isinstance(stmt, ForEach):
+                    stack.append((stmt.body, depth + 1))
+                else:
+                    stack.extend([(stmt.then, depth + 1), (stmt.orelse, depth + 1)])
+    return None
