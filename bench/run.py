@@ -45,10 +45,18 @@ def array() -> Pipeline:
     return p
 
 
-def bench_transport(transport: str, quick: bool) -> dict[str, float]:
+# column -> (transport, options): inproc runs the codec by default; "trusted" skips it
+COLUMNS = {
+    "inproc": ("inproc", {}),
+    "inproc-trusted": ("inproc", {"trusted": True}),
+    "process": ("process", {}),
+}
+
+
+def bench_transport(transport: str, options: dict[str, object], quick: bool) -> dict[str, float]:
     out: dict[str, float] = {}
     start = time.perf_counter()
-    with Session(FED, transport=transport) as s:
+    with Session(FED, transport=transport, options=options) as s:
         out["session_start_s"] = time.perf_counter() - start
         prepared = s.prepare(one_op())
         for _ in range(50):  # warm up adapters and caches
@@ -99,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    results = {t: bench_transport(t, args.quick) for t in ("inproc", "process")}
+    results = {column: bench_transport(t, options, args.quick) for column, (t, options) in COLUMNS.items()}
     machine = f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip()
     print(f"runner benchmarks on {machine}")
     metrics = list(next(iter(results.values())))

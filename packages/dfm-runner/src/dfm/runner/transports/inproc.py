@@ -36,7 +36,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.codecs import CodecError, SafeCodec
 from dfm.kernel.ir.net import SiteNet
 from dfm.kernel.ir.serde import from_data, to_data
 from dfm.runner.messages import APP, Install, from_wire, to_wire
@@ -102,10 +102,13 @@ class InprocTransport(Transport):
         wire = to_wire(msg)
         if isinstance(msg, Install):
             wire["net"] = to_data(msg.net)
-        header, buffers = self._codec.encode(wire)
-        copy = from_wire(self._codec.decode(header, [bytes(b) for b in buffers]))
-        if isinstance(copy, Install):
-            copy.net = from_data(copy.net, SiteNet)
+        try:
+            header, buffers = self._codec.encode(wire)
+            copy = from_wire(self._codec.decode(header, [bytes(b) for b in buffers]))
+            if isinstance(copy, Install):
+                copy.net = from_data(copy.net, SiteNet)
+        except (ValueError, RecursionError) as exc:  # what another process would refuse to decode
+            raise CodecError(f"{type(msg).__name__} cannot be carried: {exc}") from None
         return copy
 
     def _site_send(self, source: str, site: str, msg: Any) -> None:

@@ -221,7 +221,7 @@ class ProcessTransport(Transport):
                     continue
                 try:
                     msg = decode_frame(head, inline, self.codec, inbox)
-                except ValueError as exc:  # CodecError, FrameError, BadMessage
+                except (ValueError, RecursionError) as exc:  # CodecError, FrameError, BadMessage, too deep
                     discard_frame(head, inbox)
                     job = frame_job(head)
                     if isinstance(job, str):

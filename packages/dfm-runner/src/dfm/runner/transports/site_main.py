@@ -92,7 +92,7 @@ class SiteProcess:
                 head, inline = await read_frame(reader)
                 try:
                     msg = decode_frame(head, inline, self.codec, inbox)
-                except ValueError as exc:  # CodecError, FrameError, BadMessage
+                except (ValueError, RecursionError) as exc:  # CodecError, FrameError, BadMessage, too deep
                     discard_frame(head, inbox)
                     self.runtime.refuse_frame(frame_job(head), peer, str(exc))
                     continue
