@@ -124,6 +124,13 @@ def _ensure_system_packages(session: nox.Session, package: str) -> None:
     session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env, success_codes=[0, 100])
 
 
+def _pytest_args(session: nox.Session, default: str) -> list[str]:
+    """``default`` plus the posargs, unless the posargs name test paths themselves."""
+    if any(Path(arg.split("::")[0]).exists() for arg in session.posargs):
+        return list(session.posargs)
+    return [default, *session.posargs]
+
+
 @nox.session
 @nox.parametrize("package", _params(("core", "adapter")))
 def tests(session: nox.Session, package: str) -> None:
@@ -132,7 +139,7 @@ def tests(session: nox.Session, package: str) -> None:
     _ensure_system_packages(session, package)
     _install_local(session, [package])
     session.env["DFM_STRICT_PLUGINS"] = "1"
-    session.run("pytest", f"{pkg.rel}/tests", *session.posargs)
+    session.run("pytest", *_pytest_args(session, f"{pkg.rel}/tests"))
 
 
 @nox.session
@@ -142,7 +149,7 @@ def integration(session: nox.Session) -> None:
     # ruff: the templates' tests lint what they bake
     _install_local(session, names, "pytest", "hypothesis", "build", "cookiecutter>=2.5", RUFF)
     session.env["DFM_STRICT_PLUGINS"] = "1"
-    session.run("pytest", "tests", *session.posargs)
+    session.run("pytest", *_pytest_args(session, "tests"))
 
 
 @nox.session
@@ -150,7 +157,7 @@ def flare(session: nox.Session) -> None:
     """dfm-flare's tests: real FLARE server and clients on loopback (needs nvflare, a few minutes)."""
     _install_local(session, ["dfm-flare"])
     session.env["DFM_STRICT_PLUGINS"] = "1"
-    session.run("pytest", "packages/dfm-flare/tests", *session.posargs)
+    session.run("pytest", *_pytest_args(session, "packages/dfm-flare/tests"))
 
 
 @nox.session
