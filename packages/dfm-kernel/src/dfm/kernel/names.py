@@ -83,11 +83,16 @@ class InvalidNameError(DfmError, ValueError):
 
 
 def shown(text: object, limit: int = 80) -> str:
-    """``text`` quoted for a message: control characters escaped, at most ``limit`` characters shown."""
-    value = text if isinstance(text, str) else repr(text)
-    if len(value) <= limit:
-        return "'" + escape_controls(value) + "'"
-    return "'" + escape_controls(value[:limit]) + f"'... ({len(value)} characters)"
+    """``text`` quoted for a message: control characters escaped, at most ``limit`` characters shown.
+
+    Anything but a string is shown as its (shortened) ``repr``, without quotes.
+    """
+    if not isinstance(text, str):
+        value = escape_controls(repr(text))
+        return value if len(value) <= limit else value[:limit] + "..."
+    if len(text) <= limit:
+        return "'" + escape_controls(text) + "'"
+    return "'" + escape_controls(text[:limit]) + f"'... ({len(text)} characters)"
 
 
 def escape_controls(text: str) -> str:
@@ -192,9 +197,12 @@ def name_problem(kind: NameKind, name: object) -> str | None:
     raise ValueError(f"unknown name kind {kind!r}")  # a programming error, not bad input
 
 
-def name_message(kind: str, name: object, problem: str) -> str:
-    """``invalid site name '../x': '/' is not allowed in this name; allowed: ...``."""
-    return f"invalid {kind} name {shown(name)}: {problem}; allowed: {ALLOWED.get(kind, '?')}"
+def name_message(kind: str, name: object, problem: str, allowed: str | None = None) -> str:
+    """``invalid site name '../x': '/' is not allowed in this name; allowed: ...``.
+
+    ``kind`` may be a label of its own ("Yield place") when ``allowed`` is given.
+    """
+    return f"invalid {kind} name {shown(name)}: {problem}; allowed: {allowed or ALLOWED.get(kind, '?')}"
 
 
 def validate_name(kind: NameKind, name: object) -> str:
