@@ -54,6 +54,7 @@ REF = "$ref"
 _MAX_HOPS = 64  # references followed while walking one pointer
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+:|//)")  # a URI scheme (not a drive letter) or //host
 _MISSING = object()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class ConfigTooLarge(Exception):
@@ -174,7 +175,13 @@ class RefResolver:
             return None
         target = source
         if file_part:
-            path = os.path.normpath(os.path.join(os.path.dirname(source.file), unquote(file_part)))
+            relative = unquote(file_part)
+            if _CONTROL.search(relative):
+                self.issues.append(
+                    issue_at(at, f"invalid $ref {shown(ref)}: a file name must not contain control characters")
+                )
+                return None
+            path = os.path.normpath(os.path.join(os.path.dirname(source.file), relative))
             loaded = self._load(path, ref, at)
             if loaded is None:
                 return None
@@ -202,8 +209,8 @@ class RefResolver:
                 issue_at(
                     at,
                     f"$ref target {shown(file_part)} is outside the federation directory",
-                    "a config may refer only to files in its own folder and below; the caller may"
-                    " allow more folders (load_config(ref_allow=...) or DFM_CONFIG_REF_ALLOW)",
+                    "only files in the config's folder and below are read (the caller may allow more"
+                    " folders: load_config(ref_allow=...) or DFM_CONFIG_REF_ALLOW)",
                 )
             )
             return None  # reported at every reference
