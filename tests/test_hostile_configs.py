@@ -207,6 +207,16 @@ CASES = [
         r"over the limit of 10 MiB",
         located=False,
     ),
+    Case(
+        "syntax-error-after-many-nodes",
+        write(fed_yaml() + "schemas:\n" + "".join(f"  k{i}: v{i}\n" for i in range(20_000)) + "  end: [1\n"),
+        r"fed.dfm.yaml:20016:1 /: invalid YAML: while parsing a flow sequence \(line 20015\)",
+    ),
+    Case(
+        "syntax-error-after-many-nodes-large",
+        write(fed_yaml() + "schemas:\n" + "".join(f"  k{i}: v{i}\n" for i in range(90_000)) + "  end: [1\n"),
+        r"fed.dfm.yaml:90016:1 /: invalid YAML: while parsing a flow sequence \(line 90015\)",
+    ),
     Case("recursive-alias", write(fed_yaml() + "schemas:\n  loop: &loop {items: [*loop]}\n"), r"recursive YAML alias"),
     Case("undefined-alias", write(fed_yaml() + "schemas:\n  x: *nope\n"), r"found undefined alias"),
     # -- $ref to things that are not regular files of the federation ------------------------

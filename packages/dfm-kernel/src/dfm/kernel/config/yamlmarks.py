@@ -47,7 +47,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_NODES = 200_000  # after expanding aliases (and, in the loader, references); a config is far smaller
 MAX_DEPTH = 100  # nesting of collections
 MAX_INT_DIGITS = 4300  # characters of an integer scalar (CPython's own default limit, on every version)
-_REPARSE_MAX = 1 << 20  # re-parse with the pure-Python loader (for its messages) only texts this small
+_REPARSE_MAX = 256 << 10  # re-parse with the pure-Python loader (for its messages) only texts this small
 
 
 class Mark(NamedTuple):
@@ -108,7 +108,8 @@ class _Counting(yaml.composer.Composer):
         self._sizes = {}
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        mark = self.peek_event().start_mark
+        event = self.peek_event()
+        mark = event.start_mark
         if self.check_event(yaml.AliasEvent):
             node: yaml.Node = super().compose_node(parent, index)
             self._count(self._sizes.get(id(node), 1), mark)  # a recursive alias counts as one
@@ -120,7 +121,9 @@ class _Counting(yaml.composer.Composer):
         self._count(1, mark)
         node = super().compose_node(parent, index)
         self._depth -= 1
-        self._sizes[id(node)] = self._expanded - start
+        node.end_mark = None  # only start marks are used: keep memory per node small
+        if event.anchor is not None:  # only anchored nodes can be repeated by an alias
+            self._sizes[id(node)] = self._expanded - start
         return node
 
     def _count(self, nodes: int, mark: yaml.Mark) -> None:
@@ -292,7 +295,7 @@ def parse_yaml(text: str, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DE
     """Parse one YAML document with marks; raise :class:`YamlSyntaxError` if it is not YAML.
 
     libyaml parses when PyYAML has it; on a YAML error the pure-Python loader parses again
-    (texts up to 1 MiB), so that messages are the same on every installation. Composition
+    (texts up to 256 KiB), so that messages are the same on every installation. Composition
     stops with a located :class:`YamlSyntaxError` past ``max_nodes`` nodes (aliases
     expanded) or ``max_depth`` levels of nesting.
     """
