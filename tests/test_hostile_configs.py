@@ -168,7 +168,14 @@ CASES = [
     Case("billion-laughs-wide", write(laughs(4, width=200)), r"expands to more than 200000 nodes"),
     Case(
         "quadratic-blowup",
-        write(fed_yaml() + "schemas:\n  big: &big [" + ", ".join(["x"] * 2000) + "]\n  many: [" + ", ".join(["*big"] * 2000) + "]\n"),
+        write(
+            fed_yaml()
+            + "schemas:\n  big: &big ["
+            + ", ".join(["x"] * 2000)
+            + "]\n  many: ["
+            + ", ".join(["*big"] * 2000)
+            + "]\n"
+        ),
         r"expands to more than 200000 nodes",
     ),
     Case(
@@ -182,11 +189,25 @@ CASES = [
         ),
         r"expands to more than 200000 nodes",
     ),
-    Case("deep-flow-lists", write(fed_yaml() + "schemas:\n  deep: " + "[" * 100_000 + "]" * 100_000 + "\n"), r"nested more than 100 levels deep"),
-    Case("deep-flow-maps", write(fed_yaml() + "schemas:\n  deep: " + "{a: " * 50_000 + "1" + "}" * 50_000 + "\n"), r"nested more than 100 levels deep"),
+    Case(
+        "deep-flow-lists",
+        write(fed_yaml() + "schemas:\n  deep: " + "[" * 100_000 + "]" * 100_000 + "\n"),
+        r"nested more than 100 levels deep",
+    ),
+    Case(
+        "deep-flow-maps",
+        write(fed_yaml() + "schemas:\n  deep: " + "{a: " * 50_000 + "1" + "}" * 50_000 + "\n"),
+        r"nested more than 100 levels deep",
+    ),
     Case(
         "deep-block-maps",
-        write(fed_yaml() + "schemas:\n" + "".join("  " * (n + 1) + f"k{n}:\n" for n in range(300)) + "  " * 301 + "x: 1\n"),
+        write(
+            fed_yaml()
+            + "schemas:\n"
+            + "".join("  " * (n + 1) + f"k{n}:\n" for n in range(300))
+            + "  " * 301
+            + "x: 1\n"
+        ),
         r"nested more than 100 levels deep",
     ),
     Case(
@@ -199,8 +220,15 @@ CASES = [
         write(fed_yaml() + "schemas:\n  s:\n" + "    - x\n" * 1_000_000),
         r"expands to more than 200000 nodes",
     ),
-    Case("config-just-over-limit", sparse("fed.dfm.yaml", LIMIT + 1), r"over the limit of 10 MiB", located=False),
-    Case("config-1-gib", sparse("fed.dfm.yaml", 1 << 30), r"is 1 GiB, over the limit of 10 MiB", located=False),
+    Case(
+        "config-just-over-limit",
+        sparse("fed.dfm.yaml", LIMIT + 1),
+        r"over the limit of 10 MiB",
+        located=False,
+    ),
+    Case(
+        "config-1-gib", sparse("fed.dfm.yaml", 1 << 30), r"is 1 GiB, over the limit of 10 MiB", located=False
+    ),
     Case(
         "config-over-limit-real-text",
         write("dfm: 1.0.0\n" + "# padding\n" * (LIMIT // 10 + 1)),
@@ -217,7 +245,11 @@ CASES = [
         write(fed_yaml() + "schemas:\n" + "".join(f"  k{i}: v{i}\n" for i in range(90_000)) + "  end: [1\n"),
         r"fed.dfm.yaml:90016:1 /: invalid YAML: while parsing a flow sequence \(line 90015\)",
     ),
-    Case("recursive-alias", write(fed_yaml() + "schemas:\n  loop: &loop {items: [*loop]}\n"), r"recursive YAML alias"),
+    Case(
+        "recursive-alias",
+        write(fed_yaml() + "schemas:\n  loop: &loop {items: [*loop]}\n"),
+        r"recursive YAML alias",
+    ),
     Case("undefined-alias", write(fed_yaml() + "schemas:\n  x: *nope\n"), r"found undefined alias"),
     # -- $ref to things that are not regular files of the federation ------------------------
     Case("ref-dev-zero", write(ref("/dev/zero")), r"\$ref target '/dev/zero' " + OUTSIDE),
@@ -226,7 +258,11 @@ CASES = [
     Case("ref-dev-null", write(ref("/dev/null")), OUTSIDE),
     Case("ref-proc-environ", write(ref("/proc/self/environ")), OUTSIDE),
     Case("ref-etc-shadow", write(ref("../../../../../../../../etc/shadow")), OUTSIDE),
-    Case("ref-fifo", both(write(ref("pipe.yaml")), fifo("pipe.yaml")), r"'pipe.yaml' is not a regular file \(a FIFO\)"),
+    Case(
+        "ref-fifo",
+        both(write(ref("pipe.yaml")), fifo("pipe.yaml")),
+        r"'pipe.yaml' is not a regular file \(a FIFO\)",
+    ),
     Case(
         "ref-socket",
         both(write(ref("sock.yaml")), unix_socket("sock.yaml")),
@@ -261,14 +297,18 @@ CASES = [
         both(write(ref("link.yaml")), fifo("pipe"), symlink("link.yaml", "pipe")),
         r"'link.yaml' is not a regular file \(a FIFO\)",
     ),
-    Case("ref-parent-traversal", write(ref("../outside/secret.yaml")), r"'\.\./outside/secret.yaml' " + OUTSIDE),
+    Case(
+        "ref-parent-traversal", write(ref("../outside/secret.yaml")), r"'\.\./outside/secret.yaml' " + OUTSIDE
+    ),
     Case(
         "ref-traversal-through-subfolder",
         both(write(ref("sub/../../outside/secret.yaml")), mkdir("sub")),
         OUTSIDE,
     ),
     Case("ref-percent-encoded-traversal", write(ref("%2e%2e/outside/secret.yaml")), OUTSIDE),
-    Case("ref-absolute-path", lambda fed: write(ref(str(fed.parent / "outside" / "secret.yaml")))(fed), OUTSIDE),
+    Case(
+        "ref-absolute-path", lambda fed: write(ref(str(fed.parent / "outside" / "secret.yaml")))(fed), OUTSIDE
+    ),
     Case("ref-nul-in-path", write(ref("a\x00b.yaml")), r"must not contain control characters"),
     Case("ref-newline-in-path", write(ref("a\nb.yaml")), r"must not contain control characters"),
     Case("ref-url-https", write(ref("https://example.org/x.yaml")), r"remote \$ref .* is not allowed"),
@@ -310,7 +350,11 @@ CASES = [
     ),
     Case(
         "ref-cycle-between-files",
-        both(write(ref("a.yaml#/x")), write("x: {$ref: b.yaml#/y}\n", "a.yaml"), write("y: {$ref: a.yaml#/x}\n", "b.yaml")),
+        both(
+            write(ref("a.yaml#/x")),
+            write("x: {$ref: b.yaml#/y}\n", "a.yaml"),
+            write("y: {$ref: a.yaml#/x}\n", "b.yaml"),
+        ),
         r"circular \$ref",
     ),
     # the document is pulled in once (its keys are not a parameter's), then the cycle is found
@@ -320,44 +364,90 @@ CASES = [
     Case("ref-bad-pointer", write(ref("#schemas")), r"must be a JSON pointer"),
     Case("ref-not-a-string", write(fed_yaml(schema="{$ref: [1, 2]}")), r"\$ref must be a string"),
     # -- scalars that cannot be built ---------------------------------------------------------
-    Case("date-month-13", write(fed_yaml(extra="homesite: 2024-13-45\n")), r"invalid date '2024-13-45': month must be in 1\.\.12"),
-    Case("date-feb-30", write(fed_yaml(extra="homesite: 2024-02-30\n")), r"invalid date '2024-02-30': day is out of range"),
+    Case(
+        "date-month-13",
+        write(fed_yaml(extra="homesite: 2024-13-45\n")),
+        r"invalid date '2024-13-45': month must be in 1\.\.12",
+    ),
+    Case(
+        "date-feb-30",
+        write(fed_yaml(extra="homesite: 2024-02-30\n")),
+        r"invalid date '2024-02-30': day is out of range",
+    ),
     Case("date-hour-25", write(fed_yaml(extra="homesite: 2024-01-01 25:00:00\n")), r"invalid date"),
     Case("date-explicit-tag", write(fed_yaml(extra="homesite: !!timestamp soon\n")), r"invalid date 'soon'"),
-    Case("int-5000-digits", write(fed_yaml(extra="links: {default-cost: " + "9" * 5000 + "}\n")), r"invalid integer .*5000 characters"),
-    Case("int-1m-digits", write(fed_yaml(extra="links: {default-cost: " + "9" * MIB + "}\n")), r"invalid integer"),
+    Case(
+        "int-5000-digits",
+        write(fed_yaml(extra="links: {default-cost: " + "9" * 5000 + "}\n")),
+        r"invalid integer .*5000 characters",
+    ),
+    Case(
+        "int-1m-digits",
+        write(fed_yaml(extra="links: {default-cost: " + "9" * MIB + "}\n")),
+        r"invalid integer",
+    ),
     Case(
         "int-sexagesimal-huge",
         write(fed_yaml(extra="links: {default-cost: 1" + ":59" * 3000 + "}\n")),
         r"invalid integer",
     ),
-    Case("int-400-digits-as-float", write(fed_yaml(extra="links: {default-cost: " + "9" * 400 + "}\n")), r"expected a number within the range of a float"),
+    Case(
+        "int-400-digits-as-float",
+        write(fed_yaml(extra="links: {default-cost: " + "9" * 400 + "}\n")),
+        r"expected a number within the range of a float",
+    ),
     Case("int-explicit-tag", write(fed_yaml(extra="homesite: !!int abc\n")), r"invalid integer 'abc'"),
     Case("float-explicit-tag", write(fed_yaml(extra="homesite: !!float abc\n")), r"invalid number 'abc'"),
     Case("bool-explicit-tag", write(fed_yaml(extra="homesite: !!bool maybe\n")), r"invalid boolean 'maybe'"),
-    Case("cost-infinite", write(fed_yaml(extra="links: {default-cost: .inf}\n")), r"must be a finite number, found inf"),
-    Case("cost-nan", write(fed_yaml(extra="links: {default-cost: .nan}\n")), r"must be a number >= 0, found nan"),
+    Case(
+        "cost-infinite",
+        write(fed_yaml(extra="links: {default-cost: .inf}\n")),
+        r"must be a finite number, found inf",
+    ),
+    Case(
+        "cost-nan",
+        write(fed_yaml(extra="links: {default-cost: .nan}\n")),
+        r"must be a number >= 0, found nan",
+    ),
     Case(
         "estimated-size-huge",
-        write(fed_yaml().replace("    parameters:\n", "    estimated-size: " + "9" * 100 + "\n    parameters:\n")),
+        write(
+            fed_yaml().replace(
+                "    parameters:\n", "    estimated-size: " + "9" * 100 + "\n    parameters:\n"
+            )
+        ),
         r"estimated-size must be a number of bytes from 0 to 2\*\*63-1",
     ),
-    Case("python-tag", write(fed_yaml(extra="homesite: !!python/object/apply:os.system [id]\n")), r"could not determine a constructor"),
+    Case(
+        "python-tag",
+        write(fed_yaml(extra="homesite: !!python/object/apply:os.system [id]\n")),
+        r"could not determine a constructor",
+    ),
     # -- names ---------------------------------------------------------------------------------
     Case("site-traversal", write(fed_yaml(site="../x/victim")), r"invalid site name '\.\./x/victim'"),
     Case("site-dotdot", write(fed_yaml(site="..")), r"invalid site name '\.\.'"),
-    Case("site-dotdot-inside", write(fed_yaml(site="a..b")), r"invalid site name 'a\.\.b': '\.\.' is not allowed"),
+    Case(
+        "site-dotdot-inside",
+        write(fed_yaml(site="a..b")),
+        r"invalid site name 'a\.\.b': '\.\.' is not allowed",
+    ),
     Case("site-slash", write(fed_yaml(site="a/b")), r"invalid site name 'a/b': '/' is not allowed"),
     Case("site-backslash", write(fed_yaml(site="a\\b")), r"invalid site name"),
     Case("site-nul", write(fed_yaml(site="a\x00b")), r"must not contain control characters, found '\\x00'"),
-    Case("site-escape-sequence", write(fed_yaml(site="a\x1b[31mred")), r"must not contain control characters"),
+    Case(
+        "site-escape-sequence", write(fed_yaml(site="a\x1b[31mred")), r"must not contain control characters"
+    ),
     Case("site-newline", write(fed_yaml(site="a\nb")), r"must not contain control characters"),
     Case("site-tab", write(fed_yaml(site="a\tb")), r"must not contain control characters"),
     Case("site-space", write(fed_yaml(site="a b")), r"invalid site name 'a b': ' ' is not allowed"),
     Case("site-leading-dot", write(fed_yaml(site=".hidden")), r"must start with a letter or a digit"),
     Case("site-leading-dash", write(fed_yaml(site="-rf")), r"must start with a letter or a digit"),
     Case("site-too-long", write(fed_yaml(site="s" * 65)), r"65 characters long, at most 64"),
-    Case("site-1000-chars", write(fed_yaml(site="s" * 1000)), r"invalid site name 's+'\.\.\. \(1000 characters\)"),
+    Case(
+        "site-1000-chars",
+        write(fed_yaml(site="s" * 1000)),
+        r"invalid site name 's+'\.\.\. \(1000 characters\)",
+    ),
     Case("site-1-mib", write(fed_yaml(site="s" * MIB)), r"invalid YAML: mapping values are not allowed"),
     Case("site-bad-domain", write(fed_yaml(site="hospital@-bad-.org")), r"is not a hostname"),
     Case("site-empty-domain", write(fed_yaml(site="hospital@")), r"the domain after '@' is empty"),
@@ -368,24 +458,42 @@ CASES = [
     Case("provider-traversal", write(fed_yaml(provider="../p")), r"invalid provider name '\.\./p'"),
     Case("provider-nul", write(fed_yaml(provider="p\x00")), r"must not contain control characters"),
     Case("provider-at-domain", write(fed_yaml(provider="p@example.org")), r"invalid provider name"),
-    Case("operation-slash", write(fed_yaml(operation="users/Greet")), r"invalid operation name 'users/Greet'"),
+    Case(
+        "operation-slash", write(fed_yaml(operation="users/Greet")), r"invalid operation name 'users/Greet'"
+    ),
     Case("operation-dotdot", write(fed_yaml(operation="users..Greet")), r"a part between dots is empty"),
     Case("operation-traversal", write(fed_yaml(operation="../../x.Greet")), r"invalid operation name"),
     Case("operation-keyword", write(fed_yaml(operation="users.import")), r"'import' is a Python keyword"),
-    Case("operation-nul", write(fed_yaml(operation="users.Gr\x00eet")), r"must not contain control characters"),
-    Case("parameter-dash", write(fed_yaml(param="first-name", args="{from-param: first-name}")), r"invalid parameter name 'first-name'"),
+    Case(
+        "operation-nul", write(fed_yaml(operation="users.Gr\x00eet")), r"must not contain control characters"
+    ),
+    Case(
+        "parameter-dash",
+        write(fed_yaml(param="first-name", args="{from-param: first-name}")),
+        r"invalid parameter name 'first-name'",
+    ),
     Case(
         "expose-as-traversal",
         write(
             fed_yaml(args="{from-param: name}").replace(
                 "          name: {from-param: name}\n",
-                "          name: {from-param: name}\n          who: {const: x}\n        expose-as: {who: ../who}\n",
+                "          name: {from-param: name}\n"
+                "          who: {const: x}\n"
+                "        expose-as: {who: ../who}\n",
             )
         ),
         r"invalid parameter name '\.\./who'",
     ),
-    Case("schema-traversal", write(fed_yaml(extra="schemas: {'../evil': {type: object}}\n")), r"invalid schema name '\.\./evil'"),
-    Case("code-package-traversal", write(fed_yaml(code_package="../pkg")), r"invalid code-package name '\.\./pkg'"),
+    Case(
+        "schema-traversal",
+        write(fed_yaml(extra="schemas: {'../evil': {type: object}}\n")),
+        r"invalid schema name '\.\./evil'",
+    ),
+    Case(
+        "code-package-traversal",
+        write(fed_yaml(code_package="../pkg")),
+        r"invalid code-package name '\.\./pkg'",
+    ),
     Case("code-package-keyword", write(fed_yaml(code_package="class")), r"'class' is a Python keyword"),
     Case(
         "value-with-terminal-escape",
@@ -401,7 +509,11 @@ CASES = [
         write("\ufeff" + fed_yaml(site="a/b")),
         r"fed.dfm.yaml:8:3 /sites/a~1b: invalid site name",
     ),
-    Case("raw-nul-byte", write(fed_yaml().replace("1.0.0\n", "1.0.0\x00\n", 1)), r"special characters are not allowed"),
+    Case(
+        "raw-nul-byte",
+        write(fed_yaml().replace("1.0.0\n", "1.0.0\x00\n", 1)),
+        r"special characters are not allowed",
+    ),
     Case("raw-escape-byte", write(fed_yaml() + "# \x1b[2J\n"), r"special characters are not allowed"),
     Case("tab-indentation", write(fed_yaml().replace("    parameters:", "\tparameters:")), r"invalid YAML"),
     Case("two-documents", write(fed_yaml() + "---\n" + fed_yaml()), r"expected a single document"),
@@ -410,7 +522,12 @@ CASES = [
     Case("key-is-a-list", write(fed_yaml() + "? [a, b]\n: 1\n"), r"a mapping key must be a string"),
     # -- the top-level path itself -------------------------------------------------------------
     Case("config-is-fifo", fifo("fed.dfm.yaml"), r"no federation config file", plain=True),
-    Case("config-is-dev-zero-symlink", symlink("fed.dfm.yaml", "/dev/zero"), r"no federation config file", plain=True),
+    Case(
+        "config-is-dev-zero-symlink",
+        symlink("fed.dfm.yaml", "/dev/zero"),
+        r"no federation config file",
+        plain=True,
+    ),
     Case("config-is-directory", mkdir("fed.dfm.yaml"), r"no federation config file", plain=True),
 ]
 
@@ -433,7 +550,9 @@ def workspace(tmp_path: Path) -> Path:
     fed = tmp_path / "fed"
     (fed / "tiny").mkdir(parents=True)
     (fed / "tiny" / "__init__.py").write_text("")
-    (fed / "tiny" / "adapters.py").write_text("class GreetMe:\n    def body(self, name):\n        return name\n")
+    (fed / "tiny" / "adapters.py").write_text(
+        "class GreetMe:\n    def body(self, name):\n        return name\n"
+    )
     return tmp_path
 
 

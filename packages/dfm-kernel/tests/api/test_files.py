@@ -122,7 +122,9 @@ def test_get_pipeline_raises(tmp_path):
 
 def test_get_pipeline_raising_a_dfm_error(tmp_path):
     path = write(tmp_path, "from dfm.api import PlaceParam\n\ndef get_pipeline():\n    PlaceParam('1')\n")
-    with pytest.raises(PipelineError, match=r"^invalid PlaceParam name '1': it must not start with a digit; "):
+    with pytest.raises(
+        PipelineError, match=r"^invalid PlaceParam name '1': it must not start with a digit; "
+    ):
         pipeline_from(run_pipeline_file(path))
 
 

@@ -59,7 +59,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?")
 
-_SIMPLE_RULE = "1-64 characters of letters, digits, '_', '-' and '.', starting with a letter or digit, no '..'"
+_SIMPLE_RULE = (
+    "1-64 characters of letters, digits, '_', '-' and '.', starting with a letter or digit, no '..'"
+)
 _IDENTIFIER_RULE = "1-128 characters of letters, digits and '_', not starting with a digit"
 ALLOWED: Final[dict[str, str]] = {
     "site": _SIMPLE_RULE + ", optionally followed by '@' and a domain name such as 'example.org'",
@@ -105,7 +107,9 @@ def escape_controls(text: str) -> str:
             out.append(char)
         else:
             code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+            out.append(
+                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+            )
     return "".join(out)
 
 

@@ -182,7 +182,9 @@ def read_config_text(file: str, limits: Limits) -> str:
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(file, 0, 0, "", "config file not found")]) from None
     except Refused as exc:
-        raise ConfigError([ConfigIssue(file, 0, 0, "", f"cannot read the config: the file {exc.reason}")]) from None
+        raise ConfigError(
+            [ConfigIssue(file, 0, 0, "", f"cannot read the config: the file {exc.reason}")]
+        ) from None
     text, bad = decode_utf8(data)
     if text is None:
         assert bad is not None

@@ -84,7 +84,9 @@ def load_config_text(
 
 
 def _too_large(file: str, size: int, limits: Limits) -> ConfigIssue:
-    message = f"cannot read the config: it is {size_text(size)}, over the limit of {size_text(limits.max_bytes)}"
+    message = (
+        f"cannot read the config: it is {size_text(size)}, over the limit of {size_text(limits.max_bytes)}"
+    )
     return ConfigIssue(file, 0, 0, "", message)
 
 

@@ -178,7 +178,9 @@ class RefResolver:
             relative = unquote(file_part)
             if _CONTROL.search(relative):
                 self.issues.append(
-                    issue_at(at, f"invalid $ref {shown(ref)}: a file name must not contain control characters")
+                    issue_at(
+                        at, f"invalid $ref {shown(ref)}: a file name must not contain control characters"
+                    )
                 )
                 return None
             path = os.path.normpath(os.path.join(os.path.dirname(source.file), relative))

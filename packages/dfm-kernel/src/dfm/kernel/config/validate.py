@@ -128,7 +128,8 @@ class _Checks:
             if not 0 <= op.estimated_size <= MAX_ESTIMATED_SIZE:
                 yield Finding(
                     f"{at}/estimated-size",
-                    f"estimated-size must be a number of bytes from 0 to 2**63-1, found {_int_text(op.estimated_size)}",
+                    "estimated-size must be a number of bytes from 0 to 2**63-1,"
+                    f" found {_int_text(op.estimated_size)}",
                 )
             for index, param in enumerate(op.required):
                 if param not in op.parameters:

@@ -116,7 +116,9 @@ class _Counting(yaml.composer.Composer):
             return node
         self._depth += 1
         if self._depth > self._max_depth:
-            raise YamlSyntaxError(f"the config is nested more than {self._max_depth} levels deep", Mark.of(mark))
+            raise YamlSyntaxError(
+                f"the config is nested more than {self._max_depth} levels deep", Mark.of(mark)
+            )
         start = self._expanded
         self._count(1, mark)
         node = super().compose_node(parent, index)
@@ -328,7 +330,9 @@ def _syntax_error(exc: yaml.YAMLError, text: str) -> YamlSyntaxError:
                 context += f" (line {started.line + 1})"
             what = f"{context}, {what}" if what else context
         what = escape_message(what)
-        return YamlSyntaxError(f"invalid YAML: {what or 'not a YAML document'}", Mark.of(mark) if mark else None)
+        return YamlSyntaxError(
+            f"invalid YAML: {what or 'not a YAML document'}", Mark.of(mark) if mark else None
+        )
     if isinstance(exc, yaml.reader.ReaderError):
         # The reader counts characters; turn the offset into a line and column.
         position = min(exc.position, len(text))
