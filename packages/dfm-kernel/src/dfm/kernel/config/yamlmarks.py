@@ -107,11 +107,11 @@ class _Counting(yaml.composer.Composer):
         self._depth = 0
         self._sizes = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         mark = event.start_mark
         if self.check_event(yaml.AliasEvent):
-            node: yaml.Node = super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
             self._count(self._sizes.get(id(node), 1), mark)  # a recursive alias counts as one
             return node
         self._depth += 1
@@ -123,7 +123,8 @@ class _Counting(yaml.composer.Composer):
         self._count(1, mark)
         node = super().compose_node(parent, index)
         self._depth -= 1
-        node.end_mark = None  # only start marks are used: keep memory per node small
+        if node is not None:
+            node.end_mark = None  # only start marks are used: keep memory per node small
         if event.anchor is not None:  # only anchored nodes can be repeated by an alias
             self._sizes[id(node)] = self._expanded - start
         return node
