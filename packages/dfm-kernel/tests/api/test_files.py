@@ -122,7 +122,8 @@ def test_get_pipeline_raises(tmp_path):
 
 def test_get_pipeline_raising_a_dfm_error(tmp_path):
     path = write(tmp_path, "from dfm.api import PlaceParam\n\ndef get_pipeline():\n    PlaceParam('1')\n")
-    with raises(f"{path}:4: PlaceParam name must be an identifier, got '1'"):
+    prefix = f"{path}:4: invalid PlaceParam name '1': it must not start with a digit; "
+    with pytest.raises(PipelineFileError, match=f"^{re.escape(prefix)}"):
         pipeline_from(run_pipeline_file(path))
 
 

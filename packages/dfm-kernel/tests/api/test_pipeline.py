@@ -271,8 +271,13 @@ def test_yield_place_used_twice(fed):
 
 def test_yield_bad_place_and_literal(fed):
     with Pipeline():
-        with raises("Yield place must be a non-empty string, got ''"):
+        with raises(
+            "invalid Yield place name '': it is empty; allowed: 1-64 characters of letters, digits,"
+            " '_', '-' and '.', starting with a letter or digit, no '..'"
+        ):
             Yield(PlaceParam("a"), place="")
+        with pytest.raises(PipelineError, match=r"^invalid Yield place name '\.\./x': '/' is not allowed"):
+            Yield(PlaceParam("a"), place="../x")
         with raises("Yield to 'x': yield an operation result, a ForEach item or a PlaceParam, not a literal"):
             Yield("hello", place="x")
 
@@ -418,9 +423,22 @@ def test_node_inside_literal(fed):
             fed.api.users.GreetMe(name=[n])
 
 
-@pytest.mark.parametrize("name", ["", "1a", "a-b", "a b", 3, None])
-def test_bad_place_param_name(name):
-    with raises(f"PlaceParam name must be an identifier, got {name!r}"):
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "it is empty"),
+        ("1a", "it must not start with a digit"),
+        ("a-b", "'-' is not allowed in this name"),
+        ("a b", "' ' is not allowed in this name"),
+        ("a\x00", "'\\x00' is not allowed in this name"),
+        (3, "a name must be a string, found int"),
+        (None, "a name must be a string, found NoneType"),
+    ],
+)
+def test_bad_place_param_name(name, problem):
+    shown = f"'{name}'".replace("\x00", "\\x00") if isinstance(name, str) else repr(name)
+    allowed = "1-128 characters of letters, digits and '_', not starting with a digit"
+    with raises(f"invalid PlaceParam name {shown}: {problem}; allowed: {allowed}"):
         PlaceParam(name)
 
 

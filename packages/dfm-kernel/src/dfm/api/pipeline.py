@@ -10,6 +10,7 @@ from dfm.kernel.errors import PipelineError
 from dfm.kernel.ir import pipeline as irp
 from dfm.kernel.ir.pipeline import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH
 from dfm.kernel.ir.serde import from_data, to_data
+from dfm.kernel.names import ALLOWED, NameKind, name_message, name_problem
 
 _state = threading.local()
 
@@ -109,8 +110,7 @@ class PlaceParam(_Operand):
     """A value supplied per execution: ``session.execute(prepared, {"name": ...})``."""
 
     def __init__(self, name: str):
-        if not isinstance(name, str) or not name.isidentifier():
-            raise PipelineError(f"PlaceParam name must be an identifier, got {name!r}")
+        _check_name("parameter", name, "PlaceParam")
         self.name = name
 
     def __repr__(self) -> str:
@@ -291,11 +291,23 @@ class Pipeline:
         return pipeline
 
 
+def _check_name(kind: NameKind, name: object, label: str | None = None) -> None:
+    """Raise :class:`PipelineError` naming ``name`` and the allowed set (:mod:`dfm.kernel.names`)."""
+    problem = name_problem(kind, name)
+    if problem is not None:
+        raise PipelineError(name_message(label or kind, name, problem, ALLOWED[kind]))
+
+
 def record_call(
     operation: str, args: dict[str, Any], site: str | None = None, provider: str | None = None
 ) -> Node:
     """Record an operation call in the current block (used by operation objects)."""
     block = _current(f"operation {operation}")
+    _check_name("operation", operation)
+    if site is not None:
+        _check_name("site", site)
+    if provider is not None:
+        _check_name("provider", provider)
     values = {name: _as_value(value) for name, value in args.items()}
     node_id = block.pipeline._next_id()
     block.statements.append(irp.Call(node_id, operation, values, site, provider))
@@ -305,8 +317,7 @@ def record_call(
 def Yield(value: Any, place: str = "yield", multiuse: bool = False) -> None:
     """Send ``value`` to the application under the name ``place``."""
     block = _current("Yield")
-    if not isinstance(place, str) or not place:
-        raise PipelineError(f"Yield place must be a non-empty string, got {place!r}")
+    _check_name("place", place, "Yield place")
     places = block.pipeline._places
     if place in places and not (multiuse and places[place]):
         raise PipelineError(

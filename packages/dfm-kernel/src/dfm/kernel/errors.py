@@ -48,10 +48,24 @@ class ConfigIssue:
         where = self.file
         if self.line:
             where += f":{self.line}:{self.column}"
-        text = f"{where} {self.pointer or '/'}: {self.message}"
+        text = f"{where} {_short_pointer(self.pointer) or '/'}: {self.message}"
         if self.hint:
             text += f"; {self.hint}"
+        return _printable(text)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a config's strings never drive the terminal."""
+    if text.isprintable():
         return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _short_pointer(pointer: str, limit: int = 64) -> str:
+    """A pointer with each overlong token shortened (a 1 MB key is not worth printing)."""
+    if len(pointer) <= 4 * limit:
+        return pointer
+    return "/".join(t if len(t) <= limit else t[:limit] + "..." for t in pointer.split("/"))
 
 
 class ConfigError(DfmError):

@@ -12,15 +12,23 @@ Four stages, each collecting every issue it finds:
 Whatever went wrong, the caller gets one :class:`~dfm.kernel.errors.ConfigError`
 listing all issues, each with file, line, column and JSON pointer; never a
 traceback.
+
+Limits (:class:`~dfm.kernel.config.files.Limits`) hold while reading, not after:
+every file (the config and each ``$ref`` target) must be a regular file of at
+most ``max_bytes`` (10 MiB; all files together 32 MiB), YAML composition stops
+past ``max_nodes`` nodes (200 000, aliases expanded) or ``max_depth`` levels
+(100), and ``$ref`` reads only inside the federation directory (the folder of
+the top-level config) and the folders in ``ref_allow``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Iterable
 
 from dfm.kernel.config.converter import converter
 from dfm.kernel.config.errors_walk import structure_findings
+from dfm.kernel.config.files import Limits, read_config_text, size_text
 from dfm.kernel.config.locations import Source, issue_at, problem_issue
 from dfm.kernel.config.models import Federation
 from dfm.kernel.config.refs import ConfigTooLarge, RefResolver
@@ -28,45 +36,69 @@ from dfm.kernel.config.validate import validate
 from dfm.kernel.config.yamlmarks import YamlSyntaxError, parse_yaml
 from dfm.kernel.errors import ConfigError, ConfigIssue
 
+StrPath = str | os.PathLike[str]
 
-def load_config(path: str | os.PathLike[str]) -> Federation:
+
+def load_config(
+    path: StrPath,
+    *,
+    limits: Limits | None = None,
+    ref_allow: Iterable[StrPath] = (),
+    max_bytes: int | None = None,
+) -> Federation:
     """Load a federation config file; raise :class:`ConfigError` listing every problem.
 
     Issues name the file as given here; files pulled in through ``$ref`` are named
     relative to the same base (``configs/fed.dfm.yaml`` refers to ``schemas.yaml``:
     ``configs/schemas.yaml``).
+
+    ``$ref`` reads files inside the config's folder only; ``ref_allow`` adds folders
+    (so does the ``DFM_CONFIG_REF_ALLOW`` environment variable, ``os.pathsep``-separated).
+    ``max_bytes`` caps the size of each file (default 10 MiB, or ``DFM_CONFIG_MAX_BYTES``);
+    ``limits`` sets every cap at once.
     """
+    caps = Limits.make(limits, ref_allow=ref_allow, max_bytes=max_bytes)
     file = os.fspath(path)
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([ConfigIssue(file, 0, 0, "", "config file not found")]) from None
-    except UnicodeDecodeError:
-        raise ConfigError(
-            [ConfigIssue(file, 0, 0, "", "cannot read the config: it is not UTF-8 text")]
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            [ConfigIssue(file, 0, 0, "", f"cannot read the config: {exc.strerror or exc}")]
-        ) from None
-    return load_config_text(text, file)
+    return _finish(*_load(read_config_text(file, caps), file, caps))
 
 
-def load_config_text(text: str, file: str = "<string>") -> Federation:
+def load_config_text(
+    text: str,
+    file: str = "<string>",
+    *,
+    limits: Limits | None = None,
+    ref_allow: Iterable[StrPath] = (),
+    max_bytes: int | None = None,
+) -> Federation:
     """Load a federation config from text; raise :class:`ConfigError` listing every problem.
 
     ``file`` names the text in issues, and relative ``$ref`` files are looked up beside it
-    (in the current directory for the default ``"<string>"``).
+    (in the current directory for the default ``"<string>"``), which is the federation
+    directory. The limits are those of :func:`load_config`.
     """
-    federation, issues = _load(text, file)
+    caps = Limits.make(limits, ref_allow=ref_allow, max_bytes=max_bytes)
+    size = len(text) if len(text) * 4 <= caps.max_bytes else len(text.encode("utf-8", "surrogatepass"))
+    if size > caps.max_bytes:
+        raise ConfigError([_too_large(file, size, caps)])
+    return _finish(*_load(text, file, caps))
+
+
+def _too_large(file: str, size: int, limits: Limits) -> ConfigIssue:
+    message = (
+        f"cannot read the config: it is {size_text(size)}, over the limit of {size_text(limits.max_bytes)}"
+    )
+    return ConfigIssue(file, 0, 0, "", message)
+
+
+def _finish(federation: Federation | None, issues: list[ConfigIssue]) -> Federation:
     if federation is None or issues:
         raise ConfigError(issues)
     return federation
 
 
-def _load(text: str, file: str) -> tuple[Federation | None, list[ConfigIssue]]:
+def _load(text: str, file: str, limits: Limits) -> tuple[Federation | None, list[ConfigIssue]]:
     try:
-        doc = parse_yaml(text)
+        doc = parse_yaml(text, max_nodes=limits.max_nodes, max_depth=limits.max_depth)
     except YamlSyntaxError as exc:
         line, column = exc.mark or (0, 0)
         return None, [ConfigIssue(file, line, column, "", exc.message)]
@@ -82,7 +114,7 @@ def _load(text: str, file: str) -> tuple[Federation | None, list[ConfigIssue]]:
         )
         return None, issues
 
-    resolver = RefResolver(root)
+    resolver = RefResolver(root, limits=limits, used_bytes=len(text))
     try:
         data = resolver.resolve()
     except (ConfigTooLarge, RecursionError) as exc:

@@ -11,6 +11,13 @@ A mapping with a ``$ref`` key is a reference; strings are never references
 relative to the referring one, ``"other.yaml"`` to a whole file. The part after
 ``#`` is a JSON pointer (RFC 6901, percent-decoded as a URI fragment). Targets
 may hold references themselves; a cycle is an issue. URLs are never fetched.
+
+A target file is read only if its resolved path (symlinks followed) is inside
+the federation directory (the folder of the top-level config) or a folder of
+``Limits.ref_allow``, and then only if it is a regular file within the size
+limits (:func:`~dfm.kernel.config.files.read_regular_file`). A refused file is
+never opened, and nothing of its content reaches a message.
+
 Every problem is an issue at the ``$ref`` value that caused it, and the
 :class:`~dfm.kernel.config.locations.Locator` built on the way sends issues
 about pulled-in content to the file the content came from.
@@ -25,17 +32,29 @@ from typing import Any
 from urllib.parse import unquote
 
 from dfm.kernel.config import pointers
+from dfm.kernel.config.files import (
+    Limits,
+    Refused,
+    decode_utf8,
+    inside,
+    read_config_text,
+    read_regular_file,
+    size_text,
+)
 from dfm.kernel.config.locations import Locator, Origin, Source, issue_at, problem_issue
 from dfm.kernel.config.typenames import describe_value
-from dfm.kernel.config.yamlmarks import YamlSyntaxError, parse_yaml
-from dfm.kernel.errors import ConfigIssue
+from dfm.kernel.config.yamlmarks import MAX_NODES, YamlSyntaxError, parse_yaml
+from dfm.kernel.errors import ConfigError, ConfigIssue
+from dfm.kernel.names import shown
 from dfm.kernel.suggest import did_you_mean
 
+__all__ = ["MAX_NODES", "REF", "ConfigTooLarge", "RefResolver", "locate_file"]
+
 REF = "$ref"
-MAX_NODES = 200_000  # after expanding aliases and references; a config is far smaller
 _MAX_HOPS = 64  # references followed while walking one pointer
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+:|//)")  # a URI scheme (not a drive letter) or //host
 _MISSING = object()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class ConfigTooLarge(Exception):
@@ -45,15 +64,27 @@ class ConfigTooLarge(Exception):
 class RefResolver:
     """Resolves every ``$ref`` of one config; collects issues instead of raising."""
 
-    def __init__(self, root: Source, *, max_nodes: int = MAX_NODES) -> None:
+    def __init__(
+        self,
+        root: Source,
+        *,
+        max_nodes: int | None = None,
+        limits: Limits | None = None,
+        used_bytes: int = 0,
+    ) -> None:
         self.root = root
+        self.limits = limits or Limits()
+        # the federation directory, then the folders the caller allows
+        folders = [os.path.dirname(os.path.abspath(root.file)), *self.limits.ref_allow]
+        self.folders = [os.path.realpath(folder) for folder in folders]
+        self._bytes_left = self.limits.max_total_bytes - used_bytes
         self.locator = Locator(root)
         self.issues: list[ConfigIssue] = []
         # pointers (of the resolved document) of references that could not be resolved
         self.failed: list[str] = []
         self._sources: dict[str, Source | None] = {os.path.realpath(root.file): root}
         self._nodes = 0
-        self._max_nodes = max_nodes
+        self._max_nodes = self.limits.max_nodes if max_nodes is None else max_nodes
 
     def resolve(self) -> Any:
         """The root document with every reference replaced; raises :class:`ConfigTooLarge`."""
@@ -144,7 +175,15 @@ class RefResolver:
             return None
         target = source
         if file_part:
-            path = os.path.normpath(os.path.join(os.path.dirname(source.file), unquote(file_part)))
+            relative = unquote(file_part)
+            if _CONTROL.search(relative):
+                self.issues.append(
+                    issue_at(
+                        at, f"invalid $ref {shown(ref)}: a file name must not contain control characters"
+                    )
+                )
+                return None
+            path = os.path.normpath(os.path.join(os.path.dirname(source.file), relative))
             loaded = self._load(path, ref, at)
             if loaded is None:
                 return None
@@ -166,8 +205,20 @@ class RefResolver:
         if real in self._sources:
             return self._sources[real]  # None: already reported as unreadable
         file_part = ref.partition("#")[0]
+        if not any(inside(real, folder) for folder in self.folders):
+            # Not even looked at: whether it exists outside is none of the config's business.
+            self.issues.append(
+                issue_at(
+                    at,
+                    f"$ref target {shown(file_part)} is outside the federation directory",
+                    "only files in the config's folder and below are read (the caller may allow more"
+                    " folders: load_config(ref_allow=...) or DFM_CONFIG_REF_ALLOW)",
+                )
+            )
+            return None  # reported at every reference
+        limit = self.limits.max_bytes
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = read_regular_file(real, min(limit, max(self._bytes_left, 0)))
         except FileNotFoundError:
             folder = Path(path).parent
             names = (
@@ -177,22 +228,36 @@ class RefResolver:
             )
             self.issues.append(
                 issue_at(
-                    at, f"$ref target file '{file_part}' not found", did_you_mean(Path(path).name, names)
+                    at, f"$ref target file {shown(file_part)} not found", did_you_mean(Path(path).name, names)
                 )
             )
             return None  # not remembered: every reference to a missing file is reported where it is
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = (
-                "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
-            )
-            self.issues.append(issue_at(at, f"cannot read $ref target file '{file_part}': {reason}"))
+        except Refused as exc:
+            reason = exc.reason
+            if self._bytes_left < limit and "over the limit" in reason:
+                total = size_text(self.limits.max_total_bytes)
+                reason = f"would take the config's files past their total limit of {total}"
+            self.issues.append(issue_at(at, f"$ref target {shown(file_part)} {reason}"))
+            self._sources[real] = None
+            return None
+        self._bytes_left -= len(data)
+        text, bad = decode_utf8(data)
+        if text is None:
+            assert bad is not None
+            line, column, _ = bad
+            message = f"cannot read $ref target file {shown(file_part)}: it is not UTF-8 text"
+            self.issues.append(issue_at(at, f"{message} (line {line}, column {column})"))
             self._sources[real] = None
             return None
         try:
-            doc = parse_yaml(text)
+            doc = parse_yaml(text, max_nodes=self._max_nodes, max_depth=self.limits.max_depth)
         except YamlSyntaxError as exc:
             line, column = exc.mark or (0, 0)
             self.issues.append(ConfigIssue(path, line, column, "", exc.message))
+            self._sources[real] = None
+            return None
+        except RecursionError:
+            self.issues.append(ConfigIssue(path, 0, 0, "", "the file is nested too deeply"))
             self._sources[real] = None
             return None
         source = Source(path, doc)
@@ -260,12 +325,14 @@ def _find_key(mapping: dict[Any, Any], token: str) -> Any:
     return _MISSING
 
 
-def locate_file(file: str) -> Locator | None:
+def locate_file(file: str, limits: Limits | None = None) -> Locator | None:
     """The locator of a config file (parsed, references resolved), or None if that fails."""
+    caps = Limits.make(limits)
     try:
-        doc = parse_yaml(Path(file).read_text(encoding="utf-8"))
-        resolver = RefResolver(Source(file, doc))
+        text = read_config_text(file, caps)
+        doc = parse_yaml(text, max_nodes=caps.max_nodes, max_depth=caps.max_depth)
+        resolver = RefResolver(Source(file, doc), limits=caps, used_bytes=len(text))
         resolver.resolve()
-    except (OSError, UnicodeDecodeError, YamlSyntaxError, ConfigTooLarge, RecursionError):
+    except (ConfigError, YamlSyntaxError, ConfigTooLarge, RecursionError):
         return None
     return resolver.locator

@@ -45,7 +45,10 @@ def _structure_int(value: Any, _type: Any) -> int:
 
 def _structure_float(value: Any, _type: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise WrongTypeError("a number within the range of a float", value) from None
     raise WrongTypeError("a number", value)
 
 

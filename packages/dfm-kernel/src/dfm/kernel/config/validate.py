@@ -35,10 +35,12 @@ from dfm.kernel.config.models import (
 )
 from dfm.kernel.config.refs import locate_file
 from dfm.kernel.errors import ConfigIssue
+from dfm.kernel.names import NameKind, name_message, name_problem
 from dfm.kernel.records import ADAPTER_NAME_RE
 from dfm.kernel.suggest import did_you_mean
 
 SUPPORTED_MAJOR = 1  # the config format version this loader reads: dfm: 1.x.y
+MAX_ESTIMATED_SIZE = 2**63 - 1
 # PEP 508 distribution names
 _DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
@@ -79,6 +81,7 @@ class _Checks:
 
     def run(self) -> Iterator[Finding]:
         yield from self.version()
+        yield from self.names()
         yield from self.operations()
         yield from self.sites()
         yield from self.links()
@@ -97,15 +100,36 @@ class _Checks:
                 f" this DFM reads format version {SUPPORTED_MAJOR}.x",
             )
 
+    def names(self) -> Iterator[Finding]:
+        """Every name of the config against :mod:`dfm.kernel.names` (they become paths and code)."""
+        fed = self.fed
+        yield from _name("code-package", fed.info.code_package, "/info/code-package", at_key=False)
+        for name in fed.schemas:
+            yield from _name("schema", name, pointers.join("/schemas", name))
+        for name, op in fed.operations.items():
+            at = pointers.join("/operations", name)
+            yield from _name("operation", name, at)
+            for param in op.parameters:
+                yield from _name("parameter", param, pointers.join(f"{at}/parameters", param))
+        for site_name, site in fed.sites.items():
+            at = pointers.join("/sites", site_name)
+            yield from _name("site", site_name, at)
+            for provider_name, provider in site.providers.items():
+                provider_at = pointers.join(f"{at}/providers", provider_name)
+                yield from _name("provider", provider_name, provider_at)
+                for key, entry in provider.interface.items():
+                    yield from _exposed(entry, pointers.join(f"{provider_at}/interface", key))
+            for key, entry in site.interface.items():
+                yield from _exposed(entry, pointers.join(f"{at}/interface", key))
+
     def operations(self) -> Iterator[Finding]:
         for name, op in self.fed.operations.items():
             at = pointers.join("/operations", name)
-            if not is_dotted_identifier(name):
+            if not 0 <= op.estimated_size <= MAX_ESTIMATED_SIZE:
                 yield Finding(
-                    at,
-                    f"invalid operation name '{name}':"
-                    " expected identifiers joined by dots, like 'users.GreetMe'",
-                    at_key=True,
+                    f"{at}/estimated-size",
+                    "estimated-size must be a number of bytes from 0 to 2**63-1,"
+                    f" found {_int_text(op.estimated_size)}",
                 )
             for index, param in enumerate(op.required):
                 if param not in op.parameters:
@@ -222,9 +246,7 @@ class _Checks:
     def links(self) -> Iterator[Finding]:
         links = self.fed.links
         if not _is_cost(links.default_cost):
-            yield Finding(
-                "/links/default-cost", f"a link cost must be a number >= 0, found {links.default_cost:g}"
-            )
+            yield Finding("/links/default-cost", _cost_message(links.default_cost))
         for index, link in enumerate(links.costs):
             at = f"/links/costs/{index}"
             if len(link.sites) != 2:
@@ -239,7 +261,7 @@ class _Checks:
                         f"{at}/sites/{position}", f"unknown site '{site}'", did_you_mean(site, self.fed.sites)
                     )
             if not _is_cost(link.cost):
-                yield Finding(f"{at}/cost", f"a link cost must be a number >= 0, found {link.cost:g}")
+                yield Finding(f"{at}/cost", _cost_message(link.cost))
 
     def plugins(self) -> Iterator[Finding]:
         for dist, pin in self.fed.plugins.items():
@@ -258,7 +280,29 @@ class _Checks:
 
 
 def _is_cost(value: float) -> bool:
-    return not math.isnan(value) and value >= 0
+    return math.isfinite(value) and value >= 0
+
+
+def _cost_message(value: float) -> str:
+    if math.isinf(value) and value > 0:
+        return "a link cost must be a finite number, found inf"
+    return f"a link cost must be a number >= 0, found {value:g}"
+
+
+def _int_text(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else f"an integer of {len(text.lstrip('-'))} digits"
+
+
+def _name(kind: NameKind, name: str, at: str, *, at_key: bool = True) -> Iterator[Finding]:
+    problem = name_problem(kind, name)
+    if problem is not None:
+        yield Finding(at, name_message(kind, name, problem), at_key=at_key)
+
+
+def _exposed(entry: InterfaceEntry, at: str) -> Iterator[Finding]:
+    for arg, param in entry.expose_as.items():
+        yield from _name("parameter", param, pointers.join(f"{at}/expose-as", arg), at_key=False)
 
 
 # -- adapters against the registry (run by the CLI, not by load_config) --------------

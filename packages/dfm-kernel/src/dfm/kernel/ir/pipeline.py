@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 import attrs
 
+from dfm.kernel.errors import PipelineError
+from dfm.kernel.names import ALLOWED, NameKind, name_message, name_problem
+
 # -- values an operation argument can take ------------------------------------
 
 
@@ -235,3 +238,53 @@ def nesting_problem(pipeline: PipelineIR) -> str | None:
                 else:
                     stack.extend([(stmt.then, depth + 1), (stmt.orelse, depth + 1)])
     return None
+
+
+def name_problems(ir: PipelineIR) -> list[str]:
+    """A message for every name in ``ir`` outside the rules of :mod:`dfm.kernel.names`.
+
+    Checked: ``PlaceParam`` names (params and every ``Param`` value), Yield places,
+    and the operation, pinned site, pinned provider and argument names of each call.
+    """
+    found: list[str] = []
+
+    def check(kind: NameKind, name: object, label: str | None = None) -> None:
+        problem = name_problem(kind, name)
+        if problem is not None:
+            message = name_message(label or kind, name, problem, ALLOWED[kind])
+            if message not in found:
+                found.append(message)
+
+    def values(items: list[Value]) -> None:
+        for value in items:
+            if isinstance(value, Param):
+                check("parameter", value.name, "PlaceParam")
+
+    for name in ir.params:
+        check("parameter", name, "PlaceParam")
+    for stmt, _, _ in ir.walk():
+        if isinstance(stmt, Call):
+            check("operation", stmt.operation)
+            if stmt.site is not None:
+                check("site", stmt.site)
+            if stmt.provider is not None:
+                check("provider", stmt.provider)
+            for arg in stmt.args:
+                check("parameter", arg, "argument")
+            values(list(stmt.args.values()))
+        elif isinstance(stmt, Yield):
+            check("place", stmt.place, "Yield place")
+            values([stmt.value])
+        elif isinstance(stmt, ForEach):
+            values([stmt.over])
+        else:
+            values(cond_values(stmt.cond))
+    return found
+
+
+def check_names(ir: PipelineIR) -> None:
+    """Raise :class:`~dfm.kernel.errors.PipelineError` if any name of ``ir`` is not allowed."""
+    found = name_problems(ir)
+    if found:
+        more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
+        raise PipelineError("; ".join(found[:5]) + more)

@@ -46,8 +46,18 @@ def to_data(obj: Any) -> Any:
 
 
 def from_data(data: Any, cls: type[T]) -> T:
-    """Structure JSON-compatible data into an IR object."""
-    return ir_converter.structure(data, cls)
+    """Structure JSON-compatible data into an IR object.
+
+    The names of a pipeline IR (alone or inside a prepared pipeline) are checked
+    (:func:`~dfm.kernel.ir.pipeline.check_names`): a :class:`~dfm.kernel.errors.PipelineError`
+    names the first bad ones.
+    """
+    obj = ir_converter.structure(data, cls)
+    if isinstance(obj, pipeline.PipelineIR):
+        pipeline.check_names(obj)
+    elif isinstance(obj, net.PreparedPipeline):
+        pipeline.check_names(obj.pipeline)
+    return obj
 
 
 def canonical_json(obj: Any) -> str:
