@@ -19,6 +19,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import re
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from dfm.kernel.context import ProviderContext, SiteContext
 from dfm.kernel.errors import DfmError
 from dfm.kernel.ir.net import CallT, ScatterT, SendT, SiteNet, YieldT, transition_inputs
 from dfm.kernel.ir.serde import digest as ir_digest
+from dfm.kernel.names import name_problem, shown
 from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
 from dfm.kernel.records import load_target
 from dfm.runner.messages import (
@@ -62,6 +64,7 @@ from dfm.runner.workers import WorkerPool
 
 log = logging.getLogger("dfm.runner.site")
 
+_PLACE = re.compile(r"[vrp]:[A-Za-z0-9_.-]{1,200}")  # places are named by the compiler: v:n3, r:n3, p:name
 MAX_PENDING = 100_000  # messages held for jobs not started here yet (a peer may run ahead)
 MAX_LOOP_ITEMS = 100_000_000
 
@@ -376,6 +379,12 @@ class SiteRuntime:
             missing = sorted({p for p in used if p not in places})
             if missing:
                 problems.append(f"{t.id} uses undeclared place(s) {', '.join(missing)}")
+        bad = sorted(shown(n) for n in places if not _PLACE.fullmatch(n))
+        if bad:
+            problems.append(f"malformed place name(s) {', '.join(bad[:5])}")
+        for t in net.transitions:
+            if isinstance(t, YieldT) and name_problem("place", t.place) is not None:
+                problems.append(f"{t.id} yields to an invalid place name {shown(t.place)}")
         received = {p.name for p in net.places if p.kind == "received"}
         for name in sorted(received | set(net.controls)):
             sender = net.senders.get(name)

@@ -18,8 +18,11 @@ from typing import Any
 
 import yaml
 
+from dfm.kernel.config.files import Refused, inside, read_regular_file
 from dfm.kernel.config.models import SecretsConfig
 from dfm.kernel.errors import DfmError
+
+SECRETS_FILE_MAX_BYTES = 1 << 20
 
 
 class SecretNotFound(DfmError):
@@ -37,6 +40,7 @@ class Vault:
     def __init__(self, site: str, config: SecretsConfig, base_dir: Path):
         self.site = site
         self._config = config
+        self._base_dir = base_dir
         self._file = (base_dir / config.file) if config.file else None
         self._file_data: dict[str, Any] | None = None
         self._seen: set[str] = set()
@@ -55,13 +59,27 @@ class Vault:
 
     def _from_file(self) -> dict[str, Any]:
         if self._file_data is None:
-            if self._file is None or not self._file.exists():
-                self._file_data = {}
-            else:
-                text = self._file.read_text()
-                loaded = json.loads(text) if self._file.suffix == ".json" else yaml.safe_load(text)
-                self._file_data = loaded if isinstance(loaded, dict) else {}
+            self._file_data = self._read_file() if self._file is not None else {}
         return self._file_data
+
+    def _read_file(self) -> dict[str, Any]:
+        """The secrets file: a bounded regular file inside the federation directory, or nothing."""
+        assert self._file is not None
+        real = os.path.realpath(self._file)
+        if not inside(real, os.path.realpath(self._base_dir)):
+            raise DfmError(f"site '{self.site}': the secrets file must be inside the federation directory")
+        try:
+            data = read_regular_file(real, SECRETS_FILE_MAX_BYTES)
+        except FileNotFoundError:
+            return {}
+        except Refused as exc:
+            raise DfmError(f"site '{self.site}': the secrets file {exc.reason}") from None
+        try:
+            text = data.decode("utf-8")
+            loaded = json.loads(text) if self._file.suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError):  # never echo the file: it holds secrets
+            raise DfmError(f"site '{self.site}': the secrets file is not valid JSON or YAML") from None
+        return loaded if isinstance(loaded, dict) else {}
 
     def get(self, key: str) -> Any:
         env = self._env_name(key)
