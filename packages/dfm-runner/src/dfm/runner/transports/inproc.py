@@ -39,11 +39,12 @@ from typing import Any
 from dfm.kernel.codecs import CodecError, SafeCodec
 from dfm.kernel.ir.net import SiteNet
 from dfm.kernel.ir.serde import from_data, to_data
-from dfm.runner.messages import APP, Install, from_wire, to_wire
+from dfm.runner.messages import APP, Install, Result, Token, from_wire, to_wire
 from dfm.runner.site import SiteRuntime
 from dfm.runner.transports.base import Transport
 
 Handler = Callable[[Any, str], None]
+_IMMUTABLE_SCALARS = frozenset({int, float, str, bool, type(None)})  # the codec carries them as they are
 
 
 class InprocTransport(Transport):
@@ -99,6 +100,16 @@ class InprocTransport(Transport):
     def _roundtrip(self, msg: Any) -> Any:
         """What the receiver would get from another process: encoded and decoded by the codec."""
         assert self._codec is not None
+        kind = type(msg)
+        if kind is Token or kind is Result:  # the hot path: only the value needs the codec
+            if type(msg.value) in _IMMUTABLE_SCALARS:
+                return msg
+            try:
+                header, buffers = self._codec.encode(msg.value)
+                value = self._codec.decode(header, [bytes(b) for b in buffers])
+            except (ValueError, RecursionError) as exc:
+                raise CodecError(f"{kind.__name__} cannot be carried: {exc}") from None
+            return kind(msg.job, msg.place, msg.frame, value)
         wire = to_wire(msg)
         if isinstance(msg, Install):
             wire["net"] = to_data(msg.net)
