@@ -10,18 +10,12 @@ from pathlib import Path
 import pytest
 
 from dfm.runner import JobStatus, Session
-from dfm.runner.testing import ALICE_SECRET, HOSTILEFED, HostilePeerSuite, wait_for_refusal
+from dfm.runner.testing import ALICE_SECRET, HOSTILEFED, HostilePeerSuite, env_session, wait_for_refusal
 from dfm.runner.transports.process import check_hello, pair_key
 
 
 def _session(transport: str) -> Iterator[Session]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HOSTILEFED_ALICE_TOKEN", ALICE_SECRET)
-    try:
-        with Session(HOSTILEFED, transport=transport) as session:
-            yield session
-    finally:
-        mp.undo()
+    yield from env_session(HOSTILEFED, {"HOSTILEFED_ALICE_TOKEN": ALICE_SECRET}, transport=transport)
 
 
 class TestInprocHostile(HostilePeerSuite):

@@ -10,7 +10,7 @@ import pytest
 from dfm.api import Pipeline, PlaceParam, Yield, load_federation
 from dfm.kernel.errors import DfmError
 from dfm.runner import JobStatus, Session
-from dfm.runner.testing import MATHFED, SECRET, TransportConformance
+from dfm.runner.testing import MATHFED, SECRET, TransportConformance, env_session
 
 from .conftest import EXAMPLEFED
 
@@ -38,13 +38,8 @@ def test_examplefed_greets_at_every_site(transport, monkeypatch):
 
 
 def _session(transport: str) -> Iterator[Session]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MATHFED_BETA_API_TOKEN", SECRET)  # read by the beta site's vault (child processes too)
-    try:
-        with Session(MATHFED, transport=transport) as session:
-            yield session
-    finally:
-        mp.undo()
+    # MATHFED's beta vault reads the token (child processes inherit it)
+    yield from env_session(MATHFED, {"MATHFED_BETA_API_TOKEN": SECRET}, transport=transport)
 
 
 class TestInproc(TransportConformance):

@@ -2,6 +2,7 @@
 
 from dfm.runner.testing.conformance import MATHFED, SECRET, TransportConformance
 from dfm.runner.testing.hostile import ALICE_SECRET, HOSTILEFED, HostilePeerSuite, wait_for_refusal
+from dfm.runner.testing.sessions import env_session
 
 __all__ = [
     "ALICE_SECRET",
@@ -10,5 +11,6 @@ __all__ = [
     "SECRET",
     "HostilePeerSuite",
     "TransportConformance",
+    "env_session",
     "wait_for_refusal",
 ]
