@@ -312,9 +312,7 @@ def stamp_origins(engine: Any, topics: list[str]) -> bool:
     return True
 
 
-def flare_sender(
-    request: Shareable, fl_ctx: FLContext, clients: Any, *, simulating: bool
-) -> str | None:
+def flare_sender(request: Shareable, fl_ctx: FLContext, clients: Any, *, simulating: bool) -> str | None:
     """The FLARE name (client name, or SERVER_NAME) of who sent ``request``; None when unknown.
 
     Only a sender of this FLARE job counts (ORIGIN ``<name>.<this job id>``). The peer context's
@@ -422,8 +420,11 @@ class DfmController(Controller):
         _quiet_reliable_message()
         engine = fl_ctx.get_engine()
         self._engine_ref = engine
-        self._simulating = bool(fl_ctx.get_prop(FLContextKey.SIMULATE_MODE, False)) or bool(self.app_socket)
-        if not stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_TO_APP, RM_READY, AUX_HEARTBEAT]) and not self._simulating:
+        from nvflare.private.fed.simulator.simulator_server import SimulatorServerEngine
+
+        self._simulating = isinstance(engine, SimulatorServerEngine)
+        topics = [TOPIC_RELIABLE_REQUEST, RM_TO_APP, RM_READY, AUX_HEARTBEAT]
+        if not stamp_origins(engine, topics) and not self._simulating:
             # without the stamp no site message can be attributed: refuse to run rather than trust payloads
             self.system_panic("dfm: cannot see who sends messages on this FLARE server", fl_ctx)
             return

@@ -490,7 +490,9 @@ class FlareTransport(Transport):
         restart = "restart the session (Session(...)) to go on"
         if stopped:
             names = ", ".join(f"'{site}'" for site in stopped)
-            self._failed = f"this session's FLARE job ended after site(s) {names} stopped ({reason}); {restart}"
+            self._failed = (
+                f"this session's FLARE job ended after site(s) {names} stopped ({reason}); {restart}"
+            )
         else:
             self._failed = f"{reason}; {restart}"
         others = set(self.sites) - set(stopped)
