@@ -323,14 +323,14 @@ def flare_sender(request: Shareable, fl_ctx: FLContext, clients: Any, *, simulat
     peer = fl_ctx.get_peer_context()
     claimed = peer.get_identity_name() if isinstance(peer, FLContext) else None
     origin = request.get_header(ORIGIN_KEY)
+    name = None
     if isinstance(origin, str) and origin:
         parts = origin.split(".")
-        if len(parts) < 2 or parts[-1] != fl_ctx.get_job_id():
-            return None
-        name = parts[-2]
-    elif simulating:
+        if len(parts) >= 2 and parts[-1] == fl_ctx.get_job_id():
+            name = parts[-2]
+    if simulating and name not in clients and name != SERVER_NAME:
         return claimed if claimed in clients else SERVER_NAME
-    else:
+    if name is None:
         return None
     if name != SERVER_NAME and claimed != name:
         return None
@@ -496,10 +496,13 @@ class DfmController(Controller):
         (server) process before the other clients' processes: those still send heartbeats now.
         """
         now = time.monotonic()
+        ages = {site: now - self._seen.get(site, now) for site in self._ready if site not in self._lost}
+        oldest = max(ages.values(), default=0.0)
+        # the one(s) silent longest, if clearly silent: a loaded machine delays others' heartbeats too
         quiet = [
             site
-            for site in self._ready
-            if now - self._seen.get(site, now) > max(1.5 * self.heartbeat, 1.0) and site not in self._lost
+            for site, age in ages.items()
+            if oldest > max(1.5 * self.heartbeat, 1.0) and age > oldest - 0.5 * self.heartbeat
         ]
         for site in quiet:
             self._mark_lost(site, "its FLARE job process stopped (no heartbeat), and FLARE ended the job")
