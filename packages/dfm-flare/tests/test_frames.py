@@ -60,3 +60,47 @@ def test_frame_pointing_at_files_is_refused():
 def test_values_needing_pickle_are_refused():
     with pytest.raises(CodecError, match="allow-pickle"):
         pack(Result("j", "p", (0,), {1, 2}), codec)
+
+
+def test_reassembler_bounds_what_a_peer_can_make_it_hold():
+    from dfm.flare.frames import MAX_CHUNK_BYTES, MAX_CHUNKS
+
+    r = Reassembler(max_streams=2, max_frame=100)
+    bad = [
+        ["s", 0, MAX_CHUNKS + 1, b"x"],  # too many chunks
+        ["s", 5, 3, b"x"],  # index out of range
+        ["s", 0, 1, b"x"],  # a one-chunk "stream"
+        ["s", 0, 2, b""],  # empty chunk
+        ["s" * 65, 0, 2, b"x"],  # stream id too long
+        ["s", "0", 2, b"x"],  # not an int
+        ["s", 0, 2],  # not a chunk
+        b"x" * 101,  # whole frame over the limit
+    ]
+    for item in bad:
+        with pytest.raises(FrameError):
+            r.feed(item)
+    assert r.parts == {}
+    with pytest.raises(FrameError, match="over the limit"):
+        r.feed(["big", 0, 2, b"x" * (MAX_CHUNK_BYTES + 1)])
+    # duplicates and changed counts drop the stream
+    assert r.feed(["a", 0, 3, b"x"]) is None
+    with pytest.raises(FrameError, match="twice"):
+        r.feed(["a", 0, 3, b"x"])
+    assert "a" not in r.parts
+    assert r.feed(["a", 0, 3, b"x"]) is None
+    with pytest.raises(FrameError, match="count changed"):
+        r.feed(["a", 1, 4, b"x"])
+    # all unfinished streams together stay under max_frame bytes
+    assert r.feed(["b", 0, 3, b"x" * 60]) is None
+    with pytest.raises(FrameError, match="over the limit"):
+        r.feed(["c", 0, 3, b"x" * 60])
+    # endless streams: only max_streams unfinished ones are kept, the oldest given up
+    for i in range(10):
+        assert r.feed([f"e{i}", 0, 3, b"x"]) is None
+    assert len(r.parts) == 2
+
+
+def test_items_from_json_are_checked():
+    for data in [["s", 0, 2, 5], "not base64!", ["s", 0], 7]:
+        with pytest.raises(FrameError):
+            item_from_json(data)

@@ -56,25 +56,42 @@ def test_deployment_for_another_federation_is_refused(mathfed, tmp_path):
 
 
 @pytest.mark.flare
-def test_killed_site_fails_its_job_and_the_session_ends_cleanly(mathfed, mathfed_deployment):
+def test_killed_site_fails_the_jobs_naming_it_and_the_session_says_restart(mathfed, mathfed_deployment):
+    """FLARE 2.9 ends the whole FLARE job when one client's job process dies: the jobs using that
+    site fail naming it (not whichever site sorts first), the others say why, and the session
+    refuses further jobs with a clear message instead of hanging."""
     workspace = mathfed_deployment.workspace
     state = DeploymentState.load(workspace)
     with Session(mathfed, target="flare", options={"workspace": str(workspace), "lost_after": 3}) as s:
         job_id = s.transport.job_id
         with Pipeline() as p:
             Yield(mathfed.api.math.SleepSync(seconds=PlaceParam("s")), place="slow")
-        prepared = s.prepare(p)
-        assert [r.value for r in s.execute(prepared, {"s": 0.1}).results(timeout=30)] == [0.1]
-        job = s.execute(prepared, {"s": 30})
-        time.sleep(0.5)
-        alpha_kit = str(Path(state.prod_dir) / state.sites["alpha"])
-        # alpha's process of this FLARE job (its command line names the job)
-        (worker,) = [p for p in _pids_using(alpha_kit) if p in _pids_using(job_id)]
+        on_alpha = s.prepare(p)
+        with Pipeline() as p:
+            slept = mathfed.api.math.Sleep(seconds=PlaceParam("s"), value=3, site="home")
+            Yield(mathfed.api.math.Square(x=slept, site="beta"), place="sq")
+        via_beta = s.prepare(p)
+        assert [r.value for r in s.execute(on_alpha, {"s": 0.1}).results(timeout=30)] == [0.1]
+        assert [r.value for r in s.execute(via_beta, {"s": 0.1}).results(timeout=30)] == [9]
+        alpha_job = s.execute(on_alpha, {"s": 30})
+        beta_job = s.execute(via_beta, {"s": 30})
+        time.sleep(1.0)
+        beta_kit = str(Path(state.prod_dir) / state.sites["beta"])
+        # beta's process of this FLARE job (its command line names the job)
+        (worker,) = [p for p in _pids_using(beta_kit) if p in _pids_using(job_id)]
         start = time.monotonic()
         os.kill(worker, signal.SIGKILL)
-        assert job.wait(15) is JobStatus.FAILED
-        assert time.monotonic() - start < 15
-        assert "site 'alpha' was lost" in job.error
+        assert beta_job.wait(20) is JobStatus.FAILED
+        assert alpha_job.wait(20) is JobStatus.FAILED
+        assert time.monotonic() - start < 20
+        assert "site 'beta' was lost" in beta_job.error
+        assert "alpha" not in beta_job.error
+        # alpha's job went down with the FLARE job; under load alpha's own heartbeats may lag enough
+        # for the server to name it too, so only the victim's naming is asserted strictly
+        assert "was lost" in alpha_job.error or "restart the session" in alpha_job.error
+        later = s.execute(on_alpha, {"s": 0.1})
+        assert later.wait(5) is JobStatus.FAILED
+        assert "restart the session" in later.error
     session = __import__("dfm.flare.poc", fromlist=["admin_session"]).admin_session(state)
     try:
         status = session.get_job_status(job_id)

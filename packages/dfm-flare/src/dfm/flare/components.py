@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -43,10 +44,11 @@ from nvflare.apis.fl_context import FLContext
 from nvflare.apis.impl.controller import Controller
 from nvflare.apis.shareable import Shareable, make_reply
 from nvflare.apis.signal import Signal
-from nvflare.apis.utils.reliable_message import ReliableMessage
+from nvflare.apis.utils.reliable_message import TOPIC_RELIABLE_REQUEST, ReliableMessage
 
 from dfm.flare.frames import (
     CHUNK_BYTES,
+    FrameError,
     Item,
     Reassembler,
     frame_job,
@@ -69,6 +71,8 @@ RM_DELIVER = "dfm.deliver"
 RM_TO_APP = "dfm.to_app"
 RM_READY = "dfm.ready"
 AUX_HEARTBEAT = "dfm.hb"
+# Our reply to a message whose sender is not who it must be (not retried by honest senders)
+RC_REFUSED = "DFM_REFUSED"
 
 BATCH_BYTES = 4 << 20
 
@@ -227,6 +231,8 @@ def _rm_send(
         rc = reply.get_return_code() if isinstance(reply, Shareable) else "no reply"
         if rc == ReturnCode.OK:
             return None
+        if rc == RC_REFUSED:
+            return f"'{target}' refused the message from this sender"
         if abort.triggered or time.monotonic() + delay > deadline:
             return f"FLARE could not deliver to '{target}' within {total:g} s ({rc})"
         time.sleep(delay)
@@ -252,6 +258,83 @@ class _Dedup:
 def _payload(request: Shareable) -> dict[str, Any]:
     data = request.get("dfm")
     return data if isinstance(data, dict) else {}
+
+
+# -- who sent a message -------------------------------------------------------------------------
+#
+# FLARE hands a message handler a "peer context" (fl_ctx.get_peer_context()), but that is
+# the sender's own FLContext props, carried in the payload's __peer_props__ header: a site's
+# process sets it to whatever it likes. What FLARE does authenticate is the cell message's
+# ORIGIN header: with secure_train (provisioned mTLS), the server's cell checks every message it
+# receives or relays against the sending client's token (issued at registration, bound to its
+# certificate name) and the FQCN that client registered from (nvflare.private.fed.authenticator.
+# validate_auth_headers). A message from site "alpha"'s job process arrives with ORIGIN
+# "alpha.<job id>"; one from the server's job process with "server.<job id>".
+#
+# That header stays at the cell layer, so each job process wraps FLARE's callback for the aux
+# topics we take and copies ORIGIN into the request under a header name drawn at random in
+# this process (a sender cannot preset it). Handlers read the sender from there, never from
+# the payload.
+
+ORIGIN_KEY = f"__dfm_origin_{secrets.token_hex(8)}__"
+
+
+def stamp_origins(engine: Any, topics: list[str]) -> bool:
+    """Copy the authenticated cell ORIGIN of aux requests on ``topics`` into their Shareable.
+
+    Returns False when this engine has no cell to wrap (then no message gets a stamp).
+    """
+    from nvflare.fuel.f3.cellnet.defs import CellChannel, MessageHeaderKey
+
+    get_cell = getattr(engine, "get_cell", None)
+    cell = get_cell() if callable(get_cell) else None
+    core = getattr(cell, "core_cell", None)
+    registry = getattr(core, "req_reg", None)
+    if cell is None or registry is None:
+        return False
+    channel = CellChannel.AUX_COMMUNICATION
+    for topic in topics:
+        found = registry.find(channel, topic)
+        if found is None:
+            return False
+        if getattr(found.cb, "dfm_stamp", False):
+            continue
+
+        def stamp(request: Any, *args: Any, _cb: Any = found, **kwargs: Any) -> Any:
+            payload = request.payload
+            if isinstance(payload, Shareable):
+                payload.set_header(ORIGIN_KEY, request.get_header(MessageHeaderKey.ORIGIN))
+            return _cb.cb(request, *_cb.args, **_cb.kwargs)
+
+        stamp.dfm_stamp = True  # type: ignore[attr-defined]
+        # an exact channel:topic registration wins over FLARE's "aux_communication:*" (cellnet Registry)
+        cell.register_request_cb(channel=channel, topic=topic, cb=stamp)
+    return True
+
+
+def flare_sender(request: Shareable, fl_ctx: FLContext, clients: Any, *, simulating: bool) -> str | None:
+    """The FLARE name (client name, or SERVER_NAME) of who sent ``request``; None when unknown.
+
+    Only a sender of this FLARE job counts (ORIGIN ``<name>.<this job id>``). The peer context's
+    identity must agree (a consistency check only). Under FLARE's simulator, which has no
+    authentication anyway, a message without a stamp falls back to the peer context (a name
+    that is not one of ``clients`` is the server's).
+    """
+    peer = fl_ctx.get_peer_context()
+    claimed = peer.get_identity_name() if isinstance(peer, FLContext) else None
+    origin = request.get_header(ORIGIN_KEY)
+    name = None
+    if isinstance(origin, str) and origin:
+        parts = origin.split(".")
+        if len(parts) >= 2 and parts[-1] == fl_ctx.get_job_id():
+            name = parts[-2]
+    if simulating and name not in clients and name != SERVER_NAME:
+        return claimed if claimed in clients else SERVER_NAME
+    if name is None:
+        return None
+    if name != SERVER_NAME and claimed != name:
+        return None
+    return name
 
 
 def check_descriptor(descriptor: dict[str, Any], site: str, client: str, *, simulating: bool) -> None:
@@ -280,6 +363,8 @@ class DfmController(Controller):
     Args:
         sites: DFM site name -> FLARE client name.
         lost_after: seconds without a heartbeat after which a ready site is reported lost.
+        heartbeat: seconds between the sites' heartbeats (when FLARE aborts this job, a site
+            silent for 1.5 heartbeats is one whose process stopped).
         app_timeout: seconds without a fetch from the application after which the job ends
             (the application died without stopping its session).
         per_msg_timeout, tx_timeout: ReliableMessage timeouts towards sites.
@@ -292,6 +377,7 @@ class DfmController(Controller):
         self,
         sites: dict[str, str],
         lost_after: float = 10.0,
+        heartbeat: float = 1.0,
         app_timeout: float = 60.0,
         per_msg_timeout: float = 10.0,
         tx_timeout: float = 60.0,
@@ -303,6 +389,8 @@ class DfmController(Controller):
         self._app_listener: socket.socket | None = None
         self.sites = dict(sites)
         self.lost_after = lost_after
+        self.heartbeat = heartbeat
+        self._lost_told = threading.Event()  # the application fetched the lost sites
         self.app_timeout = app_timeout
         self._app_seen = time.monotonic()
         self.per_msg_timeout = per_msg_timeout
@@ -310,7 +398,8 @@ class DfmController(Controller):
         self.buffer_bytes = buffer_bytes
         self._clients = {client: site for site, client in self.sites.items()}
         self._cond = threading.Condition()
-        self._buffer: collections.deque[tuple[int, Any, int]] = collections.deque()  # (seq, json item, bytes)
+        # (seq, json item, bytes, DFM site that sent it)
+        self._buffer: collections.deque[tuple[int, Any, int, str]] = collections.deque()
         self._buffered = 0
         self._seq = 0
         self._post_seq = -1
@@ -321,6 +410,9 @@ class DfmController(Controller):
         self._stop = threading.Event()
         self._abort = Signal()
         self._dedup = _Dedup()
+        self._simulating = False
+        self._refused: collections.deque[list[str]] = collections.deque(maxlen=100)
+        self._refused_seq = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -328,6 +420,14 @@ class DfmController(Controller):
         _quiet_reliable_message()
         engine = fl_ctx.get_engine()
         self._engine_ref = engine
+        from nvflare.private.fed.simulator.simulator_server import SimulatorServerEngine
+
+        self._simulating = isinstance(engine, SimulatorServerEngine)
+        topics = [TOPIC_RELIABLE_REQUEST, RM_TO_APP, RM_READY, AUX_HEARTBEAT]
+        if not stamp_origins(engine, topics) and not self._simulating:
+            # without the stamp no site message can be attributed: refuse to run rather than trust payloads
+            self.system_panic("dfm: cannot see who sends messages on this FLARE server", fl_ctx)
+            return
         engine.register_app_command(CMD_POST, self._on_post)
         engine.register_app_command(CMD_FETCH, self._on_fetch)
         engine.register_app_command(CMD_STOP, self._on_stop)
@@ -357,6 +457,8 @@ class DfmController(Controller):
             if time.monotonic() - self._app_seen > self.app_timeout:
                 self.log_warning(fl_ctx, f"no word from the application for {self.app_timeout:g} s: ending")
                 break
+        if abort_signal.triggered and not self._stop.is_set():
+            self._name_stopped_sites()
         self.log_info(fl_ctx, "DFM session ended" + (" (aborted)" if abort_signal.triggered else ""))
 
     def stop_controller(self, fl_ctx: FLContext) -> None:
@@ -384,7 +486,28 @@ class DfmController(Controller):
             if site in self._lost or self._stop.is_set():
                 return
             self._lost[site] = reason
+            self._lost_told.clear()
             self._cond.notify_all()
+
+    def _name_stopped_sites(self) -> None:
+        """FLARE aborts this job: name the sites that had stopped, and let the application hear it.
+
+        FLARE 2.9 ends the whole job when one client's job process dies, and aborts this
+        (server) process before the other clients' processes: those still send heartbeats now.
+        """
+        now = time.monotonic()
+        ages = {site: now - self._seen.get(site, now) for site in self._ready if site not in self._lost}
+        oldest = max(ages.values(), default=0.0)
+        # the one(s) silent longest, if clearly silent: a loaded machine delays others' heartbeats too
+        quiet = [
+            site
+            for site, age in ages.items()
+            if oldest > max(1.5 * self.heartbeat, 1.0) and age > oldest - 0.5 * self.heartbeat
+        ]
+        for site in quiet:
+            self._mark_lost(site, "its FLARE job process stopped (no heartbeat), and FLARE ended the job")
+        if self._lost:
+            self._lost_told.wait(3.0)  # app commands are still served while the workflow winds down
 
     def _check_heartbeats(self) -> None:
         now = time.monotonic()
@@ -395,29 +518,54 @@ class DfmController(Controller):
                     site, f"no heartbeat for {self.lost_after:g} s (its FLARE job process is gone)"
                 )
 
+    def _site_of(self, request: Shareable, fl_ctx: FLContext, claim: str, value: Any) -> str | None:
+        """The DFM site that sent ``request`` (FLARE's authenticated sender); None when refused.
+
+        ``value`` is what the payload says under ``claim``: it must agree (a consistency check).
+        """
+        sender = flare_sender(request, fl_ctx, self._clients, simulating=self._simulating)
+        site = self._clients.get(sender) if sender is not None else None
+        expected = site if claim == "site" else sender
+        if site is None or value != expected:
+            self._refuse(site or sender or "?", f"a message claiming {claim} '{value}'")
+            return None
+        return site
+
+    def _refuse(self, sender: str, what: str) -> None:
+        log.warning("DFM server refused %s from FLARE sender '%s'", what, sender)
+        with self._cond:
+            self._refused_seq += 1
+            self._refused.append([str(self._refused_seq), sender, f"the server refused {what}"])
+
     def _on_heartbeat(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
-        site = _payload(request).get("site")
-        if isinstance(site, str):
-            self._seen[site] = time.monotonic()
+        site = self._site_of(request, fl_ctx, "site", _payload(request).get("site"))
+        if site is None:
+            return make_reply(RC_REFUSED)
+        self._seen[site] = time.monotonic()
         return make_reply(ReturnCode.OK)
 
     def _on_ready(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
         data = _payload(request)
-        site = data.get("site")
-        if site in self.sites:
-            with self._cond:
-                self._ready[site] = data.get("error")
-                self._seen[site] = time.monotonic()
-                self._cond.notify_all()
+        site = self._site_of(request, fl_ctx, "site", data.get("site"))
+        if site is None:
+            return make_reply(RC_REFUSED)
+        error = data.get("error")
+        with self._cond:
+            self._ready[site] = None if error is None else str(error)
+            self._seen[site] = time.monotonic()
+            self._cond.notify_all()
         return make_reply(ReturnCode.OK)
 
     def _on_to_app(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
         data = _payload(request)
-        source = str(data.get("from"))  # the sender's FLARE client name
-        site = self._clients.get(source)
-        if site is not None:
-            self._seen[site] = time.monotonic()
-        items = data.get("items") or []
+        site = self._site_of(request, fl_ctx, "from", data.get("from"))
+        if site is None:
+            return make_reply(RC_REFUSED)
+        source = self.sites[site]
+        self._seen[site] = time.monotonic()
+        items = data.get("items")
+        if not isinstance(items, list):
+            return make_reply(ReturnCode.BAD_REQUEST_DATA)
         with self._cond:
             if not self._dedup.fresh(source, data.get("seq")):
                 return make_reply(ReturnCode.OK)
@@ -426,9 +574,14 @@ class DfmController(Controller):
                 if not self._cond.wait(max(0.0, deadline - time.monotonic())):
                     break
             for item in items:
+                try:
+                    size = item_size(item)
+                    encoded = item_to_json(item)
+                except Exception:  # not an item: the application's reassembler would refuse it anyway
+                    self._refuse(site, "a malformed item")
+                    continue
                 self._seq += 1
-                size = item_size(item)
-                self._buffer.append((self._seq, item_to_json(item), size))
+                self._buffer.append((self._seq, encoded, size, site))
                 self._buffered += size
             self._cond.notify_all()
         return make_reply(ReturnCode.OK)
@@ -465,15 +618,17 @@ class DfmController(Controller):
             self._cond.notify_all()
             items: list[list[Any]] = []
             total = 0
-            for seq, item, size in self._buffer:
+            for seq, item, size, site in self._buffer:
                 if items and total + size > limit:
                     break
-                items.append([seq, item])
+                items.append([seq, item, site])
                 total += size
+            self._lost_told.set()
             return {
                 "items": items,
                 "ready": dict(self._ready),
                 "lost": dict(self._lost),
+                "refused": list(self._refused),
                 "stopping": self._stop.is_set(),
             }
 
@@ -574,6 +729,8 @@ class DfmExecutor(Executor):
         self._engine_ref: Any = None
         self._codec: Any = None
         self._dedup = _Dedup()
+        self._simulating = False
+        self._refusals: collections.Counter[str] = collections.Counter()
 
     def execute(
         self, task_name: str, shareable: Shareable, fl_ctx: FLContext, abort_signal: Signal
@@ -592,6 +749,8 @@ class DfmExecutor(Executor):
         _quiet_reliable_message()
         engine = fl_ctx.get_engine()
         self._engine_ref = engine
+        self._simulating = bool(fl_ctx.get_prop(FLContextKey.SIMULATE_MODE, False))
+        stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER])
         ReliableMessage.register_request_handler(RM_DELIVER, self._on_deliver, fl_ctx)
         timeouts = (self.per_msg_timeout, self.tx_timeout)
         self._couriers[SERVER_NAME] = Courier(
@@ -613,6 +772,8 @@ class DfmExecutor(Executor):
         )
         error = None
         try:
+            if not stamped and not self._simulating:
+                raise RuntimeError("cannot see who sends messages in this FLARE job process")
             self._open_runtime(fl_ctx)
         except Exception as exc:
             error = f"site '{self.site}' could not start: {type(exc).__name__}: {exc}"
@@ -761,41 +922,60 @@ class DfmExecutor(Executor):
     # -- incoming (FLARE's threads) -----------------------------------------------------------------
 
     def _on_deliver(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
-        data = _payload(request)
-        source = str(data.get("from", "?"))
         runtime, loop = self._runtime, self._loop
         if runtime is None or loop is None:
             return make_reply(ReturnCode.SERVICE_UNAVAILABLE)
-        with self._dedup.lock:  # sources are FLARE names: "server" or a client
+        from dfm.runner.messages import APP
+
+        data = _payload(request)
+        source = flare_sender(request, fl_ctx, self._peers, simulating=self._simulating)
+        if source == SERVER_NAME:
+            sender = APP  # the server relays the application's messages, and only those
+        elif source is not None and source in self._peers:
+            sender = self._peers[source]
+        else:
+            self._refuse("?", f"a message from FLARE sender '{source or '?'}', not part of this session")
+            return make_reply(RC_REFUSED)
+        if data.get("from") != source:
+            self._refuse(sender, f"a message from '{source}' claiming to come from '{data.get('from')}'")
+            return make_reply(RC_REFUSED)
+        items = data.get("items")
+        if not isinstance(items, list):
+            self._refuse(sender, "a message without items")
+            return make_reply(ReturnCode.BAD_REQUEST_DATA)
+        with self._dedup.lock:  # keyed by the authenticated FLARE name: "server" or a client
             if self._dedup.fresh(source, data.get("seq")):
-                self._accept(source, data.get("items") or [])
+                self._accept(source, sender, items)
         return make_reply(ReturnCode.OK)
 
-    def _accept(self, source: str, items: list[Any]) -> None:
+    def _refuse(self, sender: str, what: str) -> None:
+        """Report a message refused before it reached the site's runtime (at most 20 per sender)."""
+        log.warning("site %s refused %s", self.site, what)
+        self._refusals[sender] += 1
+        if self._refusals[sender] <= 20 and self._runtime is not None:
+            from dfm.runner.messages import Refused
+
+            self._to_app(Refused(self.site, sender, f"site '{self.site}' refused {what}"))
+
+    def _accept(self, source: str, sender: str, items: list[Any]) -> None:
         runtime, loop = self._runtime, self._loop
         assert runtime is not None and loop is not None
         reassembler = self._reassemblers[source]
         for item in items:
-            frame = reassembler.feed(item)
+            try:
+                frame = reassembler.feed(item)
+            except FrameError as exc:
+                self._refuse(sender, f"a chunk from '{sender}': {exc}")
+                continue
             if frame is None:
                 continue
             try:
                 msg = unpack(frame, self._codec)
             except Exception as exc:
-                job = frame_job(frame)
-                log.warning("site %s refused a message from %s: %s", self.site, source, exc)
-                if job is not None:
-                    from dfm.runner.messages import SiteFailed
-
-                    sender = self._peers.get(source, source)
-                    self._to_app(
-                        SiteFailed(job, self.site, f"site '{self.site}' refused data from '{sender}': {exc}")
-                    )
+                # the job fails only if the sender takes part in it here; else a Refused
+                reason = runtime.vault.scrub(f"{type(exc).__name__}: {exc}")
+                loop.call_soon_threadsafe(runtime.refuse_frame, frame_job(frame), sender, reason)
                 continue
-            # TODO(trust boundary): ``source`` must come from FLARE's authenticated identity
-            from dfm.runner.messages import APP
-
-            sender = APP if source == SERVER_NAME else self._peers.get(source, "?")
             loop.call_soon_threadsafe(runtime.handle, msg, sender)
 
 

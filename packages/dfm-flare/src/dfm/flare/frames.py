@@ -11,6 +11,14 @@ files is refused.
 Frames larger than the chunk size travel as ``[stream id, index, count,
 bytes]`` pieces that a :class:`Reassembler` joins, so no single FLARE message
 is ever large (FLARE inflates a received message to ~13x its size).
+
+Everything here comes from a peer that may be hostile: nothing in a frame or a
+chunk is ever used as a path (a frame that names files is refused), and a
+reassembler holds at most ``max_streams`` unfinished frames, ``max_frame`` bytes
+in all, in at most ``MAX_CHUNKS`` non-empty chunks of at most ``MAX_CHUNK_BYTES``
+each (an honest sender's chunks come one frame after the other); a chunk that
+breaks these bounds, or contradicts its stream, is refused with
+:class:`FrameError` and its stream dropped.
 """
 
 from __future__ import annotations
@@ -27,9 +35,14 @@ from dfm.kernel.ir.serde import to_data
 from dfm.runner.messages import Install, to_wire
 from dfm.runner.transports.wire import decode_frame
 
-__all__ = ["CHUNK_BYTES", "Reassembler", "frame_job", "item_size", "pack", "split", "unpack"]
+__all__ = ["CHUNK_BYTES", "FrameError", "Reassembler", "frame_job", "item_size", "pack", "split", "unpack"]
 
 CHUNK_BYTES = 1 << 20
+MAX_CHUNK_BYTES = 16 << 20  # the largest chunk accepted (senders use CHUNK_BYTES unless configured)
+MAX_FRAME_BYTES = 1 << 30  # the largest frame a reassembler joins
+MAX_STREAMS = 16  # unfinished chunked frames held per sender
+MAX_STREAM_ID = 64  # characters
+MAX_CHUNKS = 1 << 16  # chunks in one frame
 _LEN = struct.Struct("!I")
 _ids = itertools.count(1)
 _prefix = os.urandom(4).hex()
@@ -66,10 +79,19 @@ def _split_head(frame: bytes | memoryview) -> tuple[bytes, memoryview]:
 def unpack(frame: bytes | memoryview, codec: SafeCodec) -> Any:
     """Decode a frame made by :func:`pack` into a runner message."""
     head, inline = _split_head(frame)
-    descriptors = json.loads(head).get("b", [])
+    try:
+        data = json.loads(head)
+    except ValueError:
+        raise FrameError("frame header is not JSON") from None
+    descriptors = data.get("b", []) if isinstance(data, dict) else None
+    if not isinstance(descriptors, list) or not all(isinstance(d, dict) for d in descriptors):
+        raise FrameError("malformed frame header")
     if any("f" in d for d in descriptors):
         raise FrameError("frame refers to files; only inline buffers are accepted")
-    if sum(int(d.get("n", 0)) for d in descriptors) > inline.nbytes:
+    sizes = [d.get("n") for d in descriptors]
+    if not all(type(n) is int and n >= 0 for n in sizes):
+        raise FrameError("malformed buffer sizes")
+    if sum(sizes) > inline.nbytes:  # type: ignore[arg-type]
         raise FrameError("frame shorter than its buffers")
     return decode_frame(head, inline, codec, None)  # type: ignore[arg-type]
 
@@ -107,10 +129,16 @@ def item_to_json(item: Item) -> Any:
 
 
 def item_from_json(data: Any) -> Item:
-    if isinstance(data, str):
-        return base64.b64decode(data)
-    sid, index, count, payload = data
-    return [str(sid), int(index), int(count), base64.b64decode(payload)]
+    """The inverse of :func:`item_to_json`; :class:`FrameError` for anything else."""
+    try:
+        if isinstance(data, str):
+            return base64.b64decode(data, validate=True)
+        sid, index, count, payload = data
+        if not isinstance(payload, str):
+            raise FrameError("malformed chunk")
+        return [sid, index, count, base64.b64decode(payload, validate=True)]
+    except (TypeError, ValueError) as exc:
+        raise FrameError(f"malformed item: {type(exc).__name__}") from None
 
 
 def item_to_wire(item: Item) -> Item:
@@ -122,24 +150,63 @@ def item_to_wire(item: Item) -> Item:
 
 
 class Reassembler:
-    """Joins chunked frames; bounded by the number of streams in flight."""
+    """Joins chunked frames from one sender, within bounds (see the module's doc)."""
 
-    def __init__(self, max_streams: int = 64):
-        self.parts: dict[str, list[bytes | None]] = {}
+    def __init__(self, max_streams: int = MAX_STREAMS, max_frame: int = MAX_FRAME_BYTES):
+        self.parts: dict[str, dict[int, bytes]] = {}
+        self._counts: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}
         self.max_streams = max_streams
+        self.max_frame = max_frame
 
-    def feed(self, item: Item) -> bytes | None:
-        """The whole frame when ``item`` completes one, else None."""
+    def feed(self, item: Any) -> bytes | None:
+        """The whole frame when ``item`` completes one, else None; :class:`FrameError` if refused."""
         if isinstance(item, (bytes, bytearray, memoryview)):
-            return bytes(item)
+            frame = bytes(item)
+            if len(frame) > self.max_frame:
+                raise FrameError(f"frame of {len(frame)} bytes is over the limit of {self.max_frame}")
+            return frame
+        if not isinstance(item, (list, tuple)) or len(item) != 4:
+            raise FrameError("malformed chunk")
         sid, index, count, data = item
+        if not isinstance(sid, str) or not 0 < len(sid) <= MAX_STREAM_ID:
+            raise FrameError("malformed chunk stream id")
+        if (
+            type(index) is not int
+            or type(count) is not int
+            or not isinstance(data, (bytes, bytearray, memoryview))
+        ):
+            raise FrameError("malformed chunk")
+        size = memoryview(data).nbytes
         parts = self.parts.get(sid)
-        if parts is None:
-            if len(self.parts) >= self.max_streams:
-                self.parts.pop(next(iter(self.parts)))  # drop the oldest unfinished stream
-            parts = self.parts[sid] = [None] * int(count)
-        parts[int(index)] = bytes(data)
-        if any(p is None for p in parts):
+        try:
+            if not 1 < count <= MAX_CHUNKS or not 0 <= index < count:
+                raise FrameError(f"chunk {index} of {count} is out of bounds")
+            if not 0 < size <= MAX_CHUNK_BYTES:
+                raise FrameError(f"chunk of {size} bytes is over the limit of {MAX_CHUNK_BYTES}")
+            if parts is None:
+                if len(self.parts) >= self.max_streams:
+                    self._drop(next(iter(self.parts)))  # the oldest unfinished frame is given up
+                parts = self.parts[sid] = {}
+                self._counts[sid] = count
+                self._sizes[sid] = 0
+            elif self._counts[sid] != count:
+                raise FrameError("chunk count changed within a stream")
+            if index in parts:
+                raise FrameError(f"chunk {index} sent twice")
+            self._sizes[sid] += size
+            if sum(self._sizes.values()) > self.max_frame:
+                raise FrameError(f"chunked frames over the limit of {self.max_frame} bytes")
+        except FrameError:
+            self._drop(sid)
+            raise
+        parts[index] = bytes(data)
+        if len(parts) < count:
             return None
-        del self.parts[sid]
-        return b"".join(parts)  # type: ignore[arg-type]
+        self._drop(sid)
+        return b"".join(parts[i] for i in range(count))
+
+    def _drop(self, sid: str) -> None:
+        self.parts.pop(sid, None)
+        self._counts.pop(sid, None)
+        self._sizes.pop(sid, None)

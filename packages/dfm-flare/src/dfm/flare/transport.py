@@ -25,7 +25,14 @@ Other options: ``connect_timeout`` (30), ``ready_timeout`` (90), ``submit_attemp
 ``stop_timeout`` (20), ``lost_after`` (10: seconds without heartbeat before a
 site is lost), ``chunk_bytes`` (1 MiB), ``workers`` (8), ``poll_max`` (0.2:
 longest pause between fetches when idle), ``active_window`` (2: seconds after
-the last message during which fetches follow each other within 10 ms).
+the last message during which fetches follow each other within 10 ms),
+``heartbeat`` (1: seconds between a site's heartbeats to the server).
+
+Who sent what: the server tags every message it buffers for the application
+with the DFM site FLARE authenticated as its sender (see
+:func:`~dfm.flare.components.flare_sender`); the application's own commands
+reach the server through FLARE's admin API (mTLS, and FLARE's authorization of
+the ``app_command`` right: project admins only with the default policy).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from typing import Any
 
 from dfm.flare.frames import (
     CHUNK_BYTES,
+    FrameError,
     Reassembler,
     frame_job,
     item_from_json,
@@ -63,7 +71,7 @@ from dfm.flare.layout import (
     require_nvflare,
 )
 from dfm.kernel.codecs import SafeCodec
-from dfm.runner.messages import APP, Result, SiteFailed, SiteLost
+from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost
 from dfm.runner.transports.base import Transport, TransportError
 
 __all__ = ["FlareTransport"]
@@ -113,6 +121,8 @@ class FlareTransport(Transport):
         self._post_seq = itertools.count(1)
         self._fetched = 0
         self._lost_seen: set[str] = set()
+        self._lock = threading.Lock()
+        self._refused_seen = 0
         self._threads: list[threading.Thread] = []
         await asyncio.get_running_loop().run_in_executor(None, self._start_blocking)
         for target, name in ((self._sender, "dfm-flare-send"), (self._receiver, "dfm-flare-recv")):
@@ -237,12 +247,14 @@ class FlareTransport(Transport):
                 self.sites,
                 controller={
                     "lost_after": float(self.options.get("lost_after", 10)),
+                    "heartbeat": float(self.options.get("heartbeat", 1.0)),
                     # the simulator's stand-in for app commands
                     "app_socket": getattr(self.session, "socket_path", None),
                     **timeouts,
                 },
                 executor={
                     "workers": int(self.options.get("workers", 8)),
+                    "heartbeat": float(self.options.get("heartbeat", 1.0)),
                     "chunk_bytes": self.chunk_bytes,
                     **timeouts,
                 },
@@ -328,6 +340,10 @@ class FlareTransport(Transport):
         if site not in self.sites:
             self.loop.call_soon(self.deliver, SiteLost(site, "not a site of this federation"), APP)
             return
+        if site in self._lost_seen:
+            why = "it was lost earlier in this session; restart the session (Session(...)) to use it again"
+            self.loop.call_soon(self.deliver, SiteLost(site, why), APP)
+            return
         try:
             items = split(pack(msg, self.codec), self.chunk_bytes)
         except Exception as exc:
@@ -379,8 +395,7 @@ class FlareTransport(Transport):
             while self._command("dfm.post", data) is None:
                 pass
         except TransportError as exc:
-            self._fail(str(exc))
-            self._lose({site for site, _ in batch}, str(exc))
+            self._job_lost(str(exc))
             return
         self._activity = time.monotonic()
         self._wake.set()
@@ -398,7 +413,7 @@ class FlareTransport(Transport):
         return min(0.01 * 2 ** (empty - 1), self.poll_max)
 
     def _receiver(self) -> None:
-        reassembler = Reassembler()
+        reassemblers: dict[str, Reassembler] = {}  # per sending site: no site can feed another's stream
         empty = 0
         while not self._closing.is_set():
             if self._wake.wait(self._poll_delay(empty)):
@@ -409,8 +424,7 @@ class FlareTransport(Transport):
                 reply = self._command("dfm.fetch", request)
             except TransportError as exc:
                 if not self._closing.is_set():
-                    self._fail(str(exc))
-                    self._lose(set(self.sites), str(exc))
+                    self._job_lost(str(exc))
                 return
             if reply is None:
                 continue
@@ -418,37 +432,71 @@ class FlareTransport(Transport):
             empty = 0 if items else min(empty + 1, 16)
             if items:
                 self._activity = time.monotonic()
-            for seq, data in items:
+            for seq, data, site in items:
                 if seq <= self._fetched:
                     continue
                 self._fetched = seq
-                frame = reassembler.feed(item_from_json(data))
+                if site not in self.sites:
+                    continue  # the server attributes every item to a site of this session
+                try:
+                    frame = reassemblers.setdefault(site, Reassembler()).feed(item_from_json(data))
+                except FrameError as exc:
+                    self._refuse(site, f"a chunk from site '{site}': {exc}")
+                    continue
                 if frame is None:
                     continue
                 try:
                     msg = unpack(frame, self.codec)
-                except Exception as exc:  # a site sent what the app refuses to decode
+                except Exception as exc:  # a site sent what the application refuses to decode
                     job = frame_job(frame)
-                    if job is not None:
-                        self.loop.call_soon_threadsafe(
-                            self.deliver,
-                            SiteFailed(
-                                job, self.federation.home(), f"the application refused a result: {exc}"
-                            ),
-                            self.federation.home(),
-                        )
+                    if isinstance(job, str):
+                        # as if the site had failed the job itself: the session takes it only if
+                        # that site is part of the job
+                        failed = SiteFailed(job, site, f"the application refused data from '{site}': {exc}")
+                        self.loop.call_soon_threadsafe(self.deliver, failed, site)
+                    else:
+                        self._refuse(site, f"an undecodable frame from site '{site}': {exc}")
                     continue
-                # TODO(trust boundary): the sender must come from FLARE's authenticated identity
-                sender = self.federation.home() if type(msg) is Result else getattr(msg, "site", APP)
-                self.loop.call_soon_threadsafe(self.deliver, msg, sender)
+                self.loop.call_soon_threadsafe(self.deliver, msg, site)
+            for seq, sender, reason in reply.get("refused") or []:
+                if int(seq) > self._refused_seen:
+                    self._refused_seen = int(seq)
+                    self._refuse(str(sender), str(reason), where="server")
             lost = reply.get("lost") or {}
             for site in sorted(set(lost) - self._lost_seen):
                 self._lost_seen.add(site)
                 self.loop.call_soon_threadsafe(self.deliver, SiteLost(site, str(lost[site])), APP)
 
-    def _fail(self, reason: str) -> None:
-        if self._failed is None:
-            self._failed = reason
+    def _refuse(self, sender: str, reason: str, where: str = "application") -> None:
+        refused = Refused(where, sender, reason)
+        self.loop.call_soon_threadsafe(self.deliver, refused, APP)
+
+    def _job_lost(self, reason: str) -> None:
+        """The session's FLARE job is gone: fail every running job, naming the site that was lost.
+
+        FLARE 2.9 ends a whole job when one client's job process dies (the client reports the
+        failure and the server fails the run). FLARE aborts the server's job process first: it
+        then names the sites whose heartbeats had stopped (the others still send theirs) and
+        waits for the application to fetch that. Jobs using those sites fail naming them; every
+        other running job fails because its sites went down with the FLARE job. The session
+        cannot run anything more: every later job fails at once, saying so.
+        """
+        with self._lock:
+            if self._failed is not None:
+                return
+            self._failed = reason  # until the full text below
+        # the sites the server saw stop (no heartbeat) before FLARE ended the job
+        stopped = sorted(self._lost_seen)
+        restart = "restart the session (Session(...)) to go on"
+        if stopped:
+            names = ", ".join(f"'{site}'" for site in stopped)
+            self._failed = (
+                f"this session's FLARE job ended after site(s) {names} stopped ({reason}); {restart}"
+            )
+        else:
+            self._failed = f"{reason}; {restart}"
+        others = set(self.sites) - set(stopped)
+        self._lose(others, self._failed)
 
     def _lose(self, sites: set[str], reason: str) -> None:
         for site in sorted(sites):
