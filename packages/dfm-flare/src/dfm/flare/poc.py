@@ -26,6 +26,7 @@ from typing import Any
 
 from dfm.flare.layout import ORG, DeploymentState, FlareSetupError, poc_home, require_nvflare
 from dfm.kernel.config import load_config
+from dfm.runner.vault import site_environment
 
 __all__ = ["Deployment", "admin_session", "free_port"]
 
@@ -196,6 +197,9 @@ class Deployment:
         home.mkdir(exist_ok=True)
         state.home = str(home)
         penv = self._env(home, env)
+        # each process gets only its own site's secrets (the FLARE server hosts no site: none)
+        federation = load_config(state.config)
+        site_of = {client: site for site, client in state.sites.items()}
         secure = ["--set", "secure_train=true", f"org={ORG}", "config_folder=config"]
         self._procs = {}
         state.pids = {}
@@ -204,14 +208,14 @@ class Deployment:
                 state.server,
                 "nvflare.private.fed.app.server.server_train",
                 ["-s", "fed_server.json", *secure],
-                penv,
+                site_environment(federation, None, penv),
             )
             for client in state.sites.values():
                 self._procs[client] = self._launch(
                     client,
                     "nvflare.private.fed.app.client.client_train",
                     ["-s", "fed_client.json", *secure[:1], f"uid={client}", *secure[1:]],
-                    penv,
+                    site_environment(federation, site_of[client], penv),
                 )
             state.pids = {name: proc.pid for name, proc in self._procs.items()}
             state.save(self.workspace)

@@ -13,13 +13,14 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dfm.kernel.config.files import Refused, inside, read_regular_file
-from dfm.kernel.config.models import SecretsConfig
+from dfm.kernel.config.models import Federation, SecretsConfig
 from dfm.kernel.errors import DfmError
 
 SECRETS_FILE_MAX_BYTES = 1 << 20
@@ -136,6 +137,28 @@ class Vault:
         if isinstance(value, (set, frozenset)):
             return type(value)(self.scrub_value(v) for v in value)
         return value
+
+
+def site_environment(federation: Federation, site: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the variables that hold other sites' secrets (every site's, for None).
+
+    What a process hosting ``site`` is started with, so that no site's process can read
+    another site's secrets from its environment.
+    """
+    own = federation.sites[site].secrets.env_prefix if site is not None else None
+    others = [
+        spec.secrets.env_prefix
+        for name, spec in federation.sites.items()
+        if name != site and spec.secrets.env_prefix
+    ]
+
+    def belongs_elsewhere(key: str) -> bool:
+        # another site's prefix matches, and ours (if it matches too) is not the more specific one
+        return any(
+            key.startswith(p) and not (own and key.startswith(own) and len(own) >= len(p)) for p in others
+        )
+
+    return {key: value for key, value in environ.items() if not belongs_elsewhere(key)}
 
 
 # -- logs ----------------------------------------------------------------------------------

@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 from dfm.kernel.codecs import SafeCodec
-from dfm.kernel.config.models import Federation
 from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost, StartJob
 from dfm.runner.transports.base import Transport, TransportError
 from dfm.runner.transports.wire import (
@@ -59,6 +58,7 @@ from dfm.runner.transports.wire import (
     shm_root,
     write_frame,
 )
+from dfm.runner.vault import site_environment
 
 log = logging.getLogger("dfm.runner.process")
 
@@ -97,24 +97,6 @@ def check_hello(line: bytes, keys: dict[str, str]) -> str | None:
     if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
         return None
     return name
-
-
-def site_environment(federation: Federation, site: str) -> dict[str, str]:
-    """This process's environment without the variables holding other sites' secrets."""
-    own = federation.sites[site].secrets.env_prefix
-    others = [
-        spec.secrets.env_prefix
-        for name, spec in federation.sites.items()
-        if name != site and spec.secrets.env_prefix
-    ]
-
-    def belongs_elsewhere(key: str) -> bool:
-        # another site's prefix matches, and ours (if it matches too) is not the more specific one
-        return any(
-            key.startswith(p) and not (own and key.startswith(own) and len(own) >= len(p)) for p in others
-        )
-
-    return {key: value for key, value in os.environ.items() if not belongs_elsewhere(key)}
 
 
 class ProcessTransport(Transport):
@@ -183,7 +165,7 @@ class ProcessTransport(Transport):
                 stdin=asyncio.subprocess.PIPE,
                 stdout=log,
                 stderr=log,
-                env=site_environment(self.federation, site),
+                env=site_environment(self.federation, site, os.environ),
                 start_new_session=True,
             )
         finally:
