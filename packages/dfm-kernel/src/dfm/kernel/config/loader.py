@@ -111,6 +111,8 @@ class ConfigReport:
     federation: Federation | None
     issues: list[ConfigIssue]
     warnings: list[ConfigIssue]
+    # what could be structured (bad parts left out), for checks that need a Federation
+    partial: Federation | None = None
 
 
 def inspect_config(
@@ -137,7 +139,8 @@ def inspect_config(
     if federation is not None and adapter_names is not None and locator is not None:
         issues = _unique([*issues, *(locator.issue(f) for f in adapter_findings(federation, adapter_names, file))])
     warnings = list(federation.warnings) if federation is not None else []
-    return ConfigReport(federation if not issues else None, sorted(issues, key=_position), warnings)
+    built = federation if not issues else None
+    return ConfigReport(built, sorted(issues, key=_position), warnings, federation)
 
 
 def _position(issue: ConfigIssue) -> tuple[str, int, int, str, str]:
