@@ -87,8 +87,22 @@ class RefResolver:
         self._max_nodes = self.limits.max_nodes if max_nodes is None else max_nodes
 
     def resolve(self) -> Any:
-        """The root document with every reference replaced; raises :class:`ConfigTooLarge`."""
-        return self._walk(self.root.doc.data, self.root, "", "", ())
+        """The root document with every reference replaced; raises :class:`ConfigTooLarge`.
+
+        ``{$ref: "#/schemas/X"}`` inside schemas and parameters stays as it is (JSON Schema
+        resolves it; recursive schemas stay possible) once ``X`` is known to exist.
+        """
+        self._kept: list[tuple[str, str, Origin]] = []
+        data = self._walk(self.root.doc.data, self.root, "", "", ())
+        schemas = data.get("schemas") if isinstance(data, dict) else None
+        for out, ref, at in self._kept:
+            name = unquote(ref.removeprefix("#/schemas/")).replace("~1", "/").replace("~0", "~")
+            if not (isinstance(schemas, dict) and name in schemas):
+                known = [pointers.segment(k) for k in schemas] if isinstance(schemas, dict) else []
+                message = f"$ref '{ref}' points to nothing: there is no schema '{name}'"
+                self.issues.append(issue_at(at, message, did_you_mean(name, known)))
+                self.failed.append(out)
+        return data
 
     # -- walking -------------------------------------------------------------------
 
@@ -125,9 +139,9 @@ class RefResolver:
             self._fail(out, issue_at(at, f"$ref must be {expected}, found {describe_value(ref)}"))
             return mapping
         if not siblings and source is self.root and self._keeps(ref, out):
-            # A schema reference stays a reference (recursive schemas, named types); only checked.
-            if self._target(ref, source, at, 0) is None:
-                self.failed.append(out)
+            # A schema reference stays a reference (recursive schemas, named types); it is
+            # checked against the resolved document once everything is resolved.
+            self._kept.append((out, ref, at))
             return mapping
         target = self._target(ref, source, at, 0)
         if target is None:
@@ -325,10 +339,16 @@ class RefResolver:
             )
             tried = [
                 p
-                for p in self._candidates(unquote(file_part), self._source_of(at))
+                for p in self._candidates(unquote(file_part), at.source)
                 if any(inside(os.path.realpath(p), f) for f in self.folders)
             ]
-            looked = " or ".join(shown(p) for p in tried) if len(tried) > 1 else None
+            home = os.path.dirname(os.path.abspath(self.root.file))
+            looked = (
+                " or ".join(shown(os.path.relpath(os.path.abspath(p), home)) for p in tried)
+                + " in the federation directory"
+                if len(tried) > 1
+                else None
+            )
             message = f"$ref target file {shown(file_part)} not found" + (
                 f" (looked for {looked})" if looked else ""
             )
@@ -366,10 +386,6 @@ class RefResolver:
         self._sources[real] = source
         self.issues.extend(problem_issue(source, problem) for problem in doc.problems)
         return source
-
-    @staticmethod
-    def _source_of(at: Origin) -> Source:
-        return at.source
 
     def _lookup(
         self, source: Source, tokens: list[str], ref: str, at: Origin, hops: int
