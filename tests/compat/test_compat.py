@@ -10,7 +10,6 @@ one, each in the reference's form and, where one exists, in ours.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -23,7 +22,7 @@ from dfm.api import Pipeline, PlaceParam, Yield, load_federation
 from dfm.cli.main import cli
 from dfm.kernel.config import load_config, load_config_text
 from dfm.kernel.config.loader import inspect_config
-from dfm.kernel.errors import ConfigError, JobError, PipelineError
+from dfm.kernel.errors import ConfigError, PipelineError
 from dfm.runner import JobStatus, Session
 
 HERE = Path(__file__).parent
@@ -117,7 +116,10 @@ def test_parameter_values_are_checked_against_their_types(weather: Any) -> None:
         (dict(station=3), "parameter 'station': expected string, given 3"),
         (dict(station="a", unit="K"), "parameter 'unit': expected one of 'C', 'F', given 'K'"),
         (dict(station="a", bbox={"west": 1}), "parameter 'bbox': expected geo.BBox ('east' is a required"),
-        (dict(station="a", bbox={"west": "x", "east": 1}), "parameter 'bbox': expected number at west, given 'x'"),
+        (
+            dict(station="a", bbox={"west": "x", "east": 1}),
+            "parameter 'bbox': expected number at west, given 'x'",
+        ),
         (
             dict(station="a", bbox={"west": 0, "east": 1, "corner": {"lat": 1}}),
             "parameter 'bbox': expected geo.BBox ('lon' is a required property) at corner",
@@ -290,7 +292,9 @@ def test_a_secrets_vault_class_and_scrubbing_of_what_it_hands_out(tmp_path: Path
     assert "s3cr3t-hunter2" not in job.error and "***" in job.error  # a value inside a dict is scrubbed too
 
 
-def test_the_default_vault_reads_dfm_secret_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_vault_reads_dfm_secret_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DFM_SECRET_LOGIN", "pw-from-env")
     config = write(
         tmp_path,
@@ -328,7 +332,7 @@ def test_expose_as_on_an_argument_adds_an_optional_parameter(tmp_path: Path) -> 
 
 
 def test_the_homesite_rule(tmp_path: Path) -> None:
-    sites = 'a: {}\n  server: {}\n'
+    sites = "a: {}\n  server: {}\n"
     assert load_config_text(BASE + "sites:\n  " + sites).home() == "server"
     assert load_config_text(BASE + "homesite: a\nsites:\n  " + sites).home() == "a"
     assert load_config_text(BASE + "sites:\n  b: {}\n  a: {}\n").home() == "b"

@@ -15,7 +15,9 @@ class Observe:
     def __init__(self, scale: int = 1) -> None:
         self.scale = scale
 
-    async def body(self, station: str, bbox: Any = None, limit: Any = None, unit: Any = None, **extra: Any) -> dict:
+    async def body(
+        self, station: str, bbox: Any = None, limit: Any = None, unit: Any = None, **extra: Any
+    ) -> dict:
         return {
             "station": station,
             "west": None if bbox is None else bbox["west"] * self.scale,

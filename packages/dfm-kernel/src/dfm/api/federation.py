@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dfm.api.pipeline import Node, PlaceParam, record_call
+from dfm.api.pipeline import Condition, Node, PlaceParam, _check_literal, record_call
 from dfm.kernel.config import load_config
 from dfm.kernel.config.models import Federation, Operation, Parameter
 from dfm.kernel.errors import PipelineError
@@ -50,6 +50,8 @@ class OperationCall:
 
     def _check_value(self, name: str, spec: Parameter, value: Any) -> None:
         """The value's kind against the parameter's flags, and a literal against its JSON Schema."""
+        if isinstance(value, Condition):
+            return  # refused by record_call, with its own message
         if isinstance(value, PlaceParam):
             kind, allowed = "place", spec.accepts_place_input
         elif isinstance(value, Node):
@@ -57,12 +59,15 @@ class OperationCall:
         else:
             kind, allowed = "literal", spec.accepts_literal_input
         if not allowed:
-            what = {"place": "a PlaceParam", "node": "an operation result", "literal": "a literal value"}[kind]
+            what = {"place": "a PlaceParam", "node": "an operation result", "literal": "a literal value"}[
+                kind
+            ]
             raise PipelineError(
                 f"{self.name}: parameter '{name}' does not accept {kind} input ({what});"
                 f" the federation declares accepts-{kind}-input: false"
             )
         if kind == "literal":
+            _check_literal(value, "argument")  # JSON-compatible first, then its schema
             problem = _schema_mismatch(spec, value, self._federation.schemas)
             if problem is not None:
                 raise PipelineError(f"{self.name}: parameter '{name}': {problem}")
@@ -95,8 +100,8 @@ def _schema_mismatch(spec: Parameter, value: Any, schemas: dict[str, Any]) -> st
     schema = spec.json_schema()
     if not schema:
         return None
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
+    from jsonschema.exceptions import best_match  # type: ignore[import-untyped,unused-ignore]
 
     validator = Draft202012Validator({"schemas": schemas, "allOf": [schema]})
     error = best_match(validator.iter_errors(value))
@@ -107,7 +112,11 @@ def _schema_mismatch(spec: Parameter, value: Any, schemas: dict[str, Any]) -> st
     if error.absolute_path:
         given = error.instance
     if error.validator == "type":
-        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        expected = (
+            error.validator_value
+            if isinstance(error.validator_value, str)
+            else " or ".join(error.validator_value)
+        )
     elif error.validator == "enum":
         expected = "one of " + ", ".join(repr(v) for v in error.validator_value)
     else:

@@ -61,8 +61,10 @@ class SiteContext:
         if cache is None:
             raise DfmError(f"site '{self.name}' has no cache_config")
         try:
-            import fsspec
-            from fsspec.implementations.dirfs import DirFileSystem
+            import fsspec  # type: ignore[import-not-found,unused-ignore]
+            from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,unused-ignore]
+                DirFileSystem,
+            )
         except ImportError:
             raise DfmError(
                 f"site '{self.name}': cache_config needs fsspec, which is not installed (pip install fsspec)"
@@ -72,7 +74,9 @@ class SiteContext:
             root = os.path.realpath(self.base_dir)
             base = os.path.realpath(os.path.join(root, cache.base_path))
             if os.path.commonpath([root, base]) != root:
-                raise DfmError(f"site '{self.name}': cache_config base_path is outside the federation directory")
+                raise DfmError(
+                    f"site '{self.name}': cache_config base_path is outside the federation directory"
+                )
             os.makedirs(base, exist_ok=True)
             return _ConfinedDirFileSystem(path=base, fs=fsspec.filesystem("file", **options))
         return DirFileSystem(path=cache.base_path, fs=fsspec.filesystem(cache.protocol, **options))
@@ -92,19 +96,23 @@ class ProviderContext:
 
 
 def _confined_class() -> Any:
-    from fsspec.implementations.dirfs import DirFileSystem
+    from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,unused-ignore]
+        DirFileSystem,
+    )
 
     class ConfinedDirFileSystem(DirFileSystem):  # type: ignore[misc]
         """A DirFileSystem that refuses ``..`` and absolute paths: nothing outside its folder."""
 
         def _join(self, path: Any) -> Any:
             for item in path if isinstance(path, list | tuple) else [path]:
-                if isinstance(item, str) and (item.startswith("/") or ".." in item.replace("\\", "/").split("/")):
+                if isinstance(item, str) and (
+                    item.startswith("/") or ".." in item.replace("\\", "/").split("/")
+                ):
                     raise PermissionError(f"path {item!r} leaves the site's cache folder")
             return super()._join(path)
 
     return ConfinedDirFileSystem
 
 
-def _ConfinedDirFileSystem(**kwargs: Any) -> Any:  # noqa: N802 - built lazily, fsspec is optional
+def _ConfinedDirFileSystem(**kwargs: Any) -> Any:
     return _confined_class()(**kwargs)

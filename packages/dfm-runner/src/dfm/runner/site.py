@@ -36,7 +36,6 @@ from dfm.kernel.config.models import (
     FromProvider,
     FromSecrets,
     FromSite,
-    ImplRef,
     InterfaceEntry,
 )
 from dfm.kernel.context import ProviderContext, SiteContext
@@ -477,7 +476,11 @@ class SiteRuntime:
             if spec.impl is not None:
                 cls = self._load_class(spec.impl.path, "provider impl")
                 impl = self._instantiate(
-                    cls, f"provider impl '{spec.impl.path}'", spec.impl.args, site=self.site_object(), provider=found
+                    cls,
+                    f"provider impl '{spec.impl.path}'",
+                    spec.impl.args,
+                    site=self.site_object(),
+                    provider=found,
                 )
                 found = attrs.evolve(found, impl=impl)
             self._providers[name] = found
@@ -585,7 +588,7 @@ class SiteRuntime:
         return False, None
 
     def _from_provider(self, key: str, provider: ProviderContext | None) -> tuple[bool, Any]:
-        """``KEY`` of the entry's provider config (DFM's form), or ``PROVIDER.PROPERTY`` of any provider here."""
+        """``KEY`` of the entry's provider config (DFM), or ``PROVIDER.PROPERTY`` of any provider here."""
         if provider is not None and key in provider.config:
             return True, provider.config[key]
         name, dot, prop = key.partition(".")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

@@ -70,7 +70,7 @@ def _overrides(cls: type) -> dict[str, Any]:
 
 
 def _structure_class(conv: cattrs.Converter, cls: type) -> Any:
-    base = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **_overrides(cls))
+    base: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **_overrides(cls))
     if not is_open(cls):
         return strict.require_mapping(base)
     known = {yaml_key(a) for a in attrs.fields(cls) if not is_internal(a)}
@@ -84,7 +84,7 @@ def _structure_class(conv: cattrs.Converter, cls: type) -> Any:
 
 
 def _unstructure_class(conv: cattrs.Converter, cls: type) -> Any:
-    base = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **_overrides(cls))
+    base: Any = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **_overrides(cls))
     if is_open(cls):
         return lambda obj: {**conv.unstructure(getattr(obj, EXTRA)), **base(obj)}
     return base
@@ -106,9 +106,11 @@ def _structure_entry(value: Any, type_: Any) -> InterfaceEntry:
     try:
         ref = _impl_fn(adapter, ImplRef)
     except Exception as exc:  # reported under /adapter, with the entry's other problems
-        exc.__notes__ = [
+        exc.__notes__ = [  # type: ignore[attr-defined,unused-ignore]
             *getattr(exc, "__notes__", []),
-            AttributeValidationNote("Structuring class InterfaceEntry @ attribute adapter", "adapter", ImplRef),
+            AttributeValidationNote(
+                "Structuring class InterfaceEntry @ attribute adapter", "adapter", ImplRef
+            ),
         ]
         errors.append(exc)
     try:
@@ -118,7 +120,8 @@ def _structure_entry(value: Any, type_: Any) -> InterfaceEntry:
     if errors:
         raise ClassValidationError("While structuring InterfaceEntry", errors, InterfaceEntry)
     assert ref is not None
-    return attrs.evolve(entry, adapter_args=dict(ref.args))
+    made: InterfaceEntry = attrs.evolve(entry, adapter_args=dict(ref.args))
+    return made
 
 
 def _unstructure_entry(entry: InterfaceEntry) -> dict[str, Any]:

@@ -137,7 +137,9 @@ def inspect_config(
         return ConfigReport(None, list(exc.issues), [])
     federation, issues, locator = _load_located(text, file, caps)
     if federation is not None and adapter_names is not None and locator is not None:
-        issues = _unique([*issues, *(locator.issue(f) for f in adapter_findings(federation, adapter_names, file))])
+        issues = _unique(
+            [*issues, *(locator.issue(f) for f in adapter_findings(federation, adapter_names, file))]
+        )
     warnings = list(federation.warnings) if federation is not None else []
     built = federation if not issues else None
     return ConfigReport(built, sorted(issues, key=_position), warnings, federation)
@@ -205,7 +207,8 @@ def _load_located(
     findings = [
         f
         for f in validate(federation, skip)
-        if not _under_any(f.pointer, resolver.failed) and not any(_under_any(p, [f.pointer]) for p in problems)
+        if not _under_any(f.pointer, resolver.failed)
+        and not any(_under_any(p, [f.pointer]) for p in problems)
     ]
     issues.extend(locator.issue(f) for f in findings if not f.warning)
     warnings = tuple(locator.issue(f) for f in findings if f.warning)

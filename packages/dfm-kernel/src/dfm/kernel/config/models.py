@@ -314,7 +314,7 @@ class Federation:
         return self.info.code_package
 
     def home(self) -> str:
-        """The homesite: declared, else a site named ``server`` (the reference's FLARE server), else the first."""
+        """The homesite: declared, else a site named ``server``, else the first."""
         if self.homesite is not None:
             return self.homesite
         if "server" in self.sites:

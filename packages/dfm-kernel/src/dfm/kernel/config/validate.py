@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -172,8 +171,8 @@ class _Checks:
                         did_you_mean(param, op.parameters),
                         warning=True,
                     )
-            for param_name, param in op.parameters.items():
-                yield from self.parameter(param, pointers.join(f"{at}/parameters", param_name))
+            for param_name, spec in op.parameters.items():
+                yield from self.parameter(spec, pointers.join(f"{at}/parameters", param_name))
 
     def parameter(self, param: Parameter, at: str) -> Iterator[Finding]:
         """A parameter's type and schema must be a JSON Schema (dotted Python class names are not checked)."""
@@ -192,7 +191,9 @@ class _Checks:
                     " a dotted class name or a schema mapping",
                 )
             elif not (isinstance(item, dict) and not isinstance(kind, list)):
-                yield Finding(where, f"a type must be a string or a schema mapping, found {describe_value(item)}")
+                yield Finding(
+                    where, f"a type must be a string or a schema mapping, found {describe_value(item)}"
+                )
         problem = schema_problem(param.json_schema())
         if problem:
             yield Finding(at, f"invalid parameter schema: {problem}")
@@ -203,14 +204,18 @@ class _Checks:
         for key in self.fed.info.extra:
             hint = did_you_mean(str(key), known)
             if hint:
-                yield Finding(pointers.join("/info", key), f"unknown key '{key}' kept as extra info", hint, True, True)
+                yield Finding(
+                    pointers.join("/info", key), f"unknown key '{key}' kept as extra info", hint, True, True
+                )
 
     def schemas(self) -> Iterator[Finding]:
         yield from self.info()
         aliases = {
             name: schema["$ref"].removeprefix("#/schemas/")
             for name, schema in self.fed.schemas.items()
-            if isinstance(schema, dict) and set(schema) == {"$ref"} and isinstance(schema["$ref"], str)
+            if isinstance(schema, dict)
+            and set(schema) == {"$ref"}
+            and isinstance(schema["$ref"], str)
             and schema["$ref"].startswith("#/schemas/")
         }
         for name, schema in self.fed.schemas.items():
@@ -270,7 +275,9 @@ class _Checks:
                 yield from _impl_path(ref, f"{at}/{key}")
         for provider_name, provider in site.providers.items():
             if provider.impl is not None:
-                yield from _impl_path(provider.impl, pointers.join(f"{at}/providers", provider_name) + "/impl")
+                yield from _impl_path(
+                    provider.impl, pointers.join(f"{at}/providers", provider_name) + "/impl"
+                )
         if site.cache_config is not None:
             yield from _cache_config(site.cache_config, f"{at}/cache_config")
 
@@ -371,7 +378,8 @@ class _Checks:
                 yield Finding(
                     f"{at}/from-provider",
                     f"provider '{other}' has no property '{prop}'",
-                    did_you_mean(prop, known) or "it reads the provider's info or config keys, or its impl's attributes",
+                    did_you_mean(prop, known)
+                    or "it reads the provider's info or config keys, or its impl's attributes",
                 )
             return
         if provider is None:
@@ -459,7 +467,7 @@ def _impl_path(ref: ImplRef, at: str) -> Iterator[Finding]:
     if not is_import_path(ref.path):
         yield Finding(
             f"{at}/path" if ref.args else at,
-            f"invalid class path '{ref.path}': expected a dotted import path (pkg.mod.Class or pkg.mod:Class)",
+            f"invalid class path '{ref.path}': expected a dotted import path (pkg.mod.Class, pkg.mod:Class)",
         )
 
 
@@ -468,7 +476,11 @@ def _cache_config(cache: CacheConfig, at: str) -> Iterator[Finding]:
         yield Finding(f"{at}/protocol", "protocol must not be empty")
     if cache.protocol in LOCAL_PROTOCOLS:
         path = cache.base_path
-        if posixpath.isabs(path) or Path(path).is_absolute() or posixpath.normpath(path).split("/")[0] == "..":
+        if (
+            posixpath.isabs(path)
+            or Path(path).is_absolute()
+            or posixpath.normpath(path).split("/")[0] == ".."
+        ):
             yield Finding(
                 f"{at}/base_path",
                 f"base_path '{path}' is outside the federation directory",
@@ -478,10 +490,14 @@ def _cache_config(cache: CacheConfig, at: str) -> Iterator[Finding]:
 
 def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a valid JSON Schema (2020-12), or None; imports jsonschema only when needed."""
-    if schema in ({}, True, False) or (isinstance(schema, dict) and set(schema) <= {"type"}
-                                        and isinstance(schema.get("type"), str)):
+    if schema in ({}, True, False) or (
+        isinstance(schema, dict) and set(schema) <= {"type"} and isinstance(schema.get("type"), str)
+    ):
         return None
-    from jsonschema import Draft202012Validator, SchemaError
+    from jsonschema import (  # type: ignore[import-untyped,unused-ignore]
+        Draft202012Validator,
+        SchemaError,
+    )
 
     try:
         Draft202012Validator.check_schema(schema)
