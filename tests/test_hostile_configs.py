@@ -363,7 +363,12 @@ CASES = [
     Case("ref-self-pointer", write(ref("#/operations/users.GreetMe/parameters/name")), r"circular \$ref"),
     Case("ref-bad-pointer", write(ref("#schemas")), r"must be a JSON pointer"),
     Case("ref-not-a-string", write(fed_yaml(schema="{$ref: 1}")), r"\$ref must be a string"),
-    Case("ref-list-not-strings", write(fed_yaml(schema="{$ref: [1, 2]}")), r"a \$ref list holds strings", issues=2),
+    Case(
+        "ref-list-not-strings",
+        write(fed_yaml(schema="{$ref: [1, 2]}")),
+        r"a \$ref list holds strings",
+        issues=2,
+    ),
     # -- scalars that cannot be built ---------------------------------------------------------
     Case(
         "date-month-13",
