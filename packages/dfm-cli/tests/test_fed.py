@@ -96,7 +96,7 @@ def test_validate_reports_unknown_adapters(dfm, tinyfed, adapter_check):
     assert result.exit_code == 1
     assert result.stderr == (
         "1 problem in federation config\n"
-        f"  {tinyfed} /sites/home/interface/#~1operations~1hello.Greet/adapter: "
+        f"  {tinyfed} /sites/home/interface/hello.Greet/adapter: "
         "unknown adapter 'hello.Greet'\n"
     )
 

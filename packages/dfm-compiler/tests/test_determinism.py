@@ -81,7 +81,7 @@ def sample(examplefed) -> Pipeline:
             h = api.users.GreetMe(name=item, site="server")
             with If((h == "x") & (PlaceParam("flag") != 3)):
                 Yield(h, place="out", multiuse=True)
-        Yield(api.users.GreetMe(name={"nested": [1, 2.5, None, True]}), place="lit")
+        Yield(api.users.GreetMe(name="nested \u2713 [1, 2.5, null, true]"), place="lit")
     return p
 
 

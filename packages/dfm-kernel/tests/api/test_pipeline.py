@@ -8,15 +8,27 @@ import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from dfm.api import Else, ForEach, If, Pipeline, PlaceParam, Yield, load_federation
 from dfm.api.federation import FederationHandle
+from dfm.kernel.config.models import Parameter
 from dfm.kernel.errors import PipelineError
 from dfm.kernel.ir import pipeline as irp
 
 EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
 GREET = "users.GreetMe"
+
+
+def untyped(handle: FederationHandle) -> FederationHandle:
+    """``handle`` with ``users.GreetMe(name)`` taking any literal: these tests are about how
+    literals are stored, not about the parameter's declared type (checked in test_federation)."""
+    config = handle.config
+    greet = attrs.evolve(config.operations["users.GreetMe"], parameters={"name": Parameter()})
+    return FederationHandle(
+        attrs.evolve(config, operations={**config.operations, "users.GreetMe": greet}), handle.path
+    )
 
 
 @pytest.fixture(scope="module")
@@ -410,6 +422,7 @@ def test_literal_json_would_change(fed, value, shown):
 
 
 def test_literals_are_stored_as_json_gives_them_back(fed):
+    fed = untyped(fed)
     with Pipeline() as p:
         fed.api.users.GreetMe(name=(1, ("a", {"k": (2.5, None, True)})))
     assert p.ir.statements[0].args["name"] == irp.Lit([1, ["a", {"k": [2.5, None, True]}]])

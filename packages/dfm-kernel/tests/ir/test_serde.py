@@ -6,18 +6,32 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dfm.api import Else, ForEach, If, Node, Pipeline, PlaceParam, Yield, load_federation
 from dfm.api.federation import FederationHandle
+from dfm.kernel.config.models import Parameter
 from dfm.kernel.ir import net
 from dfm.kernel.ir import pipeline as irp
 from dfm.kernel.ir.serde import canonical_json, digest, from_data, ir_converter, to_data
 
 EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
-FED: FederationHandle = load_federation(EXAMPLEFED)
+
+
+def untyped(handle: FederationHandle) -> FederationHandle:
+    """``handle`` with ``users.GreetMe(name)`` taking any literal: these tests are about how
+    literals are stored, not about the parameter's declared type (checked in test_federation)."""
+    config = handle.config
+    greet = attrs.evolve(config.operations["users.GreetMe"], parameters={"name": Parameter()})
+    return FederationHandle(
+        attrs.evolve(config, operations={**config.operations, "users.GreetMe": greet}), handle.path
+    )
+
+
+FED: FederationHandle = untyped(load_federation(EXAMPLEFED))
 SITES = [None, "concierge", "server", "reception"]
 OPS = ["==", "!=", "<", "<=", ">", ">="]
 

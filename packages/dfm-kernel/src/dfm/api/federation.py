@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dfm.api.pipeline import Node, record_call
+from dfm.api.pipeline import Condition, Node, PlaceParam, _check_literal, record_call
 from dfm.kernel.config import load_config
-from dfm.kernel.config.models import Federation, Operation
+from dfm.kernel.config.models import Federation, Operation, Parameter
 from dfm.kernel.errors import PipelineError
 from dfm.kernel.fedregistry import resolve_federation
 from dfm.kernel.suggest import did_you_mean
@@ -34,22 +34,51 @@ class OperationCall:
 
     def exposed_params(self, site: str | None = None) -> set[str]:
         """Extra site-specific parameters published through ``expose-as``."""
+        return set(self._exposed_specs(site))
+
+    def _exposed_specs(self, site: str | None) -> dict[str, Parameter]:
         sites = [site] if site else list(self._federation.sites)
-        out: set[str] = set()
+        out: dict[str, Parameter] = {}
         for name in sites:
             if name not in self._federation.sites:
                 continue
             entry = self._federation.interface_entry(name, self.name)
             if entry is not None:
-                out.update(entry.expose_as.values())
+                for spec in entry.exposed().values():
+                    out.setdefault(spec.param, spec)
         return out
+
+    def _check_value(self, name: str, spec: Parameter, value: Any) -> None:
+        """The value's kind against the parameter's flags, and a literal against its JSON Schema."""
+        if isinstance(value, Condition):
+            return  # refused by record_call, with its own message
+        if isinstance(value, PlaceParam):
+            kind, allowed = "place", spec.accepts_place_input
+        elif isinstance(value, Node):
+            kind, allowed = "node", spec.accepts_node_input
+        else:
+            kind, allowed = "literal", spec.accepts_literal_input
+        if not allowed:
+            what = {"place": "a PlaceParam", "node": "an operation result", "literal": "a literal value"}[
+                kind
+            ]
+            raise PipelineError(
+                f"{self.name}: parameter '{name}' does not accept {kind} input ({what});"
+                f" the federation declares accepts-{kind}-input: false"
+            )
+        if kind == "literal":
+            _check_literal(value, "argument")  # JSON-compatible first, then its schema
+            problem = _schema_mismatch(spec, value, self._federation.schemas)
+            if problem is not None:
+                raise PipelineError(f"{self.name}: parameter '{name}': {problem}")
 
     def __call__(self, *, site: str | None = None, provider: str | None = None, **args: Any) -> Node:
         if site is not None and site not in self._federation.sites:
             hint = did_you_mean(site, self._federation.sites)
             raise PipelineError(f"{self.name}: unknown site '{site}'" + (f"; {hint}" if hint else ""))
-        allowed = set(self.spec.parameters) | self.exposed_params(site)
-        for arg in args:
+        exposed = self._exposed_specs(site)
+        allowed = set(self.spec.parameters) | set(exposed)
+        for arg, value in args.items():
             if arg not in allowed:
                 hint = did_you_mean(arg, allowed)
                 known = ", ".join(sorted(allowed)) or "none"
@@ -58,10 +87,44 @@ class OperationCall:
                     + (f"; {hint}" if hint else "")
                     + f" (takes: {known})"
                 )
-        missing = [p for p in self.spec.required if p not in args]
+            self._check_value(arg, self.spec.parameters.get(arg) or exposed[arg], value)
+        # names in `required` that are not parameters are tolerated (the loader warns)
+        missing = [p for p in self.spec.required if p not in args and p in self.spec.parameters]
         if missing:
             raise PipelineError(f"{self.name}: missing required argument(s): {', '.join(missing)}")
         return record_call(self.name, args, site=site, provider=provider)
+
+
+def _schema_mismatch(spec: Parameter, value: Any, schemas: dict[str, Any]) -> str | None:
+    """Why ``value`` does not satisfy the parameter's JSON Schema, or None (jsonschema imported lazily)."""
+    schema = spec.json_schema()
+    if not schema:
+        return None
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
+    from jsonschema.exceptions import best_match  # type: ignore[import-untyped,unused-ignore]
+
+    validator = Draft202012Validator({"schemas": schemas, "allOf": [schema]})
+    error = best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    given = value
+    if error.absolute_path:
+        given = error.instance
+    if error.validator == "type":
+        expected = (
+            error.validator_value
+            if isinstance(error.validator_value, str)
+            else " or ".join(error.validator_value)
+        )
+    elif error.validator == "enum":
+        expected = "one of " + ", ".join(repr(v) for v in error.validator_value)
+    else:
+        expected = f"{spec.type_name} ({error.message})"
+    text = repr(given)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"expected {expected}{' at ' + where.lstrip('.') if where else ''}, given {text}"
 
 
 class Namespace:

@@ -48,7 +48,7 @@ class ConfigIssue:
         where = self.file
         if self.line:
             where += f":{self.line}:{self.column}"
-        text = f"{where} {_short_pointer(self.pointer) or '/'}: {self.message}"
+        text = f"{where} {_short_pointer(readable_pointer(self.pointer)) or '/'}: {self.message}"
         if self.hint:
             text += f"; {self.hint}"
         return _printable(text)
@@ -59,6 +59,23 @@ def _printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+_OPERATION_KEY = "#/operations/"
+
+
+def readable_pointer(pointer: str) -> str:
+    """A JSON pointer as people read it: interface keys ``#~1operations~1users.GreetMe`` are shown
+    as ``users.GreetMe``; other tokens stay escaped (a ``/`` inside a name must stay visible)."""
+    if "~1" not in pointer:
+        return pointer
+    shown = []
+    for token in pointer.split("/"):
+        raw = token.replace("~1", "/").replace("~0", "~")
+        if raw.startswith(_OPERATION_KEY) and not any(c in raw[len(_OPERATION_KEY) :] for c in "/~"):
+            token = raw[len(_OPERATION_KEY) :]
+        shown.append(token)
+    return "/".join(shown)
 
 
 def _short_pointer(pointer: str, limit: int = 64) -> str:

@@ -115,8 +115,17 @@ class SiteRuntime:
         self._to_app = to_app
         self._manager = manager
         spec = federation.sites[name]
-        self.info = SiteContext(name, federation.name, dict(spec.config), federation.home() == name, base_dir)
-        self.vault = Vault(name, spec.secrets, base_dir)
+        self.info = SiteContext(
+            name,
+            federation.name,
+            dict(spec.config),
+            federation.home() == name,
+            base_dir,
+            cache_config=spec.cache_config,
+        )
+        self._site_object: SiteContext | None = None  # with its custom impl, made on first use
+        self._providers: dict[str, ProviderContext] = {}
+        self.vault = Vault(name, spec.secrets, base_dir, custom=spec.secrets_vault, load=self._load_class)
         self.offers = federation.offers(name)
         self.nets: dict[str, CompiledNet | NetRefused] = {}
         self.jobs: dict[str, NetRunner] = {}
@@ -348,9 +357,9 @@ class SiteRuntime:
                         problems.append(f"provider '{t.provider}' does not offer '{t.operation}' here")
                         continue
                     entry = prov_entry
-                allowed = set(self.federation.operations[t.operation].parameters) | set(
-                    entry.expose_as.values()
-                )
+                allowed = set(self.federation.operations[t.operation].parameters) | {
+                    spec.param for spec in entry.exposed().values()
+                }
                 extra = sorted(set(t.args) - allowed)
                 if extra:
                     problems.append(
@@ -436,15 +445,73 @@ class SiteRuntime:
             found = self.federation.interface_entry(self.name, operation, provider_name)
             assert found is not None  # checked when the net was installed
             entry = found
-        provider = None
-        if provider_name is not None:
-            spec = self.federation.sites[self.name].providers[provider_name]
-            provider = ProviderContext(provider_name, dict(spec.config))
+        provider = None if provider_name is None else self.provider_context(provider_name)
         cls = self._resolve_adapter(entry.adapter)
-        instance = cls(self.info, provider)
+        instance = self._instantiate(
+            cls, f"adapter '{entry.adapter}'", entry.adapter_args, site=self.site_object(), provider=provider
+        )
         body = instance.body
         is_async = inspect.iscoroutinefunction(body)
         return BoundAdapter(operation, entry, instance, body, is_async, provider)
+
+    # -- the reference's site and provider objects -------------------------------------------
+
+    def site_object(self) -> SiteContext:
+        """What adapters get as ``site``: the site context, with the custom ``impl`` instance if any."""
+        if self._site_object is None:
+            impl_ref = self.federation.sites[self.name].impl
+            site = self.info
+            if impl_ref is not None:
+                cls = self._load_class(impl_ref.path, "site impl")
+                impl = self._instantiate(cls, f"site impl '{impl_ref.path}'", impl_ref.args, site=self.info)
+                site = attrs.evolve(self.info, impl=impl)
+            self._site_object = site
+        return self._site_object
+
+    def provider_context(self, name: str) -> ProviderContext:
+        found = self._providers.get(name)
+        if found is None:
+            spec = self.federation.sites[self.name].providers[name]
+            found = ProviderContext(name, dict(spec.config), dict(spec.info))
+            if spec.impl is not None:
+                cls = self._load_class(spec.impl.path, "provider impl")
+                impl = self._instantiate(
+                    cls,
+                    f"provider impl '{spec.impl.path}'",
+                    spec.impl.args,
+                    site=self.site_object(),
+                    provider=found,
+                )
+                found = attrs.evolve(found, impl=impl)
+            self._providers[name] = found
+        return found
+
+    @staticmethod
+    def _instantiate(cls: Any, what: str, args: dict[str, Any], **offered: Any) -> Any:
+        """``cls(**args)`` plus those of ``offered`` (``site``, ``provider``) its signature names."""
+        try:
+            parameters = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            parameters = None
+        if parameters is None:
+            kwargs = {**offered, **args}
+        else:
+            kwargs = {name: value for name, value in offered.items() if name in parameters}
+            kwargs.update(args)
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise AdapterFailed(f"{what} cannot be created: {exc}") from None
+
+    def _load_class(self, path: str, what: str = "class") -> Any:
+        target = path if ":" in path else ":".join(path.rsplit(".", 1))
+        base = str(self.base_dir)
+        if base not in sys.path:
+            sys.path.append(base)
+        try:
+            return load_target(target)
+        except (ImportError, AttributeError) as exc:
+            raise AdapterFailed(f"{what} '{path}' cannot be loaded: {type(exc).__name__}: {exc}") from None
 
     def _resolve_adapter(self, ref: str) -> Any:
         manager = self._manager or get_plugin_manager()
@@ -470,30 +537,72 @@ class SiteRuntime:
             raise AdapterFailed(f"adapter '{ref}' cannot be loaded: {type(exc).__name__}: {exc}") from None
 
     def bind(self, bound: BoundAdapter, args: dict[str, Any]) -> dict[str, Any]:
-        """Apply the interface entry's bindings to the arguments of one call."""
+        """Apply the interface entry's bindings to the arguments of one call.
+
+        A parameter of the operation that is not given is its declared ``default``,
+        or None (the reference's rule); an exposed argument given a value takes it,
+        otherwise its configured source is used.
+        """
         entry = bound.entry
+        parameters = self.federation.operations[bound.operation].parameters
         if entry.args == FROM_OPERATION:
-            return dict(args)
-        out: dict[str, Any] = {}
+            out = {name: spec.default for name, spec in parameters.items()}
+            out.update(args)
+            return out
+        out = {}
         assert isinstance(entry.args, dict)
         for name, binding in entry.args.items():
             if isinstance(binding, FromParam):
                 if binding.from_param in args:
                     out[name] = args[binding.from_param]
+                elif binding.from_param in parameters:
+                    out[name] = parameters[binding.from_param].default
             elif isinstance(binding, Const):
                 out[name] = binding.const
             elif isinstance(binding, FromSecrets):
                 out[name] = self.vault.get(binding.from_secrets)
             elif isinstance(binding, FromProvider):
-                config = bound.provider.config if bound.provider else {}
-                if binding.from_provider in config:
-                    out[name] = config[binding.from_provider]
-            elif isinstance(binding, FromSite) and binding.from_site in self.info.config:
-                out[name] = self.info.config[binding.from_site]
-        for adapter_arg, public in entry.expose_as.items():
-            if public in args:
-                out[adapter_arg] = args[public]
+                found, value = self._from_provider(binding.from_provider, bound.provider)
+                if found:
+                    out[name] = value
+            elif isinstance(binding, FromSite):
+                found, value = self._from_site(binding.from_site)
+                if found:
+                    out[name] = value
+        for adapter_arg, spec in entry.exposed().items():
+            if spec.param in args:
+                out[adapter_arg] = args[spec.param]
         return out
+
+    def _from_site(self, key: str) -> tuple[bool, Any]:
+        """A key of the site's ``config`` (DFM's form), else an attribute of the site object."""
+        if key in self.info.config:
+            return True, self.info.config[key]
+        site = self.site_object()
+        for holder in (site.impl, site):
+            if holder is not None and not key.startswith("_"):
+                try:
+                    return True, getattr(holder, key)
+                except AttributeError:
+                    pass
+        return False, None
+
+    def _from_provider(self, key: str, provider: ProviderContext | None) -> tuple[bool, Any]:
+        """``KEY`` of the entry's provider config (DFM), or ``PROVIDER.PROPERTY`` of any provider here."""
+        if provider is not None and key in provider.config:
+            return True, provider.config[key]
+        name, dot, prop = key.partition(".")
+        if not dot or name not in self.federation.sites[self.name].providers or prop.startswith("_"):
+            return False, None
+        target = self.provider_context(name)
+        if target.impl is not None and hasattr(target.impl, prop):
+            return True, getattr(target.impl, prop)
+        for mapping in (target.info, target.config):
+            if prop in mapping:
+                return True, mapping[prop]
+        if prop == "name":
+            return True, target.name
+        return False, None
 
     def call_adapter(self, job: str, t: CallT, args: dict[str, Any]) -> asyncio.Task[Any]:
         return self.loop.create_task(self._invoke(t, args), name=f"{job}:{t.id}")

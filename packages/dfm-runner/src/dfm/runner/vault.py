@@ -13,14 +13,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dfm.kernel.config.files import Refused, inside, read_regular_file
-from dfm.kernel.config.models import Federation, SecretsConfig
+from dfm.kernel.config.models import Federation, ImplRef, SecretsConfig
 from dfm.kernel.errors import DfmError
 
 SECRETS_FILE_MAX_BYTES = 1 << 20
@@ -30,16 +30,34 @@ class SecretNotFound(DfmError):
     """A binding asked for a secret the site's vault does not hold (the message names only the key)."""
 
 
+DEFAULT_ENV_PREFIX = "DFM_SECRET_"  # the reference's default vault: DFM_SECRET_<KEY upper-cased>
+
+
 class Vault:
     """Reads ``from-secrets`` keys for one site.
 
     Key ``badge-key`` with ``env-prefix: EXAMPLEFED_RECEPTION_`` is read from
     ``EXAMPLEFED_RECEPTION_BADGE_KEY``; a ``file`` (JSON or YAML mapping,
-    relative to the config file) is consulted after the environment.
+    relative to the config file) is consulted after the environment. A
+    ``secrets_vault`` class (the reference's form) is asked first, with
+    ``secret_for_key(key)``. A site that declares none of them reads
+    ``DFM_SECRET_<KEY>`` (key upper-cased), as the reference does.
     """
 
-    def __init__(self, site: str, config: SecretsConfig, base_dir: Path):
+    def __init__(
+        self,
+        site: str,
+        config: SecretsConfig,
+        base_dir: Path,
+        *,
+        custom: ImplRef | None = None,
+        load: Callable[[str, str], Any] | None = None,
+    ):
         self.site = site
+        self._custom = custom
+        self._load = load
+        self._custom_vault: Any = None
+        self._default = custom is None and config.env_prefix is None and config.file is None
         self._config = config
         self._base_dir = base_dir
         self._file = (base_dir / config.file) if config.file else None
@@ -82,14 +100,35 @@ class Vault:
             raise DfmError(f"site '{self.site}': the secrets file is not valid JSON or YAML") from None
         return loaded if isinstance(loaded, dict) else {}
 
+    def _from_custom(self, key: str) -> Any:
+        if self._custom_vault is None:
+            assert self._custom is not None and self._load is not None
+            cls = self._load(self._custom.path, "secrets_vault")
+            try:
+                self._custom_vault = cls(**self._custom.args)
+            except TypeError as exc:
+                raise DfmError(f"site '{self.site}': secrets_vault cannot be created: {exc}") from None
+        value = self._custom_vault.secret_for_key(key)
+        if value is not None:
+            self._remember(value)  # before anything can echo it
+        return value
+
     def get(self, key: str) -> Any:
+        if self._custom is not None:
+            value = self._from_custom(key)
+            if value is not None:
+                return value
         env = self._env_name(key)
+        if self._default:
+            env = DEFAULT_ENV_PREFIX + key.upper()
         if env is not None and env in os.environ:
-            value: Any = os.environ[env]
+            value = os.environ[env]
         elif key in self._from_file():
             value = self._from_file()[key]
         else:
             places = [f"environment variable {env}"] if env else []
+            if self._custom is not None:
+                places.insert(0, f"secrets_vault {self._custom.path}")
             if self._file is not None:
                 places.append(f"secrets file {self._file.name}")
             where = " or ".join(places) or "nowhere: the site declares no secrets source"
@@ -99,7 +138,12 @@ class Vault:
         self._remember(value)
         return value
 
-    def _remember(self, value: Any) -> None:
+    def _remember(self, value: Any, depth: int = 0) -> None:
+        if isinstance(value, dict | list | tuple | set | frozenset) and depth < 20:
+            # a vault may hand out structured secrets (a file's mapping, a vault class's dict)
+            for item in value.values() if isinstance(value, dict) else value:
+                self._remember(item, depth + 1)
+            return
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
         elif isinstance(value, (int, float)) and not isinstance(value, bool):

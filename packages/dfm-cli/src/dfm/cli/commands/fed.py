@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,48 +41,65 @@ def _adapter_checker() -> Any:
     return getattr(module, "check_adapters", None)
 
 
-def _issues_error(found: Iterable[Any]) -> DfmError | None:
-    items = list(found or [])
-    if not items:
-        return None
-    if all(isinstance(item, ConfigIssue) for item in items):
-        return ConfigError(items)
-    return DfmError("\n".join(str(item) for item in items))
-
-
 @click.command("validate")
 @click.argument("config_file", metavar="FILE")
-def validate(config_file: str) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the problems as a JSON list of {file, line, column, pointer, message, severity}.",
+)
+def validate(config_file: str, as_json: bool) -> None:
     """Check a federation config FILE (or the name of a registered federation).
 
     Prints every problem with its file, line, column and JSON pointer, and
-    exits 1 if there is any; checks adapter names against the installed
-    adapter plugins and the config's plugin pins against installed versions.
+    exits 1 if there is any: YAML, references, structure, meaning, adapter
+    names (against the installed adapter plugins) and the config's plugin pins,
+    all in one run. Warnings (forms the reference tolerates) do not fail.
     """
-    from dfm.kernel.config import load_config
+    from dfm.kernel.config.loader import inspect_config
     from dfm.kernel.fedregistry import resolve_federation
 
     path = resolve_federation(config_file)
-    federation = load_config(path)
-    errors: list[DfmError] = []
+    report = inspect_config(path)
+    issues: list[ConfigIssue] = list(report.issues)
+    others: list[DfmError] = []
+    federation = report.partial
     manager = cli_manager()
     check_adapters = _adapter_checker()
-    if check_adapters is not None:
+    if check_adapters is not None and federation is not None:
         known = set(manager.registry("adapters"))
         try:
-            error = _issues_error(check_adapters(federation, known, str(path)))
+            found = list(check_adapters(federation, known, str(path)) or [])
         except ConfigError as exc:
-            error = exc
-        if error is not None:
-            errors.append(error)
-    pins = dict(federation.plugins)
+            found = list(exc.issues)
+        issues.extend(item for item in found if isinstance(item, ConfigIssue) and item not in issues)
+        rest = [item for item in found if not isinstance(item, ConfigIssue)]
+        if rest:
+            others.append(DfmError("\n".join(str(item) for item in rest)))
+    pins = dict(federation.plugins) if federation is not None else {}
     if pins:
         try:
             manager.check_pins(pins)
         except PluginVersionError as exc:
-            errors.append(exc)
+            others.append(exc)
+    if as_json:
+        rows = [_issue_row(issue, "error") for issue in ConfigError(issues).issues]
+        rows += [_issue_row(issue, "warning") for issue in report.warnings]
+        rows += [
+            {"file": str(path), "line": 0, "column": 0, "pointer": "", "message": str(e), "severity": "error"}
+            for e in others
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        if issues or others:
+            raise SystemExit(1)
+        return
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    errors: list[DfmError] = ([ConfigError(issues)] if issues else []) + others
     if errors:
         raise errors[0] if len(errors) == 1 else DfmError("\n".join(str(e) for e in errors))
+    assert federation is not None
     parts = [
         f"federation '{federation.name}'",
         _plural(len(federation.sites), "site"),
@@ -92,6 +108,18 @@ def validate(config_file: str) -> None:
     if pins:
         parts.append(f"{_plural(len(pins), 'plugin pin')} met")
     click.echo(f"OK {path}: " + ", ".join(parts))
+
+
+def _issue_row(issue: ConfigIssue, severity: str) -> dict[str, Any]:
+    message = issue.message + (f"; {issue.hint}" if issue.hint else "")
+    return {
+        "file": issue.file,
+        "line": issue.line,
+        "column": issue.column,
+        "pointer": issue.pointer,
+        "message": message,
+        "severity": severity,
+    }
 
 
 @click.command("new")

@@ -23,7 +23,7 @@ from cattrs.errors import (
 from dfm.kernel.config import pointers
 from dfm.kernel.config.converter import BindingShapeError
 from dfm.kernel.config.locations import Finding
-from dfm.kernel.config.models import BINDING_KEYS, FROM_OPERATION, Args, yaml_key
+from dfm.kernel.config.models import BINDING_KEYS, FROM_OPERATION, Args, is_internal, yaml_key
 from dfm.kernel.config.strict import WrongTypeError
 from dfm.kernel.config.typenames import describe_type, describe_value
 from dfm.kernel.suggest import did_you_mean
@@ -67,7 +67,7 @@ def _walk_class(exc: ClassValidationError, pointer: str, raw: Any, found: list[F
         _walk(sub, pointers.join(pointer, key), _item(raw, key), note.type, found)
     for sub in without:
         if isinstance(sub, ForbiddenExtraKeysError):
-            valid = [yaml_key(field) for field in attrs.fields(sub.cl)]
+            valid = [yaml_key(field) for field in attrs.fields(sub.cl) if not is_internal(field)]
             binding = sub.cl in BINDING_KEYS.values()
             for extra in sorted(sub.extra_fields, key=pointers.segment):
                 name = pointers.segment(extra)

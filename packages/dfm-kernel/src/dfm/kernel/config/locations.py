@@ -40,6 +40,7 @@ class Finding:
     message: str
     hint: str | None = None
     at_key: bool = False  # locate the mapping key rather than its value
+    warning: bool = False  # tolerated (as by the reference), reported without failing
 
 
 class Locator:

@@ -18,6 +18,8 @@ OPERATION_REF_PREFIX = "#/operations/"
 
 
 YAML_KEY = "dfm.yaml_key"
+INTERNAL = "dfm.internal"  # a field that is not a YAML key (filled by hooks or the loader)
+EXTRA = "extra"  # open classes keep the keys they do not know in this field
 
 
 def _field(key: str, **kwargs: Any) -> Any:
@@ -25,9 +27,23 @@ def _field(key: str, **kwargs: Any) -> Any:
     return attrs.field(metadata={YAML_KEY: key}, **kwargs)
 
 
+def _internal(**kwargs: Any) -> Any:
+    """A field that is never read from nor written to YAML by the generated hooks."""
+    return attrs.field(metadata={INTERNAL: True}, **kwargs)
+
+
 def yaml_key(field: attrs.Attribute[Any]) -> str:
     """The YAML spelling of a field."""
     return str(field.metadata.get(YAML_KEY, field.name))
+
+
+def is_internal(field: attrs.Attribute[Any]) -> bool:
+    return bool(field.metadata.get(INTERNAL))
+
+
+def is_open(cls: type) -> bool:
+    """Whether ``cls`` tolerates unknown keys (kept in its ``extra`` field)."""
+    return attrs.has(cls) and any(f.name == EXTRA and is_internal(f) for f in attrs.fields(cls))
 
 
 @attrs.frozen
@@ -35,13 +51,59 @@ class Info:
     api_version: str = _field("api-version")
     code_package: str = _field("code-package")
     description: str = ""
+    # other keys are tolerated, as by the reference, and kept here
+    extra: dict[str, Any] = _internal(factory=dict)
+
+
+JSON_TYPES: Final = ("string", "number", "integer", "boolean", "object", "array", "null")
+SCHEMA_REF_PREFIX = "#/schemas/"
 
 
 @attrs.frozen
 class Parameter:
-    type: Any = "any"  # a JSON-schema type name, a schema mapping, or a "#/schemas/X" reference
+    """An operation parameter: any JSON Schema, plus DFM's flags.
+
+    ``type`` is a JSON type, a list of them, a dotted Python class name (not
+    checked), ``any`` (DFM's spelling of "no constraint"), a schema mapping or a
+    ``"#/schemas/X"`` reference. Every other JSON Schema keyword (``items``,
+    ``enum``, ``$ref``, ...) is kept in ``extra``.
+    """
+
+    type: Any = "any"
     description: str = ""
     default: Any = None
+    accepts_literal_input: bool = _field("accepts-literal-input", default=True)
+    accepts_node_input: bool = _field("accepts-node-input", default=True)
+    accepts_place_input: bool = _field("accepts-place-input", default=True)
+    discoverable: bool = True
+    extra: dict[str, Any] = _internal(factory=dict)
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema values of this parameter must satisfy (``{}``: anything)."""
+        schema = {k: v for k, v in self.extra.items() if k not in ("title", "examples")}
+        kind = self.type
+        if isinstance(kind, dict):
+            schema = {**schema, **kind}
+        elif isinstance(kind, str):
+            if kind.startswith(SCHEMA_REF_PREFIX):
+                schema["$ref"] = kind
+            elif kind in JSON_TYPES:
+                schema["type"] = kind
+        elif isinstance(kind, list) and kind and all(isinstance(k, str) and k in JSON_TYPES for k in kind):
+            schema["type"] = list(kind)
+        return schema
+
+    @property
+    def type_name(self) -> str:
+        """How messages name the expected type."""
+        ref = self.extra.get("$ref")
+        if isinstance(ref, str) and ref.startswith(SCHEMA_REF_PREFIX):
+            return ref.removeprefix(SCHEMA_REF_PREFIX)
+        if isinstance(self.type, str):
+            return self.type.removeprefix(SCHEMA_REF_PREFIX)
+        if isinstance(self.type, list):
+            return " or ".join(map(str, self.type))
+        return "a value of the declared schema"
 
 
 @attrs.frozen
@@ -61,31 +123,56 @@ class Operation:
 
 
 @attrs.frozen
+class ExposeAs(Parameter):
+    """``expose-as`` on a binding: an optional parameter of the site-pinned operation.
+
+    A value given for ``param`` replaces the configured one; without it the
+    configured value is used.
+    """
+
+    param: str = ""
+
+
+@attrs.frozen
 class FromParam:
     from_param: str = _field("from-param")
+    doc: str | None = None
 
 
 @attrs.frozen
 class Const:
     const: Any
+    expose_as: ExposeAs | None = _field("expose-as", default=None)
+    doc: str | None = None
 
 
 @attrs.frozen
 class FromSecrets:
     from_secrets: str = _field("from-secrets")
+    expose_as: ExposeAs | None = _field("expose-as", default=None)
+    doc: str | None = None
 
 
 @attrs.frozen
 class FromProvider:
+    """``KEY`` of the entry's provider config (DFM), or ``PROVIDER.PROPERTY`` (any provider of the site)."""
+
     from_provider: str = _field("from-provider")
+    expose_as: ExposeAs | None = _field("expose-as", default=None)
+    doc: str | None = None
 
 
 @attrs.frozen
 class FromSite:
+    """A key of the site's ``config`` (DFM), or an attribute of the site object (its ``impl``)."""
+
     from_site: str = _field("from-site")
+    expose_as: ExposeAs | None = _field("expose-as", default=None)
+    doc: str | None = None
 
 
 Binding = FromParam | Const | FromSecrets | FromProvider | FromSite
+BINDING_EXTRA_KEYS: Final = ("expose-as", "doc")  # allowed beside the one source key
 BINDING_KEYS: dict[str, type[Any]] = {
     "from-param": FromParam,
     "const": Const,
@@ -99,16 +186,39 @@ Args = Literal["from-operation"] | dict[str, Binding]
 
 
 @attrs.frozen
+class ImplRef:
+    """A class to instantiate: ``{path, args}`` (a bare dotted path is ``{path}``)."""
+
+    path: str
+    args: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen
 class InterfaceEntry:
     """How a site (or provider) implements one operation."""
 
-    adapter: str  # a registry name from an installed plugin, or a dotted import path
+    # a registry name from an installed plugin, or a dotted import path; ``adapter: {path, args}``
+    # puts the path here and the constructor keyword arguments in ``adapter_args``
+    adapter: str
     args: Args = FROM_OPERATION
     # adapter argument -> extra site-specific parameter name a pipeline may set
     expose_as: dict[str, str] = _field("expose-as", factory=dict)
-    is_async: bool = _field("is-async", default=False)
+    is_async: bool = _field("is-async", default=True)
     # DFM extension: seconds a call may run; a call that takes longer fails its job (None: no limit)
     timeout: float | None = None
+    description: str = ""
+    returns: Any = None  # documentation only
+    adapter_args: dict[str, Any] = _internal(factory=dict)
+
+    def exposed(self) -> dict[str, ExposeAs]:
+        """adapter argument -> the parameter it is exposed as (entry-level and per-binding forms)."""
+        out = {arg: ExposeAs(param=param) for arg, param in self.expose_as.items()}
+        if isinstance(self.args, dict):
+            for arg, binding in self.args.items():
+                spec = getattr(binding, "expose_as", None)
+                if spec is not None:
+                    out[arg] = spec
+        return out
 
 
 @attrs.frozen
@@ -116,11 +226,23 @@ class Provider:
     description: str = ""
     interface: dict[str, InterfaceEntry] = attrs.Factory(dict)
     config: dict[str, Any] = attrs.Factory(dict)  # read by from-provider bindings
+    info: dict[str, Any] = attrs.Factory(dict)
+    impl: ImplRef | None = None  # a custom provider class
 
 
 @attrs.frozen
 class SiteInfo:
     description: str = ""
+    extra: dict[str, Any] = _internal(factory=dict)  # a site's info is a free mapping
+
+
+@attrs.frozen
+class CacheConfig:
+    """The fsspec filesystem a site offers its adapters (``site.cache_storage()``)."""
+
+    protocol: str = "file"
+    storage_options: dict[str, Any] = attrs.Factory(dict)
+    base_path: str = "."  # relative to the federation directory for the local protocol
 
 
 @attrs.frozen
@@ -145,6 +267,9 @@ class Site:
     config: dict[str, Any] = attrs.Factory(dict)  # read by from-site bindings
     policy: SitePolicy = attrs.Factory(SitePolicy)
     secrets: SecretsConfig = attrs.Factory(SecretsConfig)
+    impl: ImplRef | None = None  # a custom site class; from-site reads its attributes
+    cache_config: CacheConfig | None = None
+    secrets_vault: ImplRef | None = None  # a class with secret_for_key(key)
 
 
 @attrs.frozen
@@ -179,6 +304,8 @@ class Federation:
     links: Links = attrs.Factory(Links)
     provision: Provision | None = None
     allow_pickle: bool = _field("allow-pickle", default=False)
+    # problems that do not make the config invalid (set by the loader)
+    warnings: tuple[Any, ...] = _internal(default=(), eq=False)
 
     # -- derived views (the config itself stays plain data) --------------------
 
@@ -187,9 +314,11 @@ class Federation:
         return self.info.code_package
 
     def home(self) -> str:
-        """The homesite: declared, or the only site, or the first site in file order."""
+        """The homesite: declared, else a site named ``server``, else the first."""
         if self.homesite is not None:
             return self.homesite
+        if "server" in self.sites:
+            return "server"
         return next(iter(self.sites))
 
     def offers(self, site: str) -> dict[str, tuple[str | None, InterfaceEntry]]:

@@ -87,8 +87,22 @@ class RefResolver:
         self._max_nodes = self.limits.max_nodes if max_nodes is None else max_nodes
 
     def resolve(self) -> Any:
-        """The root document with every reference replaced; raises :class:`ConfigTooLarge`."""
-        return self._walk(self.root.doc.data, self.root, "", "", ())
+        """The root document with every reference replaced; raises :class:`ConfigTooLarge`.
+
+        ``{$ref: "#/schemas/X"}`` inside schemas and parameters stays as it is (JSON Schema
+        resolves it; recursive schemas stay possible) once ``X`` is known to exist.
+        """
+        self._kept: list[tuple[str, str, Origin]] = []
+        data = self._walk(self.root.doc.data, self.root, "", "", ())
+        schemas = data.get("schemas") if isinstance(data, dict) else None
+        for out, ref, at in self._kept:
+            name = unquote(ref.removeprefix("#/schemas/")).replace("~1", "/").replace("~0", "~")
+            if not (isinstance(schemas, dict) and name in schemas):
+                known = [pointers.segment(k) for k in schemas] if isinstance(schemas, dict) else []
+                message = f"$ref '{ref}' points to nothing: there is no schema '{name}'"
+                self.issues.append(issue_at(at, message, did_you_mean(name, known)))
+                self.failed.append(out)
+        return data
 
     # -- walking -------------------------------------------------------------------
 
@@ -117,8 +131,17 @@ class RefResolver:
     ) -> Any:
         ref = mapping[REF]
         at = Origin(source, pointers.join(src, REF))
+        siblings = [key for key in mapping if key != REF]
+        if isinstance(ref, list) and ref:
+            return self._merge_list(mapping, ref, source, src, out, stack)
         if not isinstance(ref, str):
-            self._fail(out, issue_at(at, f"$ref must be a string, found {describe_value(ref)}"))
+            expected = "a string or a non-empty list of strings"
+            self._fail(out, issue_at(at, f"$ref must be {expected}, found {describe_value(ref)}"))
+            return mapping
+        if not siblings and source is self.root and self._keeps(ref, out):
+            # A schema reference stays a reference (recursive schemas, named types); it is
+            # checked against the resolved document once everything is resolved.
+            self._kept.append((out, ref, at))
             return mapping
         target = self._target(ref, source, at, 0)
         if target is None:
@@ -138,7 +161,6 @@ class RefResolver:
         self.locator.mount(out, Origin(target_source, target_pointer))
         self.locator.keys[out] = Origin(source, src)
         resolved = self._walk(target_value, target_source, target_pointer, out, (*stack, (ident, ref)))
-        siblings = [key for key in mapping if key != REF]
         if not siblings:
             return resolved
         if not isinstance(resolved, dict):
@@ -146,14 +168,87 @@ class RefResolver:
             message = f"a $ref with sibling keys must point to a mapping, found {describe_value(resolved)}"
             self._fail(out, issue_at(at, message))
             return mapping
+        return self._siblings(dict(resolved), mapping, source, src, out, stack)
+
+    @staticmethod
+    def _keeps(ref: str, out: str) -> bool:
+        """Whether ``ref`` is a schema reference left in place: ``#/schemas/X`` in a schema or parameter."""
+        if not ref.startswith("#/schemas/"):
+            return False
+        tokens = pointers.split(out)
+        return (len(tokens) >= 2 and tokens[0] == "schemas") or (
+            len(tokens) >= 4 and tokens[0] == "operations" and tokens[2] == "parameters"
+        )
+
+    def _siblings(
+        self,
+        merged: dict[Any, Any],
+        mapping: dict[Any, Any],
+        source: Source,
+        src: str,
+        out: str,
+        stack: tuple[tuple[str, str], ...],
+    ) -> dict[Any, Any]:
+        """``merged`` with the keys written beside ``$ref`` added; they win."""
         self.locator.nodes[out] = Origin(source, src)
-        merged = dict(resolved)
-        for key in siblings:
+        for key in mapping:
+            if key == REF:
+                continue
             child_src, child_out = pointers.join(src, key), pointers.join(out, key)
             # A key the target has too may have left mounts below it: forget them.
-            self.locator.mount(child_out, Origin(source, child_src), replace=key in resolved)
+            self.locator.mount(child_out, Origin(source, child_src), replace=key in merged)
             merged[key] = self._walk(mapping[key], source, child_src, child_out, stack)
         return merged
+
+    def _merge_list(
+        self,
+        mapping: dict[Any, Any],
+        refs: list[Any],
+        source: Source,
+        src: str,
+        out: str,
+        stack: tuple[tuple[str, str], ...],
+    ) -> Any:
+        """``$ref: [a, b]``: every target mapping merged in order (later wins), then the siblings."""
+        merged: dict[Any, Any] = {}
+        self.locator.mount(out, Origin(source, src), replace=True)
+        ok = True
+        for index, ref in enumerate(refs):
+            at = Origin(source, pointers.join(pointers.join(src, REF), index))
+            if not isinstance(ref, str):
+                self.issues.append(issue_at(at, f"a $ref list holds strings, found {describe_value(ref)}"))
+                ok = False
+                continue
+            target = self._target(ref, source, at, 0)
+            if target is None:
+                ok = False
+                continue
+            target_source, target_pointer, target_value = target
+            ident = f"{target_source.file}#{target_pointer}"
+            seen = [ident_ for ident_, _ in stack]
+            if ident in seen:
+                chain = [ref_ for _, ref_ in stack[seen.index(ident) :]] + [ref]
+                self.issues.append(issue_at(at, "circular $ref: " + " -> ".join(f"'{r}'" for r in chain)))
+                ok = False
+                continue
+            if not isinstance(target_value, dict):
+                message = f"a $ref list merges mappings; '{ref}' points to {describe_value(target_value)}"
+                self.issues.append(issue_at(at, message))
+                ok = False
+                continue
+            # each key of the target comes from the target's file
+            for key in target_value:
+                self.locator.mount(
+                    pointers.join(out, key),
+                    Origin(target_source, pointers.join(target_pointer, key)),
+                    replace=key in merged,
+                )
+            resolved = self._walk(target_value, target_source, target_pointer, out, (*stack, (ident, ref)))
+            merged.update(resolved)
+        if not ok:
+            self.failed.append(out)
+            return mapping
+        return self._siblings(merged, mapping, source, src, out, stack)
 
     def _fail(self, out: str, issue: ConfigIssue) -> None:
         self.issues.append(issue)
@@ -183,7 +278,7 @@ class RefResolver:
                     )
                 )
                 return None
-            path = os.path.normpath(os.path.join(os.path.dirname(source.file), relative))
+            path = self._find(relative, source)
             loaded = self._load(path, ref, at)
             if loaded is None:
                 return None
@@ -199,6 +294,22 @@ class RefResolver:
             )
             return None
         return self._lookup(target, tokens, ref, at, hops)
+
+    def _candidates(self, relative: str, source: Source) -> list[str]:
+        """Where a relative ``$ref`` file is looked for: beside the referring file, then in the
+        federation directory (where the reference, run from there, finds it)."""
+        here = os.path.normpath(os.path.join(os.path.dirname(source.file), relative))
+        home = os.path.normpath(os.path.join(os.path.dirname(self.root.file), relative))
+        return [here] if home == here or os.path.isabs(relative) else [here, home]
+
+    def _find(self, relative: str, source: Source) -> str:
+        candidates = self._candidates(relative, source)
+        for path in candidates:
+            real = os.path.realpath(path)
+            # only looked at inside the allowed folders: whether it exists elsewhere is not asked
+            if any(inside(real, folder) for folder in self.folders) and os.path.lexists(path):
+                return path
+        return candidates[0]
 
     def _load(self, path: str, ref: str, at: Origin) -> Source | None:
         real = os.path.realpath(path)
@@ -226,11 +337,22 @@ class RefResolver:
                 if folder.is_dir()
                 else []
             )
-            self.issues.append(
-                issue_at(
-                    at, f"$ref target file {shown(file_part)} not found", did_you_mean(Path(path).name, names)
-                )
+            tried = [
+                p
+                for p in self._candidates(unquote(file_part), at.source)
+                if any(inside(os.path.realpath(p), f) for f in self.folders)
+            ]
+            home = os.path.dirname(os.path.abspath(self.root.file))
+            looked = (
+                " or ".join(shown(os.path.relpath(os.path.abspath(p), home)) for p in tried)
+                + " in the federation directory"
+                if len(tried) > 1
+                else None
             )
+            message = f"$ref target file {shown(file_part)} not found" + (
+                f" (looked for {looked})" if looked else ""
+            )
+            self.issues.append(issue_at(at, message, did_you_mean(Path(path).name, names)))
             return None  # not remembered: every reference to a missing file is reported where it is
         except Refused as exc:
             reason = exc.reason

@@ -14,26 +14,34 @@ import importlib.machinery
 import importlib.util
 import keyword
 import math
+import posixpath
 import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import Any
 
+import attrs
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from dfm.kernel.config import pointers
 from dfm.kernel.config.locations import Finding
 from dfm.kernel.config.models import (
+    JSON_TYPES,
     OPERATION_REF_PREFIX,
+    CacheConfig,
     Federation,
     FromParam,
     FromProvider,
     FromSite,
+    ImplRef,
     InterfaceEntry,
+    Parameter,
     Provider,
     Site,
 )
 from dfm.kernel.config.refs import locate_file
+from dfm.kernel.config.typenames import describe_value
 from dfm.kernel.errors import ConfigIssue
 from dfm.kernel.names import NameKind, name_message, name_problem
 from dfm.kernel.records import ADAPTER_NAME_RE
@@ -70,19 +78,41 @@ def adapter_problem(adapter: str) -> str | None:
     )
 
 
-def validate(fed: Federation) -> list[Finding]:
-    """Every semantic problem of ``fed``, as findings at pointers of the resolved document."""
-    return list(_Checks(fed).run())
+# Attributes of the site object (dfm.kernel.context.SiteContext) that from-site may read.
+SITE_ATTRIBUTES = ("name", "federation", "federation_name", "is_homesite", "base_dir")
+# Attributes of a provider object that from-provider PROVIDER.PROPERTY may read besides info/config keys.
+PROVIDER_ATTRIBUTES = ("name",)
+LOCAL_PROTOCOLS = ("file", "local")
+
+
+@attrs.define
+class Skipped:
+    """Parts of a config left out because they could not be structured: not checked further."""
+
+    operations: set[str] = attrs.Factory(set)
+    sites: set[str] = attrs.Factory(set)
+    top: set[str] = attrs.Factory(set)  # top-level keys dropped or replaced by placeholders
+
+
+def validate(fed: Federation, skipped: Skipped | None = None) -> list[Finding]:
+    """Every semantic problem of ``fed``, as findings at pointers of the resolved document.
+
+    Findings with ``warning`` set are tolerated (the reference accepts them).
+    """
+    return list(_Checks(fed, skipped or Skipped()).run())
 
 
 class _Checks:
-    def __init__(self, fed: Federation) -> None:
+    def __init__(self, fed: Federation, skipped: Skipped) -> None:
         self.fed = fed
+        self.skipped = skipped
 
     def run(self) -> Iterator[Finding]:
-        yield from self.version()
+        if "dfm" not in self.skipped.top:
+            yield from self.version()
         yield from self.names()
         yield from self.operations()
+        yield from self.schemas()
         yield from self.sites()
         yield from self.links()
         yield from self.plugins()
@@ -103,7 +133,8 @@ class _Checks:
     def names(self) -> Iterator[Finding]:
         """Every name of the config against :mod:`dfm.kernel.names` (they become paths and code)."""
         fed = self.fed
-        yield from _name("code-package", fed.info.code_package, "/info/code-package", at_key=False)
+        if "info" not in self.skipped.top:
+            yield from _name("code-package", fed.info.code_package, "/info/code-package", at_key=False)
         for name in fed.schemas:
             yield from _name("schema", name, pointers.join("/schemas", name))
         for name, op in fed.operations.items():
@@ -132,18 +163,85 @@ class _Checks:
                     f" found {_int_text(op.estimated_size)}",
                 )
             for index, param in enumerate(op.required):
-                if param not in op.parameters:
+                if param not in op.parameters and name not in self.skipped.operations:
+                    # tolerated by the reference: a warning, and the name is not required
                     yield Finding(
                         pointers.join(f"{at}/required", index),
                         f"required parameter '{param}' is not a parameter of operation '{name}'",
                         did_you_mean(param, op.parameters),
+                        warning=True,
                     )
+            for param_name, spec in op.parameters.items():
+                yield from self.parameter(spec, pointers.join(f"{at}/parameters", param_name))
+
+    def parameter(self, param: Parameter, at: str) -> Iterator[Finding]:
+        """A parameter's type and schema must be a JSON Schema (dotted Python class names are not checked)."""
+        kind = param.type
+        kinds = kind if isinstance(kind, list) else [kind]
+        for index, item in enumerate(kinds):
+            where = f"{at}/type" + (f"/{index}" if isinstance(kind, list) else "")
+            if isinstance(item, str):
+                if item in JSON_TYPES or item == "any" or "." in item or item.startswith("#/schemas/"):
+                    continue
+                yield Finding(
+                    where,
+                    f"unknown type '{item}'",
+                    did_you_mean(item, JSON_TYPES)
+                    or "expected a JSON type (string, number, integer, boolean, object, array, null),"
+                    " a dotted class name or a schema mapping",
+                )
+            elif not (isinstance(item, dict) and not isinstance(kind, list)):
+                yield Finding(
+                    where, f"a type must be a string or a schema mapping, found {describe_value(item)}"
+                )
+        problem = schema_problem(param.json_schema())
+        if problem:
+            yield Finding(at, f"invalid parameter schema: {problem}")
+
+    def info(self) -> Iterator[Finding]:
+        """Other keys of ``info`` are tolerated; one that looks like a misspelt known key is a warning."""
+        known = ["api-version", "code-package", "description"]
+        for key in self.fed.info.extra:
+            hint = did_you_mean(str(key), known)
+            if hint:
+                yield Finding(
+                    pointers.join("/info", key), f"unknown key '{key}' kept as extra info", hint, True, True
+                )
+
+    def schemas(self) -> Iterator[Finding]:
+        yield from self.info()
+        aliases = {
+            name: schema["$ref"].removeprefix("#/schemas/")
+            for name, schema in self.fed.schemas.items()
+            if isinstance(schema, dict)
+            and set(schema) == {"$ref"}
+            and isinstance(schema["$ref"], str)
+            and schema["$ref"].startswith("#/schemas/")
+        }
+        for name, schema in self.fed.schemas.items():
+            at = pointers.join("/schemas", name)
+            if name in aliases:
+                chain, current = [name], aliases[name]
+                while current in aliases and current not in chain:
+                    chain.append(current)
+                    current = aliases[current]
+                if current in chain:
+                    refs = [f"'#/schemas/{n}'" for n in [*chain[1:], current, aliases[current]]]
+                    refs = refs[: len(chain) - chain.index(current) + 1] if current != name else refs
+                    yield Finding(f"{at}/$ref", "circular $ref: " + " -> ".join(refs))
+                    continue
+            if not isinstance(schema, dict | bool):
+                yield Finding(at, f"a schema must be a JSON Schema mapping, found {describe_value(schema)}")
+                continue
+            problem = schema_problem(schema)
+            if problem:
+                yield Finding(at, f"invalid schema '{name}': {problem}")
 
     def sites(self) -> Iterator[Finding]:
         fed = self.fed
-        if not fed.sites:
+        if not fed.sites and not self.skipped.top:  # a misspelt 'sites' is reported as such
             yield Finding("/sites", "a federation needs at least one site")
-        if fed.homesite is not None and fed.homesite not in fed.sites:
+        if fed.homesite is not None and fed.homesite not in fed.sites and "sites" not in self.skipped.top:
             yield Finding(
                 "/homesite", f"unknown site '{fed.homesite}'", did_you_mean(fed.homesite, fed.sites)
             )
@@ -159,6 +257,9 @@ class _Checks:
                 yield from self.entry(site_name, site, None, None, key, entry, at)
                 offered.append(key.removeprefix(OPERATION_REF_PREFIX))
             offered = [name for name in offered if name in fed.operations]
+            yield from self.site_extensions(at, site)
+            if site_name in self.skipped.sites:
+                continue
             for index, name in enumerate(site.policy.resident):
                 if name not in offered:
                     yield Finding(
@@ -166,6 +267,19 @@ class _Checks:
                         f"site '{site_name}' does not offer operation '{name}'",
                         did_you_mean(name, offered),
                     )
+
+    def site_extensions(self, at: str, site: Site) -> Iterator[Finding]:
+        """The reference's ``impl``, ``secrets_vault``, ``cache_config`` and providers' ``impl``."""
+        for key, ref in (("impl", site.impl), ("secrets_vault", site.secrets_vault)):
+            if ref is not None:
+                yield from _impl_path(ref, f"{at}/{key}")
+        for provider_name, provider in site.providers.items():
+            if provider.impl is not None:
+                yield from _impl_path(
+                    provider.impl, pointers.join(f"{at}/providers", provider_name) + "/impl"
+                )
+        if site.cache_config is not None:
+            yield from _cache_config(site.cache_config, f"{at}/cache_config")
 
     def entry(
         self,
@@ -193,14 +307,16 @@ class _Checks:
                 yield Finding(at, f"unknown operation '{name}'", did_you_mean(name, ops), at_key=True)
         problem = adapter_problem(entry.adapter)
         if problem:
-            yield Finding(f"{at}/adapter", problem)
+            yield Finding(f"{at}/adapter" + ("/path" if entry.adapter_args else ""), problem)
         if entry.timeout is not None and not (math.isfinite(entry.timeout) and entry.timeout > 0):
             yield Finding(
                 f"{at}/timeout", f"a timeout must be a number of seconds > 0, found {entry.timeout:g}"
             )
 
-        parameters = None if operation is None else set(operation.parameters)
-        exposed = set(entry.expose_as.values())
+        parameters = None
+        if operation is not None and name not in self.skipped.operations:
+            parameters = set(operation.parameters)
+        exposed = {spec.param for spec in entry.exposed().values()}
         if isinstance(entry.args, dict):
             bound: set[str] | None = set(entry.args)
             for arg, binding in entry.args.items():
@@ -213,24 +329,23 @@ class _Checks:
                             did_you_mean(binding.from_param, parameters | exposed),
                         )
                 elif isinstance(binding, FromProvider):
-                    if provider is None:
-                        yield Finding(
-                            f"{binding_at}/from-provider",
-                            "from-provider is only allowed in a provider's interface",
-                            "use from-site to read the site's config",
-                        )
-                    elif binding.from_provider not in provider.config:
-                        yield Finding(
-                            f"{binding_at}/from-provider",
-                            f"unknown config key '{binding.from_provider}' of provider '{provider_name}'",
-                            did_you_mean(binding.from_provider, provider.config),
-                        )
-                elif isinstance(binding, FromSite) and binding.from_site not in site.config:
-                    yield Finding(
-                        f"{binding_at}/from-site",
-                        f"unknown config key '{binding.from_site}' of site '{site_name}'",
-                        did_you_mean(binding.from_site, site.config),
-                    )
+                    yield from self.from_provider(binding, binding_at, site, provider_name, provider)
+                elif isinstance(binding, FromSite):
+                    yield from self.from_site(binding, binding_at, site_name, site)
+                spec = getattr(binding, "expose_as", None)
+                if spec is not None:
+                    spec_at = f"{binding_at}/expose-as"
+                    if not spec.param:
+                        yield Finding(spec_at, "expose-as needs 'param': the name of the parameter it adds")
+                    else:
+                        yield from _name("parameter", spec.param, f"{spec_at}/param", at_key=False)
+                        if parameters is not None and spec.param in parameters:
+                            yield Finding(
+                                f"{spec_at}/param",
+                                f"'{spec.param}' is already a parameter of operation '{name}'",
+                                "expose the argument under another name",
+                            )
+                    yield from self.parameter(spec, spec_at)
         else:
             bound = parameters  # from-operation: the adapter takes the operation's parameters
         if bound is not None:
@@ -242,6 +357,54 @@ class _Checks:
                         did_you_mean(arg, bound),
                         at_key=True,
                     )
+
+    def from_provider(
+        self,
+        binding: FromProvider,
+        at: str,
+        site: Site,
+        provider_name: str | None,
+        provider: Provider | None,
+    ) -> Iterator[Finding]:
+        """``KEY`` of this entry's provider config (DFM) or ``PROVIDER.PROPERTY`` (the reference)."""
+        key = binding.from_provider
+        if provider is not None and key in provider.config:
+            return
+        other, dot, prop = key.partition(".")
+        if dot and other in site.providers:
+            target = site.providers[other]
+            known = [*target.info, *target.config, *PROVIDER_ATTRIBUTES]
+            if target.impl is None and prop not in known:
+                yield Finding(
+                    f"{at}/from-provider",
+                    f"provider '{other}' has no property '{prop}'",
+                    did_you_mean(prop, known)
+                    or "it reads the provider's info or config keys, or its impl's attributes",
+                )
+            return
+        if provider is None:
+            yield Finding(
+                f"{at}/from-provider",
+                "from-provider outside a provider's interface must name PROVIDER.PROPERTY",
+                did_you_mean(other, site.providers) if dot else "use from-site to read the site's config",
+            )
+        else:
+            yield Finding(
+                f"{at}/from-provider",
+                f"unknown config key '{key}' of provider '{provider_name}'",
+                did_you_mean(key, provider.config),
+            )
+
+    def from_site(self, binding: FromSite, at: str, site_name: str, site: Site) -> Iterator[Finding]:
+        """A key of the site's ``config`` or an attribute of the site object (any, with an ``impl``)."""
+        key = binding.from_site
+        if key in site.config or key in SITE_ATTRIBUTES or site.impl is not None:
+            return
+        yield Finding(
+            f"{at}/from-site",
+            f"unknown config key '{key}' of site '{site_name}'",
+            did_you_mean(key, site.config) or did_you_mean(key, SITE_ATTRIBUTES),
+        )
 
     def links(self) -> Iterator[Finding]:
         links = self.fed.links
@@ -300,6 +463,50 @@ def _name(kind: NameKind, name: str, at: str, *, at_key: bool = True) -> Iterato
         yield Finding(at, name_message(kind, name, problem), at_key=at_key)
 
 
+def _impl_path(ref: ImplRef, at: str) -> Iterator[Finding]:
+    if not is_import_path(ref.path):
+        yield Finding(
+            f"{at}/path" if ref.args else at,
+            f"invalid class path '{ref.path}': expected a dotted import path (pkg.mod.Class, pkg.mod:Class)",
+        )
+
+
+def _cache_config(cache: CacheConfig, at: str) -> Iterator[Finding]:
+    if not cache.protocol:
+        yield Finding(f"{at}/protocol", "protocol must not be empty")
+    if cache.protocol in LOCAL_PROTOCOLS:
+        path = cache.base_path
+        if (
+            posixpath.isabs(path)
+            or Path(path).is_absolute()
+            or posixpath.normpath(path).split("/")[0] == ".."
+        ):
+            yield Finding(
+                f"{at}/base_path",
+                f"base_path '{path}' is outside the federation directory",
+                "a local cache lives in the federation directory: give a relative path such as 'cache'",
+            )
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema (2020-12), or None; imports jsonschema only when needed."""
+    if schema in ({}, True, False) or (
+        isinstance(schema, dict) and set(schema) <= {"type"} and isinstance(schema.get("type"), str)
+    ):
+        return None
+    from jsonschema import (  # type: ignore[import-untyped,unused-ignore]
+        Draft202012Validator,
+        SchemaError,
+    )
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path)
+        return f"{exc.message}" + (f" (at {where})" if where else "")
+    return None
+
+
 def _exposed(entry: InterfaceEntry, at: str) -> Iterator[Finding]:
     for arg, param in entry.expose_as.items():
         yield from _name("parameter", param, pointers.join(f"{at}/expose-as", arg), at_key=False)
@@ -323,6 +530,23 @@ def check_adapters(
     federation keeps its local adapter packages). When ``file`` can be read, issues
     carry line and column; otherwise they carry the pointer only.
     """
+    findings = adapter_findings(federation, known_names, file, base_dir=base_dir)
+    if not findings:
+        return []
+    locator = locate_file(file)
+    if locator is None:
+        return [ConfigIssue(file, 0, 0, f.pointer, f.message, f.hint) for f in findings]
+    return [locator.issue(f) for f in findings]
+
+
+def adapter_findings(
+    federation: Federation,
+    known_names: Collection[str],
+    file: str,
+    *,
+    base_dir: str | Path | None = None,
+) -> list[Finding]:
+    """The findings of :func:`check_adapters`, not yet located."""
     folder = Path(base_dir) if base_dir is not None else Path(file).parent
     known = set(known_names)
     findable: dict[str, bool] = {}
@@ -344,13 +568,8 @@ def check_adapters(
             )
         else:
             message = f"unknown adapter '{adapter}': no installed plugin provides it"
-        findings.append(Finding(f"{at}/adapter", message, hint))
-    if not findings:
-        return []
-    locator = locate_file(file)
-    if locator is None:
-        return [ConfigIssue(file, 0, 0, f.pointer, f.message, f.hint) for f in findings]
-    return [locator.issue(f) for f in findings]
+        findings.append(Finding(f"{at}/adapter" + ("/path" if entry.adapter_args else ""), message, hint))
+    return findings
 
 
 def _entries(fed: Federation) -> Iterator[tuple[str, InterfaceEntry]]:
