@@ -16,13 +16,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import zipfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT / "dev"))
+import wheelhouse  # noqa: E402  (dev/wheelhouse.py: also used by tests/test_first_hour.py)
+
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
@@ -189,18 +192,26 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("package", _params())
-def build(session: nox.Session, package: str) -> None:
-    """sdist + wheel into dist/<dist>/, and check the wheel holds no dfm/__init__.py."""
-    pkg = PACKAGES[package]
-    out = ROOT / "dist" / package
-    shutil.rmtree(out, ignore_errors=True)
-    session.install("build")
-    session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(out), pkg.rel)
-    for wheel in out.glob("*.whl"):
-        with zipfile.ZipFile(wheel) as zf:
-            if "dfm/__init__.py" in zf.namelist():
-                session.error(f"{wheel.name} contains dfm/__init__.py; dfm must stay a namespace package")
+def build(session: nox.Session) -> None:
+    """Every distribution's sdist and wheel into one flat wheelhouse, dist/.
+
+    ``-- NAME ...`` builds only those distributions (into the same dist/). Also writes
+    dist/requirements-<set>.txt, the third-party dependencies of each documented install
+    set (README: "Install from the wheelhouse").
+    """
+    names = session.posargs or list(PACKAGES)
+    unknown = sorted(set(names) - PACKAGES.keys())
+    if unknown:
+        session.error(f"unknown distribution(s) {', '.join(unknown)}; known: {', '.join(PACKAGES)}")
+    sources = {name: PACKAGES[name].path for name in names}
+    out = ROOT / "dist"
+    if session.venv_backend == "uv":  # nox's own uv (dev/nox.py installs it): nothing to install
+        uv, python = "uv", None
+    else:
+        session.install("build")
+        uv, python = None, "python"
+    wheels = wheelhouse.build_wheelhouse(sources, out, lambda args: session.run(*args), uv=uv, python=python)
+    session.log(f"{len(wheels)} distributions (wheel + sdist) in {out}; README: Install from the wheelhouse")
 
 
 @nox.session

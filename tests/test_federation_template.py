@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -33,8 +34,11 @@ def test_defaults_make_a_federation_that_passes_its_own_test(tmp_path):
     assert project.name == "weather_mesh"
     files = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
     assert files == [
+        ".github/workflows/test.yml",
+        ".gitignore",
         "README.md",
         "demo.py",
+        "noxfile.py",
         "tests/test_federation.py",
         "weather_mesh.dfm.yaml",
         "weather_mesh/__init__.py",
@@ -136,3 +140,31 @@ def test_fed_new_inside_a_checkout_goes_to_federations(tmp_path, monkeypatch):
 
 def test_generated_python_is_lint_clean(tmp_path, lint_clean):
     lint_clean(bake(tmp_path, federation_name="Clinic Net", sites="north,south-east"))
+
+
+def test_generated_demo_names_its_federation_for_pipeline_show(tmp_path, monkeypatch):
+    project = bake(tmp_path, federation_name="Clinic Net", sites="north,south")
+    monkeypatch.chdir(tmp_path)  # not the project's folder: FEDERATION does not depend on the cwd
+    result = CliRunner().invoke(cli, ["pipeline", "show", str(project / "demo.py")])
+    assert result.exit_code == 0, result.output
+    assert "north" in result.stdout and "south" in result.stdout
+
+
+def test_template_installed_with_byte_code_bakes_none(tmp_path):
+    copy = tmp_path / "template"
+    shutil.copytree(TEMPLATE, copy)
+    cache = copy / "{{cookiecutter.package}}" / "__pycache__"
+    cache.mkdir()
+    (cache / "demo.cpython-311.pyc").write_bytes(
+        b"\0"
+    )  # what pip's byte-compiling leaves in the dfm-cli wheel
+    project = Path(cookiecutter_main.cookiecutter(str(copy), no_input=True, output_dir=str(tmp_path / "out")))
+    assert not list(project.rglob("__pycache__"))
+
+
+def test_the_noxfile_pins_dfm_runner_to_its_current_minor_version():
+    text = (ROOT / "packages" / "dfm-runner" / "pyproject.toml").read_text()
+    major, minor = re.search(r'^version\s*=\s*"(\d+)\.(\d+)\.', text, re.MULTILINE).groups()
+    upper = f"{major}.{int(minor) + 1}" if major == "0" else f"{int(major) + 1}"
+    noxfile = (TEMPLATE / "{{cookiecutter.package}}" / "noxfile.py").read_text()
+    assert f'DFM = ["dfm-runner>={major}.{minor},<{upper}"]' in noxfile

@@ -144,6 +144,36 @@ def test_rendered_content(tmp_path, case):
         assert re.search(rf"^Copyright \(c\) \d{{4}},? {re.escape(holder)}$", license_text, re.MULTILINE)
 
 
+def test_the_plugin_test_reads_adapters_from_the_plugin_records(tmp_path):
+    project = bake(tmp_path)
+    text = (project / "tests" / "test_plugin.py").read_text()
+    assert "ADAPTERS = sorted(record.name for record in plugin.dfm_adapters())" in text
+    assert '"weather_gfs.Hello"' not in text  # no hand-written list to keep in step with plugin.py
+
+
+def test_template_installed_with_byte_code_bakes_none(tmp_path):
+    import shutil
+
+    copy = tmp_path / "template"
+    shutil.copytree(TEMPLATE, copy)
+    for folder in ("tests", "src/dfm_adapter_{{cookiecutter.underscored}}"):
+        cache = copy / "dfm-adapter-{{cookiecutter.hyphenated}}" / folder / "__pycache__"
+        cache.mkdir()
+        (cache / "conftest.cpython-311.pyc").write_bytes(b"\0")  # what pip's byte-compiling leaves
+    project = Path(cookiecutter_main.cookiecutter(str(copy), no_input=True, output_dir=str(tmp_path / "out")))
+    assert not list(project.rglob("__pycache__"))
+
+
+def test_the_noxfile_and_ci_take_a_wheelhouse(tmp_path):
+    project = bake(tmp_path)
+    noxfile = (project / "noxfile.py").read_text()
+    assert 'os.environ.get("DFM_WHEELHOUSE", "")' in noxfile
+    assert noxfile.count("session.install(*FIND_LINKS,") == 2
+    workflow = (project / ".github" / "workflows" / "test.yml").read_text()
+    assert "DFM_WHEELHOUSE: ${{ vars.DFM_WHEELHOUSE }}" in workflow
+    assert "DFM_WHEELHOUSE=" in (project / "README.md").read_text()
+
+
 def test_generated_python_is_lint_clean(tmp_path, lint_clean):
     for context in ({}, CASES["names"].context, CASES["no-async"].context):
         lint_clean(bake(tmp_path / str(len(list(tmp_path.iterdir()))), **context))
@@ -240,7 +270,7 @@ def test_baked_project_passes_its_own_tests(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     summary = done.stdout.strip().splitlines()[-1]
-    expected = 13 if c.with_async else 10  # tests in the baked project
+    expected = 14 if c.with_async else 11  # tests in the baked project
     skipped = 0 if with_runner else 2  # the end-to-end run and `dfm plugins list` need dfm-runner / dfm-cli
     assert f"{expected - skipped} passed" in summary, done.stdout
     assert (f"{skipped} skipped" in summary) is bool(skipped), done.stdout

@@ -53,7 +53,17 @@ def test_dfm_cli_plugin_passes_the_contract_checks():
     check_plugin(plugin, distribution="dfm-cli", load=False)
 
     commands = registries["cli_commands"]
-    expected = ["adapter", "adapters", "fed", "fed config", "fed gen", "fed new", "fed validate", "plugins"]
+    expected = [
+        "adapter",
+        "adapters",
+        "completion",
+        "fed",
+        "fed config",
+        "fed gen",
+        "fed new",
+        "fed validate",
+        "plugins",
+    ]
     assert sorted(commands) == expected
     assert all(entry.summary for entry in commands.values())
 

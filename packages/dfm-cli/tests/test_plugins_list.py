@@ -42,6 +42,7 @@ def test_plugins_list_json(dfm, hello_dist):
     assert cli["contributions"]["cli_commands"] == [
         "adapter",
         "adapters",
+        "completion",
         "fed",
         "fed config",
         "fed gen",

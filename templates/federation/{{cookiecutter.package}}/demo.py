@@ -2,7 +2,8 @@
 
 Run it as ``python demo.py [--transport inproc|process] [NAME ...]``, or give it to
 the CLI as a pipeline file:
-``dfm fed submit {{ cookiecutter.package }}.dfm.yaml pipeline demo.py -- Ada``.
+``dfm fed submit {{ cookiecutter.package }}.dfm.yaml pipeline demo.py -- Ada``;
+``dfm pipeline show demo.py`` shows where each operation runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dfm.api import FederationHandle, Pipeline, PlaceParam, Yield, load_federati
 from dfm.runner import Session
 
 CONFIG = Path(__file__).with_name("{{ cookiecutter.package }}.dfm.yaml")
+FEDERATION = CONFIG  # the federation of this pipeline file: 'dfm pipeline show demo.py' needs no --federation
 
 
 def get_pipeline(fed: FederationHandle) -> Pipeline:

@@ -17,12 +17,12 @@ import dfm_adapter_{{ cookiecutter.underscored }}
 import dfm_adapter_{{ cookiecutter.underscored }}.plugin as plugin
 
 DISTRIBUTION = "dfm-adapter-{{ cookiecutter.hyphenated }}"
-ADAPTERS = [
-    "{{ cookiecutter.operation_namespace }}.Hello",
-{%- if cookiecutter.include_async_example == "y" %}
-    "{{ cookiecutter.operation_namespace }}.HelloLater",
-{%- endif %}
-]
+# What the plugin declares (its records), so adding an adapter to plugin.py needs no edit here.
+ADAPTERS = sorted(record.name for record in plugin.dfm_adapters())
+
+
+def test_the_plugin_declares_adapters():
+    assert ADAPTERS, "plugin.dfm_adapters() yields no AdapterEntry records"
 
 
 def test_entry_point_is_declared():
@@ -48,7 +48,7 @@ def test_discovered_by_the_plugin_manager(monkeypatch):
 
 def test_records_and_adapters_meet_the_contract():
     registries = check_plugin(plugin, distribution=DISTRIBUTION)
-    assert sorted(registries["adapters"]) == sorted(ADAPTERS)
+    assert sorted(registries["adapters"]) == ADAPTERS
 
 
 def test_listed_by_dfm_plugins_list():
@@ -58,7 +58,7 @@ def test_listed_by_dfm_plugins_list():
     done = subprocess.run([dfm, "plugins", "list", "--json"], capture_output=True, text=True, check=True)
     plugins = {item["name"]: item for item in json.loads(done.stdout)}
     assert plugins[DISTRIBUTION]["status"] == "active"
-    assert sorted(plugins[DISTRIBUTION]["contributions"]["adapters"]) == sorted(ADAPTERS)
+    assert sorted(plugins[DISTRIBUTION]["contributions"]["adapters"]) == ADAPTERS
 
 
 def test_importing_the_plugin_imports_no_adapter():

@@ -21,6 +21,7 @@ import attrs
 import click
 
 from dfm.cli import hookspecs
+from dfm.cli.providers import provider_of
 from dfm.cli.records import CliCommandEntry
 from dfm.kernel.errors import PluginConflictError, PluginError
 from dfm.kernel.plugins import DfmPluginManager, DfmPluginWarning, get_plugin_manager
@@ -237,11 +238,7 @@ class DfmGroup(click.Group):
             and ctx.token_normalize_func is None
             and self.get_command(ctx, name) is None
         ):
-            message = f"No such command '{name}'."
-            hint = did_you_mean(name, self.list_commands(ctx))
-            if hint:
-                message += f" {hint[0].upper()}{hint[1:]}"
-            raise click.UsageError(message, ctx)
+            raise click.UsageError(_missing(self._path(), name, self.list_commands(ctx)), ctx)
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -270,6 +267,23 @@ class DfmGroup(click.Group):
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)
+
+
+def _missing(path: str, name: str, known: list[str]) -> str:
+    """Why ``dfm <path> <name>`` is not a command: the distribution to install, or the nearest name."""
+    dist = provider_of(f"{path} {name}".strip())
+    if dist is not None and provider_of(path) != dist:
+        infos = command_table().manager.infos.values()
+        info = next((i for i in infos if i.distribution == dist), None)
+        where = f"No such command '{name}': '{name}' is provided by {dist}"
+        if info is not None and info.status != "active":
+            return f"{where}, installed but {info.status}. {info.message}"
+        return f"{where}: pip install {dist}"
+    message = f"No such command '{name}'."
+    hint = did_you_mean(name, known)
+    if hint:
+        message += f" {hint[0].upper()}{hint[1:]}"
+    return message
 
 
 def _load_command(entry: CliCommandEntry, table: CommandTable) -> click.Command:

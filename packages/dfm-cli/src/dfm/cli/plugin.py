@@ -36,3 +36,6 @@ def dfm_cli_commands() -> Iterator[CliCommandEntry]:
         "gen", "dfm.cli.commands.fed:gen", summary="Generate deployment artifacts.", parent="fed"
     )
     yield CliCommandEntry("adapter", "dfm.cli.commands.adapter:adapter", summary="Create adapter packages.")
+    yield CliCommandEntry(
+        "completion", "dfm.cli.completion:completion", summary="Shell completion: generate, setup, status."
+    )

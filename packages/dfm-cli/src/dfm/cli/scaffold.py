@@ -105,6 +105,8 @@ def bake(
             raise DfmError(f"cannot create the {kind}: {exc}") from None
         finally:
             cc_log.setLevel(level)
+        for cache in sorted(baked.rglob("__pycache__")):  # from a template pip byte-compiled
+            shutil.rmtree(cache)
         root = monorepo_of(template)
         if output_dir is not None:
             target = output_dir / baked.name

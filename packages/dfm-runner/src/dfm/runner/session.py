@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from dfm.kernel.config import load_config
+from dfm.kernel.config import config_source, load_config
 from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import DfmError, JobError
 from dfm.kernel.fedregistry import resolve_federation
@@ -190,8 +190,8 @@ class Job:
 
 
 def _load(federation: str | os.PathLike[str] | Federation | Any) -> tuple[Federation, Path]:
-    if isinstance(federation, Federation):
-        return federation, Path.cwd() / "federation.dfm.yaml"
+    if isinstance(federation, Federation):  # relative site paths: its file's folder, else the cwd
+        return federation, config_source(federation) or Path.cwd() / "federation.dfm.yaml"
     if hasattr(federation, "config") and hasattr(federation, "path"):  # dfm.api.FederationHandle
         return federation.config, Path(federation.path)
     path = resolve_federation(federation)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from dfm.cli.completion import complete_federation
 from dfm.cli.group import DfmGroup, cli_manager, echo_rows
 from dfm.cli.scaffold import bake, template_options
 from dfm.kernel.errors import ConfigError, ConfigIssue, DfmError, PluginVersionError
@@ -42,7 +43,7 @@ def _adapter_checker() -> Any:
 
 
 @click.command("validate")
-@click.argument("config_file", metavar="FILE")
+@click.argument("config_file", metavar="FILE", shell_complete=complete_federation)
 @click.option(
     "--json",
     "as_json",
@@ -176,10 +177,10 @@ def config() -> None:
     """Your registry of named federations (in $DFM_CONFIG_HOME, else the XDG config folder)."""
 
 
-@config.command("list-all")
+@config.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_all(as_json: bool) -> None:
-    """List registered federations and their config files."""
+    """List registered federations and their config files ('list-all' is the same command)."""
     from dfm.kernel.fedregistry import list_federations, registry_path
 
     federations = list_federations()
@@ -195,6 +196,16 @@ def list_all(as_json: bool) -> None:
         [name, str(path) + ("" if path.is_file() else "  (missing)")] for name, path in federations.items()
     ]
     echo_rows(["NAME", "CONFIG"], rows)
+
+
+config.add_command(  # NVIDIA DFM's name for 'list'
+    click.Command(
+        "list-all",
+        callback=list_all.callback,
+        params=list_all.params,
+        help="Same as 'list' (NVIDIA DFM's name).",
+    ),
+)
 
 
 @config.command("set")
@@ -233,14 +244,38 @@ def _describe(federation: Federation) -> list[str]:
     return lines
 
 
+def _summary(federation: Federation) -> dict[str, Any]:
+    home = federation.home() if federation.sites else None
+    return {
+        "description": federation.info.description,
+        "api_version": federation.info.api_version,
+        "operations": sorted(federation.operations),
+        "homesite": home,
+        "sites": {
+            site: {
+                "operations": sorted(federation.offers(site)),
+                "providers": sorted({p for p, _e in federation.offers(site).values() if p}),
+            }
+            for site in federation.sites
+        },
+        "plugins": dict(sorted(federation.plugins.items())),
+    }
+
+
 @config.command("show")
-@click.argument("name")
-def show(name: str) -> None:
+@click.argument("name", shell_complete=complete_federation)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def show(name: str, as_json: bool) -> None:
     """Show where federation NAME is registered and what it contains."""
     from dfm.kernel.config import load_config
     from dfm.kernel.fedregistry import federation_path
 
     path = federation_path(name)
+    if as_json:
+        if not path.is_file():
+            raise DfmError(f"{path}: no such file (fix it with 'dfm fed config set {name} PATH')")
+        click.echo(json.dumps({"name": name, "config": str(path), **_summary(load_config(path))}, indent=2))
+        return
     click.echo(f"{name}: {path}")
     if not path.is_file():
         raise DfmError(f"{path}: no such file (fix it with 'dfm fed config set {name} PATH')")
@@ -249,7 +284,7 @@ def show(name: str) -> None:
 
 
 @config.command("delete")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_federation)
 def delete(name: str) -> None:
     """Remove federation NAME from the registry (the config file itself is kept)."""
     from dfm.kernel.fedregistry import unregister_federation

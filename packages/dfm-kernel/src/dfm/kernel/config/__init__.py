@@ -2,5 +2,6 @@
 
 from dfm.kernel.config.loader import load_config, load_config_text
 from dfm.kernel.config.models import Federation
+from dfm.kernel.config.sources import config_source
 
-__all__ = ["Federation", "load_config", "load_config_text"]
+__all__ = ["Federation", "config_source", "load_config", "load_config_text"]

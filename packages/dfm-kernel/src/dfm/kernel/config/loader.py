@@ -39,6 +39,7 @@ from dfm.kernel.config.files import Limits, read_config_text, size_text
 from dfm.kernel.config.locations import Locator, Source, issue_at, problem_issue
 from dfm.kernel.config.models import Federation
 from dfm.kernel.config.refs import ConfigTooLarge, RefResolver
+from dfm.kernel.config.sources import remember_source
 from dfm.kernel.config.validate import Skipped, adapter_findings, validate
 from dfm.kernel.config.yamlmarks import YamlSyntaxError, parse_yaml
 from dfm.kernel.errors import ConfigError, ConfigIssue
@@ -64,10 +65,13 @@ def load_config(
     (so does the ``DFM_CONFIG_REF_ALLOW`` environment variable, ``os.pathsep``-separated).
     ``max_bytes`` caps the size of each file (default 10 MiB, or ``DFM_CONFIG_MAX_BYTES``);
     ``limits`` sets every cap at once.
+
+    Relative paths in the sites' config resolve against the file's folder; the
+    result remembers it (:func:`~dfm.kernel.config.sources.config_source`).
     """
     caps = Limits.make(limits, ref_allow=ref_allow, max_bytes=max_bytes)
     file = os.fspath(path)
-    return _finish(*_load(read_config_text(file, caps), file, caps))
+    return remember_source(_finish(*_load(read_config_text(file, caps), file, caps)), file)
 
 
 def load_config_text(
