@@ -99,6 +99,29 @@ Args = Literal["from-operation"] | dict[str, Binding]
 
 
 @attrs.frozen
+class ComputeCost:
+    """NVIDIA DFM's ``compute_cost`` of an interface entry, read by placement.
+
+    Seconds to run: ``fixed_time + input bytes / compute_throughput`` (no throughput: the
+    input size adds no time). Bytes produced: ``fixed_size + output_factor * input bytes``
+    (neither given: the operation's ``estimated-size``; one given: the other counts as 0).
+    """
+
+    fixed_time: float = 0.0
+    compute_throughput: float | None = None  # bytes/s
+    fixed_size: float | None = None  # bytes
+    output_factor: float | None = None
+
+
+@attrs.frozen
+class SendCost:
+    """NVIDIA DFM's ``send_cost`` from a site to one destination: ``fixed_time + bytes / bandwidth``."""
+
+    fixed_time: float = 0.0
+    bandwidth: float | None = None  # bytes/s; not given: the size adds no time
+
+
+@attrs.frozen
 class InterfaceEntry:
     """How a site (or provider) implements one operation."""
 
@@ -109,6 +132,7 @@ class InterfaceEntry:
     is_async: bool = _field("is-async", default=False)
     # DFM extension: seconds a call may run; a call that takes longer fails its job (None: no limit)
     timeout: float | None = None
+    compute_cost: ComputeCost | None = None
 
 
 @attrs.frozen
@@ -145,6 +169,7 @@ class Site:
     config: dict[str, Any] = attrs.Factory(dict)  # read by from-site bindings
     policy: SitePolicy = attrs.Factory(SitePolicy)
     secrets: SecretsConfig = attrs.Factory(SecretsConfig)
+    send_cost: dict[str, SendCost] = attrs.Factory(dict)  # destination site -> cost
 
 
 @attrs.frozen
