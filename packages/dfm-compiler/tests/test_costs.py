@@ -253,7 +253,8 @@ def costed_scenarios(draw: st.DrawFn) -> tuple[Federation, ir.PipelineIR]:
         }
         spec[site] = Site(interface=interface, send_cost=send)
     pairs = list(itertools.combinations(sites, 2))
-    links = [LinkCost([a, b], float(draw(st.sampled_from([0, 1, 2])))) for a, b in pairs if draw(st.booleans())]
+    weights = st.sampled_from([0.0, 1.0, 2.0])
+    links = [LinkCost([a, b], draw(weights)) for a, b in pairs if draw(st.booleans())]
     fed = Federation(
         dfm="1.0.0",
         info=Info(api_version="1.0.0", code_package="prop"),
@@ -264,7 +265,8 @@ def costed_scenarios(draw: st.DrawFn) -> tuple[Federation, ir.PipelineIR]:
     )
     statements: list[ir.Statement] = []
     for i in range(n_ops):
-        refs = draw(st.lists(st.sampled_from([f"c{j}" for j in range(i)]), max_size=2, unique=True)) if i else []
+        earlier = [f"c{j}" for j in range(i)]
+        refs = draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) if i else []
         pin = draw(st.sampled_from(sorted(offered[i]))) if draw(st.integers(0, 5)) == 0 else None
         args: dict[str, ir.Value] = {f"a{k}": ir.Ref(r) for k, r in enumerate(refs)}
         statements.append(ir.Call(f"c{i}", f"op.O{i}", args, site=pin))
