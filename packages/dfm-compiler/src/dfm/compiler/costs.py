@@ -107,6 +107,7 @@ def transfer_matrices(
                 continue
             weight = weights[a][b]
             cost = declared.get(b)
+            bandwidth: float | None
             if cost is None:
                 unknown.add((a, b))
                 fixed, bandwidth = UNKNOWN_SEND_FIXED_TIME, UNKNOWN_SEND_BANDWIDTH

@@ -294,8 +294,11 @@ def _has_fd(stream: Any) -> bool:
 
 
 def _relay(source: IO[bytes], err: bool) -> None:
-    for line in iter(source.readline, b""):
-        click.echo(line.decode(errors="replace"), nl=False, err=err)
+    try:
+        for line in iter(source.readline, b""):
+            click.echo(line.decode(errors="replace"), nl=False, err=err)
+    except (OSError, ValueError):  # closed under us: the script ended but a child kept the pipe
+        return
 
 
 def _run_script(command: list[str], env: dict[str, str], timeout: float | None, file: Path) -> int:
@@ -331,6 +334,9 @@ def _run_script(command: list[str], env: dict[str, str], timeout: float | None, 
     finally:
         for thread in relays:
             thread.join(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     return code
 
 

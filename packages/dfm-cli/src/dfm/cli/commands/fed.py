@@ -178,7 +178,9 @@ def list_all(as_json: bool) -> None:
     help="The federation's directory (its workspace); relative paths below are looked up in it first.",
 )
 @click.option(
-    "--config-path", type=click.Path(dir_okay=False, path_type=Path), help="The config file (instead of PATH)."
+    "--config-path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The config file (instead of PATH).",
 )
 @click.option(
     "--project-path", type=click.Path(dir_okay=False, path_type=Path), help="The FLARE project file."
