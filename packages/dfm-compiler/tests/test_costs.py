@@ -306,3 +306,14 @@ def test_optimal_is_exact_for_the_time_model(scenario):
     assert problem.cost(got) == pytest.approx(best[0])
     assert problem.cost(auto(problem)) == pytest.approx(best[0])
     assert problem.cost(greedy(problem)) >= best[0] - 1e-9 * max(1.0, best[0])
+
+
+def test_the_text_view_shows_transfer_times(manager):
+    from dfm.compiler import compile_pipeline
+    from dfm.compiler.emitters.text import emit
+
+    fed = fed_of(CHEAP_GPU)
+    text = emit(compile_pipeline(fed, load_then_process(), manager=manager), fed)
+    assert "  load     process  store -> gpu  100000000  1e-08      1.5" in text
+    assert "  process  out      gpu -> home   1000       1e-06      1.001" in text
+    assert "estimated cost: 3.601" in text
