@@ -140,16 +140,26 @@ class Component:
         in_w: dict[int, float] = {}
         out_c: dict[int, int] = {}
         in_c: dict[int, int] = {}
-        for b, w, c in self.adj_out[k]:
-            t = x[b]
-            if t >= 0:
-                out_w[t] = out_w.get(t, 0.0) + w
-                out_c[t] = out_c.get(t, 0) + c
-        for a, w, c in self.adj_in[k]:
-            t = x[a]
-            if t >= 0:
-                in_w[t] = in_w.get(t, 0.0) + w
-                in_c[t] = in_c.get(t, 0) + c
+        if f is None:  # the bytes model: the hot path of large compilations
+            for b, w, _c in self.adj_out[k]:
+                t = x[b]
+                if t >= 0:
+                    out_w[t] = out_w.get(t, 0.0) + w
+            for a, w, _c in self.adj_in[k]:
+                t = x[a]
+                if t >= 0:
+                    in_w[t] = in_w.get(t, 0.0) + w
+        else:
+            for b, w, c in self.adj_out[k]:
+                t = x[b]
+                if t >= 0:
+                    out_w[t] = out_w.get(t, 0.0) + w
+                    out_c[t] = out_c.get(t, 0) + c
+            for a, w, c in self.adj_in[k]:
+                t = x[a]
+                if t >= 0:
+                    in_w[t] = in_w.get(t, 0.0) + w
+                    in_c[t] = in_c.get(t, 0) + c
         unary = self.unary[k]
         costs = []
         for s in candidates:
