@@ -401,11 +401,13 @@ def test_every_problem_in_one_run_with_readable_pointers_and_json(tmp_path: Path
     assert "~1" not in text.stderr
 
 
-@pytest.mark.xfail(reason="send_cost/compute_cost land with the placement work", strict=True)
 def test_placement_costs_load() -> None:
-    load_config_text(
+    fed = load_config_text(
         BASE
-        + "sites:\n  server:\n    send_cost: {lab: {fixed_time: 0.1, bandwidth: 1000000}}\n"
+        + "sites:\n  server@hq.example.org:\n"
+        + "    send_cost: {lab@lab.example.org: {fixed_time: 0.1, bandwidth: 1e9}}\n"
         + '    interface: {"#/operations/t.Echo": {adapter: x.Y, compute_cost: {fixed_time: 1}}}\n'
-        + "  lab: {}\n"
+        + "  lab@lab.example.org: {}\n"
     )
+    cost = fed.sites["server"].send_cost["lab"]  # @domain stripped in send_cost keys too
+    assert (cost.fixed_time, cost.bandwidth) == (0.1, 1e9)  # YAML 1.2 exponent numbers are numbers

@@ -101,3 +101,171 @@ def test_script_sees_the_flare_flags_and_the_environment_is_restored(tmp_path, m
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == ["flare", "1", "None"]
     assert "DFM_FLARE_SIMULATOR" not in os.environ
+
+
+# -- NVIDIA DFM's forms (COMPAT.md section 4) -------------------------------------------------
+
+SLEEPY = """\
+from dfm.api import Pipeline, Yield
+
+
+def get_pipeline(fed):
+    with Pipeline() as p:
+        Yield(fed.api.math.Sleep(seconds=30, value=1, site="home"), place="late")
+    return p
+"""
+
+
+@pytest.mark.parametrize("where", ["group", "subcommand"])
+def test_timeout_fails_a_job_that_has_not_ended(tmp_path, where):
+    from dfm.runner.testing import MATHFED
+
+    file = tmp_path / "sleepy.py"
+    file.write_text(SLEEPY)
+    if where == "group":
+        args = [str(MATHFED), "--timeout", "0.5", "pipeline", str(file)]
+    else:
+        args = [str(MATHFED), "pipeline", str(file), "--timeout", "0.5"]
+    result = CliRunner().invoke(submit, args)
+    assert isinstance(result.exception, DfmError), result.output
+    message = str(result.exception)
+    assert "timed out after 0.5 s" in message and "\n" not in message
+
+
+def test_timeout_is_passed_to_session_execute(monkeypatch):
+    from dfm.runner import Session
+
+    seen = []
+    execute = Session.execute
+
+    def spy(self, prepared, params=None, **kwargs):
+        seen.append(kwargs.get("timeout"))
+        return execute(self, prepared, params, **kwargs)
+
+    monkeypatch.setattr(Session, "execute", spy)
+    result = CliRunner().invoke(
+        submit, [str(EXAMPLEFED), "--timeout", "60", "pipeline", str(DEMO), "--", "Ada"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [60.0]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
+def test_timeout_must_be_a_positive_number(value):
+    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "--timeout", value, "pipeline", str(DEMO)])
+    assert result.exit_code == 2
+    assert "'--timeout'" in result.stderr
+
+
+ARGS_PIPELINE = """\
+from dfm.api import Pipeline, PlaceParam, Yield, load_federation
+
+FED = load_federation({fed!r})
+
+
+def get_pipeline(args):
+    with Pipeline() as p:
+        Yield(FED.api.users.GreetMe(name=PlaceParam("name"), site=args[0]), place="greeting")
+    return p
+
+
+def get_pipeline_parameters(args):
+    return {{"name": args[1]}}
+"""
+
+
+def test_get_pipeline_args_receives_the_arguments(tmp_path):
+    file = tmp_path / "reference_style.py"
+    file.write_text(ARGS_PIPELINE.format(fed=str(EXAMPLEFED)))
+    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "pipeline", str(file), "--", "server", "Eve"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ['greeting[0]: "Welcome, Eve! Greetings from the server."']
+
+
+def test_get_pipeline_args_errors_name_the_file_and_line(tmp_path):
+    file = tmp_path / "reference_style.py"
+    file.write_text(ARGS_PIPELINE.format(fed=str(EXAMPLEFED)))
+    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "pipeline", str(file)])  # no ARGS: args[0] fails
+    assert isinstance(result.exception, DfmError)
+    assert str(result.exception) == (
+        f"{file.resolve()}:8: get_pipeline() raised IndexError: list index out of range"
+    )
+
+
+SHELL = """\
+#!/bin/sh
+echo "workspace=$DFM_FEDERATION_WORKSPACE_PATH"
+echo "federation=$DFM_FEDERATION target=$DFM_TARGET"
+echo "args=$*"
+echo "to stderr" >&2
+"""
+
+
+def _shell_script(tmp_path, text=SHELL, mode=0o755):
+    script = tmp_path / "run.sh"
+    script.write_text(text)
+    script.chmod(mode)
+    return script
+
+
+@pytest.mark.skipif(os.name != "posix", reason="shell scripts")
+def test_script_runs_a_shell_script_with_the_workspace_and_args(tmp_path):
+    script = _shell_script(tmp_path)
+    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "script", str(script), "--", "one", "two words"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"workspace={EXAMPLEFED.parent}",
+        f"federation={EXAMPLEFED} target=local",
+        "args=one two words",
+    ]
+    assert result.stderr == "to stderr\n"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="shell scripts")
+def test_script_workspace_is_the_registered_federation_dir(tmp_path, monkeypatch):
+    from dfm.kernel.fedregistry import register_federation
+
+    monkeypatch.setenv("DFM_CONFIG_HOME", str(tmp_path / "config"))
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    register_federation("example", EXAMPLEFED, federation_dir=workspace)
+    script = _shell_script(tmp_path)
+    result = CliRunner().invoke(submit, ["example", "script", str(script)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"workspace={workspace}"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="shell scripts")
+@pytest.mark.parametrize(
+    ("text", "mode", "message"),
+    [
+        (SHELL, 0o644, "{file}: not executable; make it executable (chmod +x) or give a Python file (.py)"),
+        ("#!/bin/sh\nexit 3\n", 0o755, "{file} exited with status 3"),
+        ("#!/bin/sh\nkill -9 $$\n", 0o755, "{file} was stopped by SIGKILL"),
+        ("#!/no/such/interpreter\n", 0o755, "{file}: cannot run it: No such file or directory"),
+    ],
+)
+def test_script_failures_are_one_line(tmp_path, text, mode, message):
+    script = _shell_script(tmp_path, text, mode)
+    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "script", str(script)])
+    assert isinstance(result.exception, DfmError), result.output
+    assert str(result.exception) == message.format(file=script)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups")
+def test_script_timeout_stops_the_script_and_its_children(tmp_path):
+    marker = tmp_path / "still-running"
+    script = _shell_script(tmp_path, f"#!/bin/sh\n(sleep 3; touch {marker}) &\nsleep 60\n")
+    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "--timeout", "0.5", "script", str(script)])
+    assert isinstance(result.exception, DfmError), result.output
+    assert str(result.exception) == f"{script} did not end within 0.5 s and was stopped"
+    import time
+
+    time.sleep(4)
+    assert not marker.exists()  # the background child was stopped with the script
+
+
+def test_script_that_is_a_directory(tmp_path):
+    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "script", str(tmp_path)])
+    assert isinstance(result.exception, DfmError)
+    assert str(result.exception).endswith("not a regular file (a script is a Python file or an executable)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,6 +40,8 @@ __all__ = [
 
 Strategy = Callable[[PlacementProblem], Mapping[str, str]]
 
+logger = logging.getLogger("dfm.compiler")
+
 
 @attrs.frozen
 class Compilation:
@@ -48,6 +51,9 @@ class Compilation:
     problem: PlacementProblem
     placement: dict[str, str]
     prepared: PreparedPipeline
+    # warnings about the cost estimates (e.g. site pairs without send_cost), each once;
+    # also logged on the "dfm.compiler" logger
+    diagnostics: tuple[str, ...] = ()
 
 
 def resolve_strategy(
@@ -170,11 +176,13 @@ def compile_with_details(
         )
         prepared = attrs.evolve(prepared, digest=serde.digest(prepared))
         marks.append(clock())
+    for message in problem.diagnostics:
+        logger.warning("pipeline '%s': %s", pir.name, message)
     if timings is not None:
         for phase, start, end in zip(PHASES, marks[:-1], marks[1:], strict=True):
             timings[phase] = end - start
         timings["total"] = marks[-1] - marks[0]
-    return Compilation(graph, problem, placement, prepared)
+    return Compilation(graph, problem, placement, prepared, problem.diagnostics)
 
 
 def compile_pipeline(

@@ -12,7 +12,8 @@ Node kinds (the ``kind`` attribute):
 ``branch``   an :class:`~dfm.kernel.ir.pipeline.If` (its id): evaluates the condition; any site.
 
 Edges (the ``kind`` attribute) carry ``bytes``, the estimated payload crossing them:
-``data`` (a value read by its consumer: the producer operation's ``estimated-size``),
+``data`` (a value read by its consumer: the producer operation's ``estimated-size``, or
+in the time model its ``compute_cost`` size estimate, see :mod:`dfm.compiler.costs`),
 ``item`` (scatter -> loop item) and ``control`` (ForEach/If -> each statement directly
 inside it: a small constant for the control token). Parameters and literals add no
 edge: parameter values are delivered to every site that needs them at job start.
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import networkx as nx  # type: ignore[import-untyped]
 
+from dfm.compiler.costs import MAX_BYTES, compute_time, output_size, uses_time_model
 from dfm.kernel.config.models import OPERATION_REF_PREFIX, Federation
 from dfm.kernel.errors import CompileError
 from dfm.kernel.ir import pipeline as ir
@@ -321,15 +323,34 @@ def _call_candidates(
     return tuple(candidates)
 
 
+def _timed(
+    fed: Federation, call: ir.Call, candidates: tuple[str, ...], node: AnalyzedNode, size: dict[str, int]
+) -> tuple[dict[str, float], int]:
+    """A call's compute seconds per candidate site and its output size (time model)."""
+    input_bytes = min(sum(size[ref] for ref in node.refs), MAX_BYTES)
+    compute: dict[str, float] = {}
+    sizes: list[int] = []
+    for site in candidates:
+        entry = fed.interface_entry(site, call.operation, call.provider)
+        cost = entry.compute_cost if entry is not None else None
+        compute[site] = compute_time(cost, input_bytes)
+        out = output_size(cost, input_bytes)
+        if out is not None:
+            sizes.append(out)
+    return compute, max(sizes) if sizes else size[node.id]
+
+
 def build_graph(federation: Federation | FederationHandle, pipeline: ir.PipelineIR | Pipeline) -> nx.DiGraph:
     """Build the dataflow graph of ``pipeline`` on ``federation``.
 
     Graph attributes: ``federation`` (name), ``pipeline`` (name), ``homesite``,
-    ``sites`` (tie-break order), ``order`` (node ids, canonical order), ``params``.
+    ``sites`` (tie-break order), ``order`` (node ids, canonical order), ``params``,
+    ``model`` (``bytes`` or ``time``, see :mod:`dfm.compiler.costs`).
     Node attributes: ``kind``, ``label``, ``operation`` (calls), ``stmt``, ``scope``,
     ``index``, ``candidates`` (tie-break order), ``colocate`` (node it must share a
     site with, or None), ``resident`` (sites its output may never leave), ``size``
-    (estimated bytes of its output), ``params`` (parameters it reads).
+    (estimated bytes of its output), ``params`` (parameters it reads), ``compute``
+    (calls in the time model: site -> estimated seconds of the call there).
     """
     fed = as_federation(federation)
     pir = as_pipeline_ir(pipeline)
@@ -342,6 +363,7 @@ def build_graph(federation: Federation | FederationHandle, pipeline: ir.Pipeline
             f"federation {fed.name}: homesite '{home}' is not a site" + (f"; {hint}" if hint else "")
         )
     sites = site_order(fed)
+    timed = uses_time_model(fed)
     nodes = analyze(pir)
     offers = _offer_index(fed, sites)
     resident_ops: dict[str, list[str]] = {}
@@ -356,6 +378,7 @@ def build_graph(federation: Federation | FederationHandle, pipeline: ir.Pipeline
         sites=sites,
         order=tuple(n.id for n in nodes),
         params=tuple(pir.params),
+        model="time" if timed else "bytes",
     )
     size: dict[str, int] = {}
     resident: dict[str, tuple[str, ...]] = {}
@@ -372,12 +395,15 @@ def build_graph(federation: Federation | FederationHandle, pipeline: ir.Pipeline
             "resident": (),
             "size": 0,
             "params": node.params,
+            "compute": {},
         }
         if node.kind == "call":
             assert isinstance(stmt, ir.Call)
             attrs_["operation"] = stmt.operation
             attrs_["candidates"] = _call_candidates(fed, stmt, sites, offers)
             size[node.id] = fed.operations[stmt.operation].estimated_size
+            if timed:
+                attrs_["compute"], size[node.id] = _timed(fed, stmt, attrs_["candidates"], node, size)
             resident[node.id] = tuple(resident_ops.get(stmt.operation, ()))
         elif node.kind == "yield":
             attrs_["candidates"] = (home,)

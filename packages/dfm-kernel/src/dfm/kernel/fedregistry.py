@@ -1,9 +1,16 @@
 """The per-user registry of federations (``dfm fed config ...``).
 
-A YAML file mapping a federation name to the path of its config::
+A YAML file mapping a federation name to the path of its config and, when
+registered NVIDIA DFM's way (``--federation-dir DIR --config-path FILE
+[--project-path FILE]``), its federation directory (the workspace) and FLARE
+project file::
 
     examplefed:
       path: /home/me/feds/examplefed.dfm.yaml
+    weather_fed:
+      path: /home/me/weather_fed/configs/federation.dfm.yaml
+      federation_dir: /home/me/weather_fed
+      project_path: /home/me/weather_fed/configs/project.yaml
 
 Its location is ``$DFM_CONFIG_HOME/federations.yaml``, else
 ``$XDG_CONFIG_HOME/dfm/federations.yaml``, else ``~/.config/dfm/federations.yaml``.
@@ -24,6 +31,7 @@ from dfm.kernel.errors import DfmError
 from dfm.kernel.suggest import did_you_mean
 
 __all__ = [
+    "federation_entry",
     "federation_path",
     "list_federations",
     "read_registry",
@@ -31,8 +39,11 @@ __all__ = [
     "registry_path",
     "resolve_federation",
     "unregister_federation",
+    "workspace_path",
     "write_registry",
 ]
+
+OPTIONAL_KEYS = ("federation_dir", "project_path")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -55,7 +66,11 @@ def read_registry() -> dict[str, dict[str, Any]]:
     except yaml.YAMLError as exc:
         raise DfmError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("path"), str) for k, v in data.items()
+        isinstance(k, str)
+        and isinstance(v, dict)
+        and isinstance(v.get("path"), str)
+        and all(isinstance(v.get(key, ""), str) for key in OPTIONAL_KEYS)
+        for k, v in data.items()
     ):
         raise DfmError(f"{path}: expected a mapping of federation name -> {{path: <config file>}}")
     return data
@@ -94,16 +109,55 @@ def federation_path(name: str) -> Path:
     return Path(registry[name]["path"])
 
 
-def register_federation(name: str, config: str | os.PathLike[str]) -> tuple[Path, Path | None]:
-    """Register (or re-register) ``name``; returns the stored path and the one it replaced."""
+def federation_entry(name: str) -> dict[str, Path]:
+    """What is registered under ``name``: ``path`` and, if registered, ``federation_dir``
+    and ``project_path``."""
+    registry = read_registry()
+    if name not in registry:
+        raise _unknown(name, registry)
+    return {key: Path(value) for key, value in registry[name].items() if key in ("path", *OPTIONAL_KEYS)}
+
+
+def _file_in(folder: Path | None, given: str | os.PathLike[str], what: str) -> Path:
+    """``given`` resolved: relative paths against ``folder`` first, then the current directory."""
+    path = Path(given).expanduser()
+    tried = [path.resolve()]
+    if folder is not None and not path.is_absolute():
+        tried.insert(0, (folder / path).resolve())
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate
+    raise DfmError(f"no {what} at {' or '.join(str(p) for p in dict.fromkeys(tried))}")
+
+
+def register_federation(
+    name: str,
+    config: str | os.PathLike[str],
+    *,
+    federation_dir: str | os.PathLike[str] | None = None,
+    project_path: str | os.PathLike[str] | None = None,
+) -> tuple[Path, Path | None]:
+    """Register (or re-register) ``name``; returns the stored path and the one it replaced.
+
+    With ``federation_dir`` (NVIDIA DFM's form), relative ``config`` and ``project_path``
+    are looked up in that directory first, then in the current directory.
+    """
     if not NAME_RE.match(name):
         raise DfmError(f"invalid federation name {name!r}: use letters, digits, '.', '_' and '-'")
-    path = Path(config).expanduser().resolve()
-    if not path.is_file():
-        raise DfmError(f"no federation config file at {path}")
+    folder = None
+    if federation_dir is not None:
+        folder = Path(federation_dir).expanduser().resolve()
+        if not folder.is_dir():
+            raise DfmError(f"no federation directory at {folder}")
+    path = _file_in(folder, config, "federation config file")
+    entry = {"path": str(path)}
+    if folder is not None:
+        entry["federation_dir"] = str(folder)
+    if project_path is not None:
+        entry["project_path"] = str(_file_in(folder, project_path, "project file"))
     registry = read_registry()
     previous = Path(registry[name]["path"]) if name in registry else None
-    registry[name] = {"path": str(path)}
+    registry[name] = entry
     write_registry(registry)
     return path, previous
 
@@ -116,6 +170,16 @@ def unregister_federation(name: str) -> Path:
     entry = registry.pop(name)
     write_registry(registry)
     return Path(entry["path"])
+
+
+def workspace_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """The federation's workspace: its registered federation directory, else its config's folder."""
+    config = resolve_federation(name_or_path)
+    if not Path(name_or_path).is_file():
+        folder = read_registry().get(str(name_or_path), {}).get("federation_dir")
+        if folder:
+            return Path(folder)
+    return config.parent
 
 
 def resolve_federation(name_or_path: str | os.PathLike[str]) -> Path:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
-import runpy
+import signal
+import subprocess
 import sys
 import threading
 import time
+import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -58,7 +63,7 @@ class _Progress:
 class _SubmitGroup(click.Group):
     """Lets the group's options follow FEDERATION: 'dfm fed submit NAME --target flare pipeline FILE'."""
 
-    _valued = ("--target", "--transport")
+    _valued = ("--target", "--transport", "--timeout")
     _flags = ("--poc", "--simulator")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -94,53 +99,118 @@ class _SubmitGroup(click.Group):
 @click.option(
     "--simulator", is_flag=True, help="With --target flare: run in FLARE's simulator (nothing provisioned)."
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True, max=1e9),
+    default=None,
+    metavar="SECONDS",
+    help="Fail if the job (or the script) has not ended after this many seconds.",
+)
 @click.pass_context
 def submit(
-    ctx: click.Context, federation: str, target: str, transport: str | None, poc: bool, simulator: bool
+    ctx: click.Context,
+    federation: str,
+    target: str,
+    transport: str | None,
+    poc: bool,
+    simulator: bool,
+    timeout: float | None,
 ) -> None:
     """Run a pipeline file or a script on FEDERATION (a config path or a registered name).
 
     \b
     dfm fed submit examplefed pipeline demo.py -- Ada
+    dfm fed submit examplefed --timeout 60 pipeline demo.py -- Ada
     dfm fed submit examplefed --transport process script app.py -- --verbose
+    dfm fed submit examplefed script run.sh -- one two
     """
     if (poc or simulator) and target != "flare":
         raise click.UsageError("--poc and --simulator go with --target flare")
     if poc and simulator:
         raise click.UsageError("--poc and --simulator exclude each other")
     options = {"poc": True} if poc else {"simulator": True} if simulator else {}
-    ctx.obj = {"federation": federation, "target": target, "transport": transport, "options": options}
+    ctx.obj = {
+        "federation": federation,
+        "target": target,
+        "transport": transport,
+        "options": options,
+        "timeout": timeout,
+    }
+
+
+ARGS_NAMES = ("args", "argv")  # a get_pipeline(args) of NVIDIA DFM's form receives ARGS
+
+
+def _takes_args(fn: Callable[..., Any]) -> bool:
+    """Is ``fn``'s first positional parameter named ``args``/``argv`` (NVIDIA DFM's form)?"""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return bool(positional) and positional[0].name in ARGS_NAMES
+
+
+def _with_args(module: types.ModuleType, args: list[str]) -> types.ModuleType:
+    """``module`` as dfm.api.files sees it, its ``get_pipeline(args)`` given ARGS when it takes them."""
+    from dfm.api.files import pipeline_file_errors, pipeline_function
+
+    fn = pipeline_function(module)
+    path = Path(str(module.__file__))
+    with pipeline_file_errors(path, "get_pipeline()"):
+        takes_args = _takes_args(fn)
+    if not takes_args:
+        return module
+    with pipeline_file_errors(path):
+        parameters = getattr(module, "get_pipeline_parameters", None)
+    shim = types.ModuleType(module.__name__)
+    shim.__file__ = module.__file__
+    shim.get_pipeline = functools.partial(fn, list(args))  # type: ignore[attr-defined]
+    shim.get_pipeline_parameters = parameters  # type: ignore[attr-defined]
+    return shim
 
 
 @submit.command("pipeline")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per result.")
-@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True, max=1e9),
+    default=None,
+    metavar="SECONDS",
+    help="Fail if the job has not ended after this many seconds (as 'submit --timeout').",
+)
 @click.pass_obj
 def submit_pipeline(
     obj: dict[str, Any], file: Path, args: tuple[str, ...], as_json: bool, timeout: float | None
 ) -> None:
     """Run FILE's get_pipeline() with get_pipeline_parameters() and print the results.
 
-    get_pipeline() may take the loaded federation; get_pipeline_parameters()
-    may take ARGS (everything after --) and returns one parameter set or a list.
+    get_pipeline() may take the loaded federation, or ARGS (everything after --)
+    when its parameter is named args or argv (NVIDIA DFM's form);
+    get_pipeline_parameters() may take ARGS (and the federation) and returns one
+    parameter set or a list.
     """
     federation, target, transport = obj["federation"], obj["target"], obj["transport"]
+    if timeout is None:
+        timeout = obj.get("timeout")
     from dfm.api import load_federation
     from dfm.api.files import parameters_from, pipeline_from, run_pipeline_file
     from dfm.runner import Session
 
     handle = load_federation(federation)
-    module = run_pipeline_file(file)
+    module = _with_args(run_pipeline_file(file), list(args))
     pipeline = pipeline_from(module, handle)
     params = parameters_from(module, list(args), handle)
     with Session(handle, target=target, transport=transport, options=obj["options"]) as session:
         prepared = session.prepare(pipeline)
-        job = session.execute(prepared, params)
+        job = session.execute(prepared, params, timeout=timeout)
+        # the job fails by itself at the timeout; waiting longer covers a session that stalls
+        wait = None if timeout is None else timeout + 30
         with _Progress(job) as progress:
             try:
-                for result in job.results(timeout=timeout):
+                for result in job.results(timeout=wait):
                     progress.count += 1
                     if as_json:
                         click.echo(
@@ -162,38 +232,126 @@ def submit_pipeline(
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def submit_script(obj: dict[str, Any], file: Path, args: tuple[str, ...]) -> None:
-    """Run a Python script as __main__ with the federation in the environment.
+    """Run FILE with ARGS, the federation in its environment.
 
-    The script reads DFM_FEDERATION, DFM_TARGET and DFM_TRANSPORT (or calls
-    dfm.runner.Session.from_env()).
+    A Python file (.py) runs with this Python; any other file must be executable
+    (a shell script, a binary). It sees DFM_FEDERATION_WORKSPACE_PATH (the
+    federation directory, else the config's folder), DFM_FEDERATION (the config
+    file), DFM_TARGET and DFM_TRANSPORT; a Python script may call
+    dfm.runner.Session.from_env().
     """
-    from dfm.kernel.fedregistry import resolve_federation
+    from dfm.kernel.fedregistry import resolve_federation, workspace_path
 
     federation, target, transport = obj["federation"], obj["target"], obj["transport"]
-    if not file.is_file():
-        raise DfmError(f"no such file: {file}")
-    env = {"DFM_FEDERATION": str(resolve_federation(federation)), "DFM_TARGET": target}
+    config = resolve_federation(federation)
+    command = _script_command(file)
+    env = dict(os.environ)
+    for key in ("DFM_TRANSPORT", "DFM_FLARE_POC", "DFM_FLARE_SIMULATOR"):
+        env.pop(key, None)  # only what this command says
+    env.update(
+        DFM_FEDERATION=str(config),
+        DFM_FEDERATION_WORKSPACE_PATH=str(workspace_path(federation)),
+        DFM_TARGET=target,
+    )
     if transport:
         env["DFM_TRANSPORT"] = transport
     for option in obj["options"]:  # poc, simulator
         env[f"DFM_FLARE_{option.upper()}"] = "1"
-    saved = {
-        key: os.environ.get(key) for key in (*env, "DFM_TRANSPORT", "DFM_FLARE_POC", "DFM_FLARE_SIMULATOR")
-    }
-    os.environ.update(env)
-    argv = sys.argv
-    sys.argv = [str(file), *args]
-    sys.path.insert(0, str(file.parent))
+    code = _run_script([*command, *args], env, obj.get("timeout"), file)
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        raise DfmError(f"{file} was stopped by {name}")
+    if code != 0:
+        raise DfmError(f"{file} exited with status {code}")
+
+
+PYTHON_SUFFIXES = (".py", ".pyw")
+
+
+def _script_command(file: Path) -> list[str]:
+    """How to run ``file``: with this Python if it is a Python file, else as an executable."""
+    if not file.exists():
+        raise DfmError(f"no such file: {file}")
+    if not file.is_file():
+        raise DfmError(f"{file}: not a regular file (a script is a Python file or an executable)")
+    path = file.resolve()
+    if path.suffix.lower() in PYTHON_SUFFIXES:
+        return [sys.executable, str(path)]
+    if not os.access(path, os.X_OK):
+        raise DfmError(f"{file}: not executable; make it executable (chmod +x) or give a Python file (.py)")
+    return [str(path)]
+
+
+def _has_fd(stream: Any) -> bool:
     try:
-        runpy.run_path(str(file), run_name="__main__")
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            raise
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return True
+
+
+def _relay(source: IO[bytes], err: bool) -> None:
+    try:
+        for line in iter(source.readline, b""):
+            click.echo(line.decode(errors="replace"), nl=False, err=err)
+    except (OSError, ValueError):  # closed under us: the script ended but a child kept the pipe
+        return
+
+
+def _run_script(command: list[str], env: dict[str, str], timeout: float | None, file: Path) -> int:
+    """Run ``command``; its output goes where ours goes. Returns its exit status.
+
+    It runs in a process group of its own, which is stopped as a whole at the timeout
+    or on Ctrl-C (a shell script's children too).
+    """
+    direct = _has_fd(sys.stdout) and _has_fd(sys.stderr)
+    pipe = None if direct else subprocess.PIPE
+    posix = os.name == "posix"
+    try:
+        proc = subprocess.Popen(command, env=env, stdout=pipe, stderr=pipe, start_new_session=posix)
+    except OSError as exc:  # no interpreter for a shebang, a binary of another machine...
+        raise DfmError(f"{file}: cannot run it: {exc.strerror or exc}") from None
+    relays = []
+    if not direct:
+        assert proc.stdout is not None and proc.stderr is not None
+        relays = [
+            threading.Thread(target=_relay, args=(proc.stdout, False), daemon=True),
+            threading.Thread(target=_relay, args=(proc.stderr, True), daemon=True),
+        ]
+        for thread in relays:
+            thread.start()
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc, posix)
+        raise DfmError(f"{file} did not end within {timeout:g} s and was stopped") from None
+    except KeyboardInterrupt:
+        _stop(proc, posix)
+        raise
     finally:
-        sys.argv = argv
-        sys.path.remove(str(file.parent))
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
+        for thread in relays:
+            thread.join(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    return code
+
+
+def _stop(proc: subprocess.Popen[bytes], group: bool) -> None:
+    """Stop ``proc`` (and its process group): SIGTERM, then SIGKILL after 5 s."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (getattr(signal, "SIGKILL", signal.SIGTERM), 5.0)):
+        try:
+            if group:
+                os.killpg(proc.pid, sig)
             else:
-                os.environ[key] = value
+                proc.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -210,12 +210,44 @@ config.add_command(  # NVIDIA DFM's name for 'list'
 
 @config.command("set")
 @click.argument("name")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-def set_federation(name: str, path: Path) -> None:
-    """Register the federation config at PATH under NAME (replacing an earlier one)."""
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--federation-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The federation's directory (its workspace); relative paths below are looked up in it first.",
+)
+@click.option(
+    "--config-path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The config file (instead of PATH).",
+)
+@click.option(
+    "--project-path", type=click.Path(dir_okay=False, path_type=Path), help="The FLARE project file."
+)
+def set_federation(
+    name: str,
+    path: Path | None,
+    federation_dir: Path | None,
+    config_path: Path | None,
+    project_path: Path | None,
+) -> None:
+    """Register the federation config at PATH under NAME (replacing an earlier one).
+
+    \b
+    dfm fed config set examplefed federations/examplefed/examplefed.dfm.yaml
+    dfm fed config set weather_fed --federation-dir weather_fed \\
+        --config-path configs/federation.dfm.yaml --project-path configs/project.yaml
+    """
     from dfm.kernel.fedregistry import register_federation
 
-    stored, previous = register_federation(name, path)
+    if path is not None and config_path is not None:
+        raise click.UsageError("give the config file as PATH or as --config-path, not both")
+    config_file = path if path is not None else config_path
+    if config_file is None:
+        raise click.UsageError("missing the config file: give PATH or --config-path FILE")
+    stored, previous = register_federation(
+        name, config_file, federation_dir=federation_dir, project_path=project_path
+    )
     if previous is not None and previous != stored:
         click.echo(f"{name}: {stored} (was {previous})")
     else:
@@ -268,15 +300,21 @@ def _summary(federation: Federation) -> dict[str, Any]:
 def show(name: str, as_json: bool) -> None:
     """Show where federation NAME is registered and what it contains."""
     from dfm.kernel.config import load_config
-    from dfm.kernel.fedregistry import federation_path
+    from dfm.kernel.fedregistry import federation_entry
 
-    path = federation_path(name)
+    entry = federation_entry(name)
+    path = entry["path"]
     if as_json:
         if not path.is_file():
             raise DfmError(f"{path}: no such file (fix it with 'dfm fed config set {name} PATH')")
-        click.echo(json.dumps({"name": name, "config": str(path), **_summary(load_config(path))}, indent=2))
+        extra = {k: str(entry[k]) for k in ("federation_dir", "project_path") if k in entry}
+        summary = _summary(load_config(path))
+        click.echo(json.dumps({"name": name, "config": str(path), **extra, **summary}, indent=2))
         return
     click.echo(f"{name}: {path}")
+    for key, label in (("federation_dir", "federation dir"), ("project_path", "project file")):
+        if key in entry:
+            click.echo(f"  {label}: {entry[key]}")
     if not path.is_file():
         raise DfmError(f"{path}: no such file (fix it with 'dfm fed config set {name} PATH')")
     for line in _describe(load_config(path)):

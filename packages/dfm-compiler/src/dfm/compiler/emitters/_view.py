@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from dfm.compiler.graph import analyze, build_graph, node_label
-from dfm.compiler.placement.problem import link_cost_matrix
+from dfm.compiler.placement.problem import PlacementProblem
 from dfm.kernel.config.models import Federation
 from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir.net import PreparedPipeline
@@ -27,13 +27,14 @@ class EdgeView:
     dst: str
     kind: str  # data | item | control
     nbytes: int | None
-    link_cost: float | None
+    link_cost: float | None  # per byte (time model: seconds per byte, link weight included)
+    transfer_cost: float = 0.0  # per transfer (time model: the send_cost's fixed_time)
 
     @property
     def cost(self) -> float | None:
         if self.nbytes is None or self.link_cost is None:
             return None
-        return self.nbytes * self.link_cost
+        return self.nbytes * self.link_cost + self.transfer_cost
 
 
 @attrs.frozen
@@ -67,8 +68,8 @@ def _what(node_kind: str, stmt: ir.Statement) -> str:
 def view(prepared: PreparedPipeline, federation: Federation | None = None) -> PipelineView:
     nodes = analyze(prepared.pipeline)
     graph = build_graph(federation, prepared.pipeline) if federation is not None else None
-    costs = (
-        link_cost_matrix(federation, graph.graph["sites"])
+    problem = (
+        PlacementProblem.from_graph(graph, federation)
         if federation is not None and graph is not None
         else None
     )
@@ -90,11 +91,15 @@ def view(prepared: PreparedPipeline, federation: Federation | None = None) -> Pi
         sources += [(ref, "data") for ref in n.refs]
         for src, kind in sources:
             nbytes = link = None
-            if graph is not None and costs is not None:
+            fixed = 0.0
+            if graph is not None and problem is not None:
                 nbytes = int(graph.edges[src, n.id]["bytes"])
                 a, b = placement.get(src), placement.get(n.id)
-                link = 0.0 if a == b or a is None or b is None else costs[a][b]
-            edges.append(EdgeView(src, n.id, kind, nbytes, link))
+                if a is None or b is None or a == b:
+                    link = 0.0
+                else:
+                    link, fixed = problem.link_cost(a, b), problem.transfer_cost(a, b)
+            edges.append(EdgeView(src, n.id, kind, nbytes, link, fixed))
     sites = tuple(prepared.nets) or (prepared.homesite,)
     return PipelineView(
         prepared.pipeline.name,

@@ -10,8 +10,13 @@ Every built-in strategy runs the same preparation:
    is a :class:`CompileError` that names the node, the operation, every site
    considered and why each was ruled out.
 3. **fixing**: groups left with one site are placed; their edges become per-site
-   (unary) costs of their neighbours, which splits the rest into independent
+   (unary) costs of their neighbours, as do the compute costs of the time model
+   (:mod:`dfm.compiler.costs`), which splits the rest into independent
    **components** (cost is additive over components and so is the tie-break).
+
+An edge between two groups at sites ``s`` and ``t`` costs ``bytes * matrix[s][t] +
+count * transfer[s][t]`` (``count``: how many graph edges it aggregates; ``transfer`` is the
+per-transfer cost of the time model, absent in the bytes model).
 
 Then each component is solved by the chosen method (``greedy`` or ``optimal``).
 Site indices follow ``problem.sites``, so "smaller index" is the tie-break order.
@@ -25,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dfm.compiler.placement.problem import PlacementProblem
 from dfm.kernel.errors import CompileError
 
-__all__ = ["Component", "Prepared", "greedy_component", "prepare", "solve"]
+__all__ = ["Component", "Prepared", "greedy_component", "prepare", "reference_rule", "solve"]
 
 Assignment = list[int]  # site index per component group
 
@@ -44,6 +49,7 @@ class Component:
         "res_in",
         "res_out",
         "residency",
+        "transfer",
         "unary",
     )
 
@@ -56,20 +62,26 @@ class Component:
         residency: list[tuple[int, int, int]],
         matrix: list[list[float]],
         labels: list[str] | None = None,
+        transfer: list[list[float]] | None = None,
+        counts: list[int] | None = None,
     ) -> None:
         self.groups = groups  # representative node ids, canonical order
         self.labels = labels or list(groups)  # for messages
         self.domains = domains  # allowed site indices per group, ascending
-        self.unary = unary  # site index -> cost of the group's edges to fixed groups
-        self.edges = edges  # (src group, dst group, bytes), aggregated
+        self.unary = unary  # site index -> cost of the group's compute and edges to fixed groups
         self.residency = residency  # (producer group, consumer group, site)
-        self.matrix = matrix  # link cost by site index
+        self.matrix = matrix  # cost per byte by site index
+        self.transfer = transfer  # cost per transfer by site index (time model), or None
+        # (src group, dst group, bytes, transfers), aggregated
+        self.edges: list[tuple[int, int, float, int]] = [
+            (a, b, w, counts[i] if counts is not None else 1) for i, (a, b, w) in enumerate(edges)
+        ]
         n = len(groups)
-        self.adj_out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-        self.adj_in: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-        for a, b, w in edges:
-            self.adj_out[a].append((b, w))
-            self.adj_in[b].append((a, w))
+        self.adj_out: list[list[tuple[int, float, int]]] = [[] for _ in range(n)]
+        self.adj_in: list[list[tuple[int, float, int]]] = [[] for _ in range(n)]
+        for a, b, w, c in self.edges:
+            self.adj_out[a].append((b, w, c))
+            self.adj_in[b].append((a, w, c))
         self.res_out: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         self.res_in: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         for a, b, s in residency:
@@ -88,59 +100,87 @@ class Component:
                 return total
         return total
 
+    def edge_cost(self, w: float, c: int, s: int, t: int) -> float:
+        """Cost of an aggregated edge of ``w`` bytes and ``c`` transfers from ``s`` to ``t``."""
+        if self.transfer is None:
+            return w * self.matrix[s][t]
+        return w * self.matrix[s][t] + c * self.transfer[s][t]
+
     def cost(self, x: Sequence[int]) -> float:
         """Exact cost of a full assignment, summed in a fixed order."""
-        m = self.matrix
         total = 0.0
         for k, s in enumerate(x):
             total += self.unary[k].get(s, 0.0)
-        for a, b, w in self.edges:
-            total += w * m[x[a]][x[b]]
+        m, f = self.matrix, self.transfer
+        if f is None:
+            for a, b, w, _c in self.edges:
+                total += w * m[x[a]][x[b]]
+        else:
+            for a, b, w, c in self.edges:
+                total += w * m[x[a]][x[b]] + c * f[x[a]][x[b]]
         return total
 
     def local_cost(self, k: int, s: int, x: Sequence[int]) -> float:
         """Cost of group ``k``'s edges with ``k`` at ``s`` (unplaced neighbours, -1, ignored)."""
-        m = self.matrix
-        row = m[s]
         total = self.unary[k].get(s, 0.0)
-        for b, w in self.adj_out[k]:
+        for b, w, c in self.adj_out[k]:
             t = x[b]
             if t >= 0:
-                total += w * row[t]
-        for a, w in self.adj_in[k]:
+                total += self.edge_cost(w, c, s, t)
+        for a, w, c in self.adj_in[k]:
             t = x[a]
             if t >= 0:
-                total += w * m[t][s]
+                total += self.edge_cost(w, c, t, s)
         return total
 
     def candidate_costs(self, k: int, candidates: Sequence[int], x: Sequence[int]) -> list[float]:
         """:meth:`local_cost` for every candidate at once (neighbours aggregated by site first)."""
-        m = self.matrix
+        m, f = self.matrix, self.transfer
         out_w: dict[int, float] = {}
         in_w: dict[int, float] = {}
-        for b, w in self.adj_out[k]:
-            t = x[b]
-            if t >= 0:
-                out_w[t] = out_w.get(t, 0.0) + w
-        for a, w in self.adj_in[k]:
-            t = x[a]
-            if t >= 0:
-                in_w[t] = in_w.get(t, 0.0) + w
+        out_c: dict[int, int] = {}
+        in_c: dict[int, int] = {}
+        if f is None:  # the bytes model: the hot path of large compilations
+            for b, w, _c in self.adj_out[k]:
+                t = x[b]
+                if t >= 0:
+                    out_w[t] = out_w.get(t, 0.0) + w
+            for a, w, _c in self.adj_in[k]:
+                t = x[a]
+                if t >= 0:
+                    in_w[t] = in_w.get(t, 0.0) + w
+        else:
+            for b, w, c in self.adj_out[k]:
+                t = x[b]
+                if t >= 0:
+                    out_w[t] = out_w.get(t, 0.0) + w
+                    out_c[t] = out_c.get(t, 0) + c
+            for a, w, c in self.adj_in[k]:
+                t = x[a]
+                if t >= 0:
+                    in_w[t] = in_w.get(t, 0.0) + w
+                    in_c[t] = in_c.get(t, 0) + c
         unary = self.unary[k]
         costs = []
         for s in candidates:
             row = m[s]
-            c = unary.get(s, 0.0)
+            cost = unary.get(s, 0.0)
             for t, w in out_w.items():
-                c += w * row[t]
+                cost += w * row[t]
             for t, w in in_w.items():
-                c += w * m[t][s]
-            costs.append(c)
+                cost += w * m[t][s]
+            if f is not None:
+                frow = f[s]
+                for t, c in out_c.items():
+                    cost += c * frow[t]
+                for t, c in in_c.items():
+                    cost += c * f[t][s]
+            costs.append(cost)
         return costs
 
     def neighbours(self, k: int) -> set[int]:
         """Groups whose best site may change when ``k`` moves."""
-        out = {b for b, _ in self.adj_out[k]} | {a for a, _ in self.adj_in[k]}
+        out = {b for b, _w, _c in self.adj_out[k]} | {a for a, _w, _c in self.adj_in[k]}
         out.update(b for b, _ in self.res_out[k])
         out.update(a for a, _ in self.res_in[k])
         return out
@@ -164,6 +204,9 @@ class Prepared:
         self.sites = problem.sites
         self.index = {s: i for i, s in enumerate(self.sites)}
         self.matrix = [[problem.link_cost(a, b) for b in self.sites] for a in self.sites]
+        self.transfer: list[list[float]] | None = None
+        if problem.transfer_costs is not None:
+            self.transfer = [[problem.transfer_cost(a, b) for b in self.sites] for a in self.sites]
         self._group()
         self._propagate()
         self._split()
@@ -295,13 +338,21 @@ class Prepared:
     def _split(self) -> None:
         problem = self.problem
         m = self.matrix
+        f = self.transfer
         self.fixed = {g: d[0] for g, d in self.domain.items() if len(d) == 1}
         free = [g for g in self.reps if g not in self.fixed]
         unary: dict[str, dict[int, float]] = {g: {} for g in free}
+        for node, by_site in problem.compute_costs.items():
+            row = unary.get(self.group_of[node])
+            if row is None:
+                continue  # a fixed group: its compute cost is the same whatever the rest does
+            for s in self.domain[self.group_of[node]]:
+                row[s] = row.get(s, 0.0) + by_site.get(self.sites[s], 0.0)
         pair: dict[tuple[str, str], float] = {}
+        count: dict[tuple[str, str], int] = {}
         for u, v, nbytes in problem.edges:
             gu, gv = self.group_of[u], self.group_of[v]
-            if gu == gv or not nbytes:
+            if gu == gv or (not nbytes and f is None):
                 continue
             fu, fv = self.fixed.get(gu), self.fixed.get(gv)
             if fu is not None and fv is not None:
@@ -309,13 +360,14 @@ class Prepared:
             if fu is not None:
                 row = unary[gv]
                 for t in self.domain[gv]:
-                    row[t] = row.get(t, 0.0) + nbytes * m[fu][t]
+                    row[t] = row.get(t, 0.0) + nbytes * m[fu][t] + (f[fu][t] if f is not None else 0.0)
             elif fv is not None:
                 row = unary[gu]
                 for s in self.domain[gu]:
-                    row[s] = row.get(s, 0.0) + nbytes * m[s][fv]
+                    row[s] = row.get(s, 0.0) + nbytes * m[s][fv] + (f[s][fv] if f is not None else 0.0)
             else:
                 pair[(gu, gv)] = pair.get((gu, gv), 0.0) + nbytes
+                count[(gu, gv)] = count.get((gu, gv), 0) + 1
         # connected components of the free groups (edges and residency constraints)
         parent = {g: g for g in free}
         order = {g: i for i, g in enumerate(free)}
@@ -343,9 +395,11 @@ class Prepared:
             for k, g in enumerate(groups):
                 comp_of[g] = (ci, k)
         edges: list[list[tuple[int, int, float]]] = [[] for _ in by_root]
+        counts: list[list[int]] = [[] for _ in by_root]
         for (a, b), w in pair.items():
             ci, ka = comp_of[a]
             edges[ci].append((ka, comp_of[b][1], w))
+            counts[ci].append(count[(a, b)])
         residency: list[list[tuple[int, int, int]]] = [[] for _ in by_root]
         for a, b, s in self.constraints:
             ci, ka = comp_of[a]
@@ -360,6 +414,8 @@ class Prepared:
                     residency[ci],
                     m,
                     [problem.label(g) for g in groups],
+                    f,
+                    counts[ci],
                 )
             )
 
@@ -380,9 +436,69 @@ def prepare(problem: PlacementProblem) -> Prepared:
 
 
 def solve(problem: PlacementProblem, method: Callable[[Component], Method]) -> dict[str, str]:
-    """Prepare ``problem``, solve each component with ``method(component)``, expand."""
+    """Prepare ``problem``, solve each component with ``method(component)``, expand.
+
+    With time costs (:attr:`PlacementProblem.timed`), the result is also compared with
+    :func:`reference_rule`'s placement, and the cheaper one is returned (ours on ties),
+    so that no strategy is ever worse than NVIDIA DFM's rule on the same estimates.
+    """
     prepared = prepare(problem)
-    return prepared.expand([method(comp)(comp) for comp in prepared.components])
+    placement = prepared.expand([method(comp)(comp) for comp in prepared.components])
+    if problem.timed:
+        other = reference_rule(prepared)
+        if other is not None:
+            ours, theirs = problem.cost(placement), problem.cost(other)
+            if theirs < ours - 1e-9 * max(1.0, abs(ours)):
+                return other
+    return placement
+
+
+def reference_rule(prepared: Prepared) -> dict[str, str] | None:
+    """NVIDIA DFM's greedy placement rule, on our estimates and hard constraints.
+
+    Nodes (co-located groups) in canonical order, each to the allowed site minimising its
+    own compute cost plus the cost of bringing its inputs there from where they were
+    placed; ties to the smaller site index. A site that would break data residency with
+    a placed group is skipped; None when some group has no site left.
+    """
+    problem = prepared.problem
+    sites = prepared.sites
+    group_of = prepared.group_of
+    own: dict[str, dict[int, float]] = {}
+    for node, by_site in problem.compute_costs.items():
+        row = own.setdefault(group_of[node], {})
+        for s, site in enumerate(sites):
+            row[s] = row.get(s, 0.0) + by_site.get(site, 0.0)
+    inputs: dict[str, list[tuple[str, int]]] = {}
+    for u, v, nbytes in problem.edges:
+        if group_of[u] != group_of[v]:
+            inputs.setdefault(group_of[v], []).append((group_of[u], nbytes))
+    pins_in: dict[str, list[tuple[str, int]]] = {}  # consumer -> (producer, site keeping its output)
+    pins_out: dict[str, list[tuple[str, int]]] = {}
+    for gu, gv, s in prepared.constraints:
+        pins_in.setdefault(gv, []).append((gu, s))
+        pins_out.setdefault(gu, []).append((gv, s))
+    m = prepared.matrix
+    f = prepared.transfer
+    placed: dict[str, int] = {}
+    for g in prepared.reps:
+        best, best_cost = -1, 0.0
+        for s in prepared.domain[g]:
+            if any(placed.get(p) == rs and s != rs for p, rs in pins_in.get(g, ())):
+                continue
+            if any(s == rs and c in placed and placed[c] != rs for c, rs in pins_out.get(g, ())):
+                continue
+            cost = own.get(g, {}).get(s, 0.0)
+            for p, nbytes in inputs.get(g, ()):
+                t = placed.get(p)
+                if t is not None and t != s:
+                    cost += nbytes * m[t][s] + (f[t][s] if f is not None else 0.0)
+            if best < 0 or cost < best_cost:
+                best, best_cost = s, cost
+        if best < 0:
+            return None
+        placed[g] = best
+    return {n: sites[placed[group_of[n]]] for n in problem.nodes}
 
 
 # -- greedy ---------------------------------------------------------------------------

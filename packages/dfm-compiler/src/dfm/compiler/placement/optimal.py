@@ -47,14 +47,15 @@ class _Search:
         self.n = len(comp)
         self.best = list(incumbent)
         self.best_cost = comp.cost(incumbent)
-        m = comp.matrix
-        # per edge: (a, b, w, min over b's domain given a's site, min over a's given b's, min over both)
-        self.edges: list[tuple[int, int, float, dict[int, float], dict[int, float], float]] = []
-        for a, b, w in comp.edges:
+        # per edge: (a, b, w, transfers, min over b's domain given a's site, min over a's
+        # given b's, min over both)
+        self.edges: list[tuple[int, int, float, int, dict[int, float], dict[int, float], float]] = []
+        cost = comp.edge_cost
+        for a, b, w, c in comp.edges:
             da, db = comp.domains[a], comp.domains[b]
-            fwd = {s: min(w * m[s][t] for t in db) for s in da}
-            bwd = {t: min(w * m[s][t] for s in da) for t in db}
-            self.edges.append((a, b, w, fwd, bwd, min(fwd.values())))
+            fwd = {s: min(cost(w, c, s, t) for t in db) for s in da}
+            bwd = {t: min(cost(w, c, s, t) for s in da) for t in db}
+            self.edges.append((a, b, w, c, fwd, bwd, min(fwd.values())))
 
     def offer(self, x: Assignment) -> None:
         cost = self.comp.cost(x)
@@ -66,7 +67,7 @@ class _Search:
     ) -> float | None:
         """A lower bound of every completion's cost, or None if some domain is empty."""
         comp = self.comp
-        m = comp.matrix
+        cost = comp.edge_cost
         total = 0.0
         for k in range(self.n):
             unary = comp.unary[k]
@@ -78,11 +79,11 @@ class _Search:
                 if not dom:
                     return None
                 total += min(unary.get(t, 0.0) for t in dom)
-        for a, b, w, fwd, bwd, both in self.edges:
+        for a, b, w, c, fwd, bwd, both in self.edges:
             sa = assignments.get(a)
             sb = assignments.get(b)
             if sa is not None:
-                total += w * m[sa][sb] if sb is not None else fwd[sa]
+                total += cost(w, c, sa, sb) if sb is not None else fwd[sa]
             elif sb is not None:
                 total += bwd[sb]
             else:

@@ -8,17 +8,27 @@ that assigns every node of ``problem.nodes`` one of its candidate sites, such th
 * data residency holds: for an edge ``u -> v`` with ``u`` placed at a site listed in
   ``resident[u]``, ``v`` is placed at that same site (the output never leaves it);
 
-and the cost, ``sum(bytes * link_cost(site(u), site(v)) for u, v, bytes in edges)``, is
-as small as the strategy can make it. Ties are broken by ``sites`` order (homesite
-first, then by name) over ``nodes`` order, so that placement is deterministic.
+and the cost (:meth:`PlacementProblem.cost`) is as small as the strategy can make it:
+
+    sum(compute_costs[n][site(n)] for n in nodes)
+    + sum(bytes * link_costs[a][b] + transfer_costs[a][b]
+          for u, v, bytes in edges if (a := site(u)) != (b := site(v)))
+
+In the bytes model (see :mod:`dfm.compiler.costs`) there are no compute or transfer
+costs and ``link_costs`` are the federation's link costs; in the time model every term
+is in seconds (``link_costs`` is then seconds per byte). Ties are broken by ``sites``
+order (homesite first, then by name) over ``nodes`` order, so that placement is
+deterministic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from dfm.compiler.costs import relevant_pairs, transfer_matrices, unknown_pair_message
 
 if TYPE_CHECKING:
     import networkx as nx  # type: ignore[import-untyped]
@@ -64,20 +74,42 @@ class PlacementProblem:
     resident: Mapping[str, tuple[str, ...]] = attrs.Factory(dict)  # node -> sites its output never leaves
     labels: Mapping[str, str] = attrs.Factory(dict)  # node -> "n3 (users.GreetMe)", for messages
     operations: Mapping[str, str] = attrs.Factory(dict)  # node -> operation whose residency applies
+    # node -> site -> cost of running the node there (time model: seconds); missing: 0
+    compute_costs: Mapping[str, Mapping[str, float]] = attrs.Factory(dict)
+    # site -> site -> cost of each edge crossing from a to b, whatever its size (time model:
+    # the send_cost's fixed_time); None: 0
+    transfer_costs: Mapping[str, Mapping[str, float]] | None = None
+    model: str = "bytes"  # "bytes" or "time" (see dfm.compiler.costs); for messages
+    diagnostics: tuple[str, ...] = ()  # warnings about the estimates, reported once per compilation
 
     def link_cost(self, a: str, b: str) -> float:
         return 0.0 if a == b else self.link_costs[a][b]
+
+    def transfer_cost(self, a: str, b: str) -> float:
+        if a == b or self.transfer_costs is None:
+            return 0.0
+        return self.transfer_costs[a][b]
+
+    @property
+    def timed(self) -> bool:
+        """Are there compute or per-transfer costs (beyond bytes x link cost)?"""
+        return bool(self.compute_costs) or self.transfer_costs is not None
 
     def label(self, node: str) -> str:
         return self.labels.get(node, node)
 
     def cost(self, placement: Mapping[str, str]) -> float:
-        """The estimated cost of a placement: bytes x link cost over every edge."""
+        """The estimated cost of a placement (see the module docstring)."""
         total = 0.0
+        for node, by_site in self.compute_costs.items():
+            total += by_site.get(placement[node], 0.0)
+        fixed = self.transfer_costs
         for u, v, nbytes in self.edges:
             a, b = placement[u], placement[v]
             if a != b:
                 total += nbytes * self.link_costs[a][b]
+                if fixed is not None:
+                    total += fixed[a][b]
         return total
 
     def search_space(self) -> int:
@@ -98,18 +130,50 @@ class PlacementProblem:
             ((u, v, int(d["bytes"])) for u, v, d in graph.edges(data=True)),
             key=lambda e: (data[e[1]]["index"], data[e[0]]["index"]),
         )
+        colocate = {n: data[n]["colocate"] for n in order if data[n]["colocate"] is not None}
+        candidates = {n: tuple(data[n]["candidates"]) for n in order}
+        link_costs = link_cost_matrix(federation, sites)
+        timed: dict[str, Any] = {}
+        if graph.graph.get("model") == "time":
+            per_byte, per_transfer, unknown = transfer_matrices(federation, sites, link_costs)
+            allowed = _allowed_sites(order, candidates, colocate)
+            ends = ((allowed[u], allowed[v]) for u, v, _ in edges if allowed[u] is not allowed[v])
+            timed = {
+                "model": "time",
+                "link_costs": per_byte,
+                "transfer_costs": per_transfer,
+                "compute_costs": {n: dict(data[n]["compute"]) for n in order if data[n].get("compute")},
+                "diagnostics": tuple(unknown_pair_message(a, b) for a, b in relevant_pairs(ends, unknown)),
+            }
         return cls(
             nodes=order,
-            candidates={n: tuple(data[n]["candidates"]) for n in order},
+            candidates=candidates,
             edges=tuple(edges),
             sites=sites,
             homesite=graph.graph["homesite"],
-            link_costs=link_cost_matrix(federation, sites),
-            colocate={n: data[n]["colocate"] for n in order if data[n]["colocate"] is not None},
+            link_costs=timed.pop("link_costs", link_costs),
+            colocate=colocate,
             resident={n: tuple(data[n]["resident"]) for n in order if data[n]["resident"]},
             labels={n: data[n]["label"] for n in order},
             operations=_residency_operations(graph, order),
+            **timed,
         )
+
+
+def _allowed_sites(
+    order: tuple[str, ...], candidates: Mapping[str, tuple[str, ...]], colocate: Mapping[str, str]
+) -> dict[str, tuple[str, ...]]:
+    """node -> the sites it may run at given co-location (the same tuple for a whole group)."""
+    root: dict[str, str] = {}
+    for node in order:  # a node is co-located with an earlier one
+        other = colocate.get(node)
+        root[node] = root.get(other, other) if other is not None else node
+    shared: dict[str, set[str]] = {}
+    for node in order:
+        group = shared.setdefault(root[node], set(candidates[node]))
+        group &= set(candidates[node])
+    ordered = {r: tuple(s for s in candidates[r] if s in group) for r, group in shared.items()}
+    return {node: ordered[root[node]] for node in order}
 
 
 def _residency_operations(graph: nx.DiGraph, order: tuple[str, ...]) -> dict[str, str]:

@@ -329,6 +329,10 @@ def _strip_site_domains(data: Any, locator: Locator) -> Any:
             _remount(locator, pointers.join("/sites", key), pointers.join("/sites", short))
         else:
             out[key] = value
+    for spec in out.values():  # send_cost names destination sites too
+        costs = spec.get("send_cost") if isinstance(spec, dict) else None
+        if isinstance(costs, dict) and any(k in renamed for k in costs):
+            spec["send_cost"] = {renamed.get(k, k): v for k, v in costs.items()}
     data = {**data, "sites": out}
     home = data.get("homesite")
     if isinstance(home, str) and home in renamed:

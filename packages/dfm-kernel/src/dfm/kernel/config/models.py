@@ -194,6 +194,29 @@ class ImplRef:
 
 
 @attrs.frozen
+class ComputeCost:
+    """NVIDIA DFM's ``compute_cost`` of an interface entry, read by placement.
+
+    Seconds to run: ``fixed_time + input bytes / compute_throughput`` (no throughput: the
+    input size adds no time). Bytes produced: ``fixed_size + output_factor * input bytes``
+    (neither given: the operation's ``estimated-size``; one given: the other counts as 0).
+    """
+
+    fixed_time: float = 0.0
+    compute_throughput: float | None = None  # bytes/s
+    fixed_size: float | None = None  # bytes
+    output_factor: float | None = None
+
+
+@attrs.frozen
+class SendCost:
+    """NVIDIA DFM's ``send_cost`` from a site to one destination: ``fixed_time + bytes / bandwidth``."""
+
+    fixed_time: float = 0.0
+    bandwidth: float | None = None  # bytes/s; not given: the size adds no time
+
+
+@attrs.frozen
 class InterfaceEntry:
     """How a site (or provider) implements one operation."""
 
@@ -219,6 +242,8 @@ class InterfaceEntry:
                 if spec is not None:
                     out[arg] = spec
         return out
+
+    compute_cost: ComputeCost | None = None
 
 
 @attrs.frozen
@@ -270,6 +295,7 @@ class Site:
     impl: ImplRef | None = None  # a custom site class; from-site reads its attributes
     cache_config: CacheConfig | None = None
     secrets_vault: ImplRef | None = None  # a class with secret_for_key(key)
+    send_cost: dict[str, SendCost] = attrs.Factory(dict)  # destination site -> cost
 
 
 @attrs.frozen

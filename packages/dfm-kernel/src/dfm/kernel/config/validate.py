@@ -256,6 +256,12 @@ class _Checks:
             for key, entry in site.interface.items():
                 yield from self.entry(site_name, site, None, None, key, entry, at)
                 offered.append(key.removeprefix(OPERATION_REF_PREFIX))
+            for destination, cost in site.send_cost.items():
+                cost_at = pointers.join(f"{at}/send_cost", destination)
+                if destination not in fed.sites:
+                    hint = did_you_mean(destination, fed.sites)
+                    yield Finding(cost_at, f"unknown site '{destination}'", hint, at_key=True)
+                yield from _costs(cost_at, attrs.asdict(cost), "bandwidth")
             offered = [name for name in offered if name in fed.operations]
             yield from self.site_extensions(at, site)
             if site_name in self.skipped.sites:
@@ -312,6 +318,8 @@ class _Checks:
             yield Finding(
                 f"{at}/timeout", f"a timeout must be a number of seconds > 0, found {entry.timeout:g}"
             )
+        if entry.compute_cost is not None:
+            yield from _costs(f"{at}/compute_cost", attrs.asdict(entry.compute_cost), "compute_throughput")
 
         parameters = None
         if operation is not None and name not in self.skipped.operations:
@@ -450,6 +458,27 @@ def _cost_message(value: float) -> str:
     if math.isinf(value) and value > 0:
         return "a link cost must be a finite number, found inf"
     return f"a link cost must be a number >= 0, found {value:g}"
+
+
+_COST_UNITS = {
+    "fixed_time": "seconds",
+    "compute_throughput": "bytes per second",
+    "bandwidth": "bytes per second",
+    "fixed_size": "bytes",
+    "output_factor": "",
+}
+
+
+def _costs(at: str, fields: dict[str, float | None], rate: str) -> Iterator[Finding]:
+    """``compute_cost`` / ``send_cost`` numbers: finite, >= 0, and the rate (``rate``) > 0."""
+    for name, value in fields.items():
+        if value is None:
+            continue
+        bound = "> 0" if name == rate else ">= 0"
+        if not math.isfinite(value) or value < 0 or (name == rate and value == 0):
+            unit = _COST_UNITS[name]
+            what = f"a finite number of {unit} {bound}" if unit else f"a finite number {bound}"
+            yield Finding(f"{at}/{name}", f"{name} must be {what}, found {value:g}")
 
 
 def _int_text(value: int) -> str:
