@@ -5,10 +5,17 @@ cattrs' defaults call ``str(value)``, ``bool(value)`` and ``list(value)``, so
 become ``['n', 'a', 'm', 'e']``. These hooks accept only the YAML kinds that
 mean the model type and raise :class:`WrongTypeError` otherwise. Integers are
 accepted where a number (float) is expected; booleans never count as numbers.
+
+One YAML quirk is smoothed over where a number is expected: YAML 1.1 (PyYAML)
+reads ``1e9`` as a string, while YAML 1.2 and JSON read it as a number, and
+configs written for NVIDIA DFM use it (``bandwidth: 1e9``). Such a string is
+taken as the number only where the model wants a number; a string constant
+stays a string.
 """
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +50,12 @@ def _structure_int(value: Any, _type: Any) -> int:
     raise WrongTypeError("an integer", value)
 
 
+_EXPONENT_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
 def _structure_float(value: Any, _type: Any) -> float:
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value):
+        value = float(value)  # inf for 1e999: refused below by the finite checks of each field
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return float(value)

@@ -279,19 +279,12 @@ class LocatingLoader(_Locating, _Counting, yaml.SafeLoader):
         self._start()
 
 
-# YAML 1.1 (PyYAML) reads ``1e8`` as a string; YAML 1.2 and JSON read it as a number, and so
-# do configs written for NVIDIA DFM (``bandwidth: 1e9``). Numbers with an exponent are floats here.
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
-LocatingLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
-
 FAST_LOADER: Callable[[str, int, int], _Locating] | None = None  # the libyaml loader, if PyYAML has it
 
 if yaml.__with_libyaml__:
 
     class FastLocatingLoader(_Locating, _Counting, yaml.CSafeLoader):
         """The same over libyaml's parser (faster); composing stays ours, to count while composing."""
-
-        yaml_implicit_resolvers = LocatingLoader.yaml_implicit_resolvers
 
         def __init__(self, stream: str, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> None:
             yaml.CSafeLoader.__init__(self, stream)
