@@ -17,6 +17,8 @@ from dfm.kernel.errors import DfmError
 
 
 def _printable(value: Any) -> str:
+    if type(value) is int:  # the common case, as json.dumps prints it
+        return str(value)
     try:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -139,18 +141,23 @@ def submit_pipeline(
         prepared = session.prepare(pipeline)
         job = session.execute(prepared, params)
         with _Progress(job) as progress:
+            # One write per batch of arrived results (click.echo per line costs more than the job).
+            out = click.get_text_stream("stdout")
             try:
-                for result in job.results(timeout=timeout):
-                    progress.count += 1
+                for batch in job.result_batches(timeout=timeout):
+                    progress.count += len(batch)
                     if as_json:
-                        click.echo(
-                            json.dumps(
-                                {"place": result.place, "frame": list(result.frame), "value": result.value}
-                            )
-                        )
+                        lines = [
+                            json.dumps({"place": r.place, "frame": list(r.frame), "value": r.value})
+                            for r in batch
+                        ]
                     else:
-                        frame = ",".join(map(str, result.frame))
-                        click.echo(f"{result.place}[{frame}]: {_printable(result.value)}")
+                        lines = [
+                            f"{r.place}[{','.join(map(str, r.frame))}]: {_printable(r.value)}" for r in batch
+                        ]
+                    lines.append("")
+                    out.write("\n".join(lines))
+                    out.flush()
             except TimeoutError:
                 job.cancel()
                 raise DfmError(f"job {job.id} timed out after {timeout} s and was cancelled") from None
