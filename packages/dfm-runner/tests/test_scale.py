@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dfm.api import ForEach, Pipeline, PlaceParam, Yield
@@ -48,3 +50,32 @@ def test_a_chain_inside_a_loop_finishes_with_every_item(session, mathfed):
     got = sorted((r.frame, r.value) for r in job.results(timeout=120))
     assert job.status is JobStatus.FINISHED
     assert got == sorted([((0, k), k + 20) for k in range(300)] + [((2, k), k + 20) for k in range(5)])
+
+
+@pytest.mark.parametrize("kind", ["bytes", "str", "numpy"])
+def test_large_values_arrive_intact_on_the_process_transport(kind, monkeypatch, mathfed):
+    """Above the spill threshold (a str also above the header bound): app -> homesite -> app."""
+    import numpy
+
+    from dfm.kernel.codecs.safe import TEXT_BUFFER_CHARS
+    from dfm.runner.transports.wire import MAX_HEAD_BYTES, SPILL_BYTES
+
+    size = max(MAX_HEAD_BYTES, SPILL_BYTES, TEXT_BUFFER_CHARS) + 12345
+    raw = numpy.random.default_rng(7).integers(0, 256, size, dtype=numpy.uint8)
+    value: Any
+    if kind == "bytes":
+        value = raw.tobytes()
+    elif kind == "str":  # 1- to 4-byte UTF-8 characters and a lone surrogate (JSON carries those too)
+        value = "a\u00e9\u20ac\U0001f600\udc80" + "".join(map(chr, raw[:4096] + 32)) * (size // 4096)
+    else:
+        value = raw[: size - size % 5].reshape(-1, 5)[:, 1:4]  # a strided view: sent as a contiguous copy
+    with Pipeline() as p:
+        Yield(mathfed.api.math.Sleep(seconds=0, value=PlaceParam("v"), site="home"), place="out")
+    monkeypatch.setenv("MATHFED_BETA_API_TOKEN", SECRET)
+    with Session(MATHFED, transport="process") as session:
+        (result,) = list(session.execute(session.prepare(p), {"v": value}).results(timeout=120))
+    got = result.value
+    if kind == "numpy":
+        assert got.dtype == value.dtype and got.shape == value.shape and (got == value).all()
+    else:
+        assert type(got) is type(value) and got == value

@@ -142,7 +142,7 @@ def submit_pipeline(
         job = session.execute(prepared, params)
         with _Progress(job) as progress:
             # One write per batch of arrived results (click.echo per line costs more than the job).
-            out = click.get_text_stream("stdout")
+            out = sys.stdout
             try:
                 for batch in job.result_batches(timeout=timeout):
                     progress.count += len(batch)
