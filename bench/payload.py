@@ -106,17 +106,27 @@ def main() -> None:
                 [sys.executable, __file__, "--child", kind, str(args.mb), str(hops)],
                 capture_output=True,
                 text=True,
-                check=True,
             )
+            if out.returncode:
+                why = (out.stderr.strip().splitlines() or ["?"])[-1]
+                rows.append({"kind": kind, "mb": args.mb, "hops": hops, "error": why})
+                print(f"{kind:<6} {hops:>4} failed: {why}", flush=True)
+                continue
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
             over = row["peak_over_size"]
             home = f"{over['homesite']:9.2f}" if "homesite" in over else f"{'':>9}"
-            print(f"{kind:<6} {hops:>4} {row['seconds']:8.2f} {over['app']:6.2f} {over['producer']:9.2f} {home}", flush=True)
+            print(
+                f"{kind:<6} {hops:>4} {row['seconds']:8.2f} {over['app']:6.2f} "
+                f"{over['producer']:9.2f} {home}",
+                flush=True,
+            )
     out_dir = HERE / "out"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "payload.json").write_text(
-        json.dumps({"machine": f"{platform.machine()} python {platform.python_version()}", "rows": rows}, indent=2)
+        json.dumps(
+            {"machine": f"{platform.machine()} python {platform.python_version()}", "rows": rows}, indent=2
+        )
     )
 
 

@@ -108,8 +108,10 @@ def main() -> None:
         "cli_tokens_per_s_net_of_startup": n / (med["cli"] - med["cli_10_items"]),
     }
     ratios = {
-        "session_over_cli_whole_process": rates["session_tokens_per_s"] / rates["cli_tokens_per_s_whole_process"],
-        "session_over_cli_net_of_startup": rates["session_tokens_per_s"] / rates["cli_tokens_per_s_net_of_startup"],
+        "session_over_cli_whole_process": rates["session_tokens_per_s"]
+        / rates["cli_tokens_per_s_whole_process"],
+        "session_over_cli_net_of_startup": rates["session_tokens_per_s"]
+        / rates["cli_tokens_per_s_net_of_startup"],
         "cli_tty_over_cli": med["cli_tty"] / med["cli"],
     }
     print(f"ForEach over {n:,} items, {args.rounds} rounds, medians")

@@ -1,6 +1,6 @@
 """A ForEach over N items at the remote site of bench/benchfed, each yielded to the app.
 
-    dfm fed submit bench/benchfed/benchfed.dfm.yaml pipeline bench/pipelines/foreach.py -- 200000
+dfm fed submit bench/benchfed/benchfed.dfm.yaml pipeline bench/pipelines/foreach.py -- 200000
 """
 
 from dfm.api import ForEach, Pipeline, PlaceParam, Yield

@@ -207,8 +207,10 @@ class NetRunner:
         if frames is None:
             if not t.scope:  # the common case: one frame per parameter set
                 fired = self.fired.get(t.id)
-                return fired is not None and len(fired) >= self.frames and all(
-                    (i,) in fired for i in range(self.frames)
+                return (
+                    fired is not None
+                    and len(fired) >= self.frames
+                    and all((i,) in fired for i in range(self.frames))
                 )
             frames = self._required_frames(t)
             if frames is None:
