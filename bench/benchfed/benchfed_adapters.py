@@ -38,3 +38,17 @@ class Touch(_Base):
 
     async def body(self, array: Any) -> float:
         return float(array[::512].sum())
+
+
+class Blob(_Base):
+    """A value of ``mb`` MiB: ``bytes``, ``str`` (ASCII) or a numpy ``uint8`` array, made fresh per call."""
+
+    def body(self, kind: str, mb: int) -> Any:
+        size = mb * 1024 * 1024
+        if kind == "bytes":
+            return b"x" * size
+        if kind == "str":
+            return "x" * size
+        import numpy
+
+        return numpy.full(size, 120, dtype=numpy.uint8)

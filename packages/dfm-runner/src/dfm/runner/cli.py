@@ -22,6 +22,8 @@ from dfm.kernel.errors import DfmError
 
 
 def _printable(value: Any) -> str:
+    if type(value) is int:  # the common case, as json.dumps prints it
+        return str(value)
     try:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -209,18 +211,23 @@ def submit_pipeline(
         # the job fails by itself at the timeout; waiting longer covers a session that stalls
         wait = None if timeout is None else timeout + 30
         with _Progress(job) as progress:
+            # One write per batch of arrived results (click.echo per line costs more than the job).
+            out = sys.stdout
             try:
-                for result in job.results(timeout=wait):
-                    progress.count += 1
+                for batch in job.result_batches(timeout=wait):
+                    progress.count += len(batch)
                     if as_json:
-                        click.echo(
-                            json.dumps(
-                                {"place": result.place, "frame": list(result.frame), "value": result.value}
-                            )
-                        )
+                        lines = [
+                            json.dumps({"place": r.place, "frame": list(r.frame), "value": r.value})
+                            for r in batch
+                        ]
                     else:
-                        frame = ",".join(map(str, result.frame))
-                        click.echo(f"{result.place}[{frame}]: {_printable(result.value)}")
+                        lines = [
+                            f"{r.place}[{','.join(map(str, r.frame))}]: {_printable(r.value)}" for r in batch
+                        ]
+                    lines.append("")
+                    out.write("\n".join(lines))
+                    out.flush()
             except TimeoutError:
                 job.cancel()
                 raise DfmError(f"job {job.id} timed out after {timeout} s and was cancelled") from None

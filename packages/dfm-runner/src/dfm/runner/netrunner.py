@@ -99,6 +99,12 @@ class NetRunner:
         self.running: set[asyncio.Task[Any]] = set()
         self.finished = False
         self._check_pending = False
+        # Completion is checked incrementally: transitions not yet known complete, in net order
+        # (a complete transition stays complete unless a loop count or branch changes), and the
+        # frames each must fire for, once every loop count and branch they depend on is known.
+        self._incomplete: list[Transition] = list(compiled.net.transitions)
+        self._next = 0  # _incomplete[:_next] are known complete
+        self._required: dict[str, list[Frame]] = {}
 
     # -- events --------------------------------------------------------------------
 
@@ -119,13 +125,19 @@ class NetRunner:
         self._check_done()
 
     def on_loop(self, loop: str, frame: Frame, count: int) -> None:
-        self.loops[(loop, frame)] = count
+        key = (loop, frame)
+        if self.loops.setdefault(key, count) != count:
+            self.loops[key] = count
+            self._recheck_all()
         # A transition reading a place inside the loop fires when that token arrives (loop counts
         # never gate a token at the transition's own depth), so only shallower readers need waking.
         self._wake_scope(loop, frame, max_depth=len(frame))
 
     def on_branch(self, cond: str, frame: Frame, branch: bool) -> None:
-        self.branches[(cond, frame)] = branch
+        key = (cond, frame)
+        if self.branches.setdefault(key, branch) != branch:
+            self.branches[key] = branch
+            self._recheck_all()
         self._wake_scope(cond, frame)
 
     def _wake_scope(self, scope_id: str, frame: Frame, max_depth: int | None = None) -> None:
@@ -166,8 +178,8 @@ class NetRunner:
                 frames = [f for f in frames if self.branches.get((item.cond, f)) is item.branch]
         return (f for f in frames if len(f) == depth)
 
-    def _complete(self, t: Transition) -> bool:
-        """Whether every frame ``t`` must fire for is known and fired."""
+    def _required_frames(self, t: Transition) -> list[Frame] | None:
+        """Every frame ``t`` must fire for, or None while a loop count or branch it needs is unknown."""
         frames: list[Frame] = [(i,) for i in range(self.frames)]
         for item in t.scope:
             if isinstance(item, LoopScope):
@@ -175,7 +187,7 @@ class NetRunner:
                 for f in frames:
                     count = self.loops.get((item.loop, f))
                     if count is None:
-                        return False
+                        return None
                     nxt.extend((*f, k) for k in range(count))
                 frames = nxt
             else:
@@ -183,12 +195,34 @@ class NetRunner:
                 for f in frames:
                     taken = self.branches.get((item.cond, f))
                     if taken is None:
-                        return False
+                        return None
                     if taken is item.branch:
                         kept.append(f)
                 frames = kept
+        return frames
+
+    def _complete(self, t: Transition) -> bool:
+        """Whether every frame ``t`` must fire for is known and fired."""
+        frames = self._required.get(t.id)
+        if frames is None:
+            if not t.scope:  # the common case: one frame per parameter set
+                fired = self.fired.get(t.id)
+                return (
+                    fired is not None
+                    and len(fired) >= self.frames
+                    and all((i,) in fired for i in range(self.frames))
+                )
+            frames = self._required_frames(t)
+            if frames is None:
+                return False
+            self._required[t.id] = frames  # loop counts and branches, once known, do not change
         fired = self.fired.get(t.id, set())
         return len(fired) >= len(frames) and all(f in fired for f in frames)
+
+    def _recheck_all(self) -> None:
+        """A loop count or branch changed (a site sent it twice): completion must be checked afresh."""
+        self._required.clear()
+        self._next = 0
 
     # -- firing --------------------------------------------------------------------------
 
@@ -308,7 +342,14 @@ class NetRunner:
         self._check_pending = False
         if self.finished or self.running:
             return
-        if all(self._complete(t) for t in self.c.net.transitions):
+        # Each check resumes at the first transition not yet known complete: a transition is
+        # checked again only while it is that first one, so checks cost O(transitions) per job
+        # overall, not per event.
+        incomplete, i = self._incomplete, self._next
+        while i < len(incomplete) and self._complete(incomplete[i]):
+            i += 1
+        self._next = i
+        if i == len(incomplete):
             self.finished = True
             self.site.to_app(SiteDone(self.job, self.site.name))
             self.site.forget(self.job)

@@ -144,6 +144,37 @@ class Job:
                 return
             yield item
 
+    def result_batches(self, timeout: float | None = None, limit: int = 4096) -> Iterator[list[JobResult]]:
+        """Like :meth:`results`, but yield every result already arrived at once (at most ``limit``).
+
+        A batch is yielded as soon as one result is there, so nothing waits for more to
+        come; a fast stream of results costs one wake-up per batch instead of per result.
+        """
+        get_nowait = self._queue.get_nowait
+        while True:
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise TimeoutError(f"job {self.id}: no result within {timeout} s") from None
+            batch: list[JobResult] = []
+            while item is not _END:
+                batch.append(item)
+                if len(batch) >= limit:
+                    break
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                yield batch
+            if item is _END:
+                self._queue.put(_END)  # later calls end at once too
+                if self._status is JobStatus.FAILED:
+                    raise JobError(f"job {self.id} failed: {self._error}")
+                if self._status is JobStatus.CANCELLED:
+                    raise JobError(f"job {self.id} was cancelled")
+                return
+
     def wait(self, timeout: float | None = None) -> JobStatus:
         """Block until the job ends; raise ``TimeoutError`` after ``timeout`` seconds."""
         if not self._done.wait(timeout):

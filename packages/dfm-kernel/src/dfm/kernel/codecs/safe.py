@@ -25,7 +25,37 @@ import attrs
 from dfm.kernel.errors import DfmError
 
 TAG = "__dfm__"
-Buffers = list[memoryview | bytes]
+#: Strings of at least this many characters travel as UTF-8 buffers, not inside the JSON header.
+TEXT_BUFFER_CHARS = 1 << 20
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class TextBuffer:
+    """A long ``str`` to carry as UTF-8, encoded only where it is written, a chunk at a time.
+
+    :meth:`SafeCodec.encode` returns these only when asked (``lazy_text=True``), to a
+    transport that writes buffers with :meth:`chunks`; ``bytes(buffer)`` encodes it whole.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def chunks(self, chars: int = 1 << 24) -> Any:
+        text = self.text
+        for i in range(0, len(text), chars):
+            yield text[i : i + chars].encode("utf-8", "surrogatepass")
+
+    def __bytes__(self) -> bytes:
+        return self.text.encode("utf-8", "surrogatepass")
+
+
+Buffers = list[Any]  # bytes-like objects (and TextBuffer with encode(..., lazy_text=True))
+
+
+class _LazyTextBuffers(list):  # type: ignore[type-arg]
+    """The buffer list of an ``encode(..., lazy_text=True)`` call."""
 
 
 class CodecError(DfmError):
@@ -47,18 +77,50 @@ class SafeCodec:
 
     # -- encoding ------------------------------------------------------------------
 
-    def encode(self, value: Any) -> tuple[Any, Buffers]:
-        buffers: Buffers = []
-        return self._enc(value, buffers), buffers
+    def encode(self, value: Any, *, lazy_text: bool = False) -> tuple[Any, Buffers]:
+        """The JSON-compatible header of ``value`` and its out-of-band buffers.
+
+        Every buffer supports the buffer protocol, except that with ``lazy_text=True``
+        long strings come as :class:`TextBuffer` (for a transport that writes them in chunks).
+        """
+        buffers: Buffers = _LazyTextBuffers() if lazy_text else []
+        header = self._enc(value, buffers)
+        return header, list(buffers) if lazy_text else buffers
+
+    def _text(self, value: str, buffers: Buffers) -> Any:
+        if len(value) < TEXT_BUFFER_CHARS:
+            return value
+        lazy = type(buffers) is _LazyTextBuffers
+        buffers.append(TextBuffer(value) if lazy else value.encode("utf-8", "surrogatepass"))
+        return {TAG: "str", "buf": len(buffers) - 1}
 
     def _enc(self, value: Any, buffers: Buffers) -> Any:
-        if value is None or isinstance(value, (bool, int, float, str)):
+        cls = type(value)
+        if cls is str:
+            return value if len(value) < TEXT_BUFFER_CHARS else self._text(value, buffers)
+        if cls in _SCALARS:
             return value
+        if cls is list:  # lists of scalars are the common case: no call per item
+            return [
+                v
+                if type(v) in _SCALARS and (type(v) is not str or len(v) < TEXT_BUFFER_CHARS)
+                else self._enc(v, buffers)
+                for v in value
+            ]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, str):
+            return self._text(value, buffers)
         if isinstance(value, list):
             return [self._enc(v, buffers) for v in value]
         if isinstance(value, dict):
             if all(isinstance(k, str) for k in value) and TAG not in value:
-                return {k: self._enc(v, buffers) for k, v in value.items()}
+                return {
+                    k: v
+                    if type(v) in _SCALARS and (type(v) is not str or len(v) < TEXT_BUFFER_CHARS)
+                    else self._enc(v, buffers)
+                    for k, v in value.items()
+                }
             return {
                 TAG: "dict",
                 "items": [[self._enc(k, buffers), self._enc(v, buffers)] for k, v in value.items()],
@@ -131,12 +193,14 @@ class SafeCodec:
 
     def _dec(self, data: Any, buffers: list[Any]) -> Any:
         if isinstance(data, list):
-            return [self._dec(v, buffers) for v in data]
+            return [v if type(v) in _SCALARS else self._dec(v, buffers) for v in data]
         if not isinstance(data, dict):
             return data
         tag = data.get(TAG)
         if tag is None:
-            return {k: self._dec(v, buffers) for k, v in data.items()}
+            return {k: v if type(v) in _SCALARS else self._dec(v, buffers) for k, v in data.items()}
+        if tag == "str":
+            return str(buffers[data["buf"]], "utf-8", "surrogatepass")
         if tag == "tuple":
             return tuple(self._dec(v, buffers) for v in data["items"])
         if tag == "dict":

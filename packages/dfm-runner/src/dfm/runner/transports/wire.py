@@ -6,7 +6,9 @@ descriptor per binary buffer: ``{"n": size}`` for buffers carried inline,
 ``{"n": size, "f": name}`` for buffers of at least ``SPILL_BYTES``, written
 once to a file that the receiver maps copy-on-write and unlinks at once.
 numpy arrays decoded from a mapped buffer are views of the mapping: no
-pickle, no second copy.
+pickle, no second copy. A long ``str`` is encoded to UTF-8 a chunk at a time
+straight into its file; ``bytes`` are read from the file into the new object
+(never through the mapping), so a large value is held about once on each side.
 
 Spill files live in the receiver's inbox, one folder per sender
 (``<inbox of receiver>/<sender>/``, inside the session's private folder).
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.codecs.safe import TextBuffer
 from dfm.kernel.ir.net import SiteNet
 from dfm.kernel.ir.serde import from_data, to_data
 from dfm.runner.messages import Install, from_wire, to_wire
@@ -64,24 +67,18 @@ def encode_frame(msg: Any, codec: SafeCodec, spill_dir: Path) -> list[bytes | me
     wire = to_wire(msg)
     if isinstance(msg, Install):
         wire["net"] = to_data(msg.net)
-    header, buffers = codec.encode(wire)
+    header, buffers = codec.encode(wire, lazy_text=True)
     descriptors: list[dict[str, Any]] = []
     inline: list[bytes | memoryview] = []
     for buf in buffers:
+        if type(buf) is TextBuffer:
+            if len(buf.text) >= SPILL_BYTES:  # UTF-8 has at least a byte per character
+                descriptors.append(_spill(spill_dir, buf.chunks()))
+                continue
+            buf = bytes(buf)
         view = memoryview(buf).cast("B")
         if view.nbytes >= SPILL_BYTES:
-            name = secrets.token_hex(16)
-            path = spill_dir / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            try:
-                with os.fdopen(fd, "wb", buffering=0) as fh:
-                    written = 0
-                    while written < view.nbytes:
-                        written += fh.write(view[written:])
-            except BaseException:
-                os.unlink(path)
-                raise
-            descriptors.append({"n": view.nbytes, "f": name})
+            descriptors.append(_spill(spill_dir, (view,)))
         else:
             descriptors.append({"n": view.nbytes})
             inline.append(view)
@@ -90,29 +87,86 @@ def encode_frame(msg: Any, codec: SafeCodec, spill_dir: Path) -> list[bytes | me
     return [_PREFIX.pack(len(head), size), head, *inline]
 
 
+def _spill(spill_dir: Path, chunks: Any) -> dict[str, Any]:
+    """Write ``chunks`` (bytes-like) to a new spill file in ``spill_dir``: its descriptor."""
+    name = secrets.token_hex(16)
+    path = spill_dir / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as fh:
+            for chunk in chunks:  # written straight from the value's memory: no copy here
+                view = memoryview(chunk).cast("B")
+                written = 0
+                while written < view.nbytes:
+                    written += fh.write(view[written:])
+                size += view.nbytes
+                del view
+    except BaseException:
+        os.unlink(path)
+        raise
+    return {"n": size, "f": name}
+
+
+class SpillMap(mmap.mmap):
+    """A spill file mapped copy-on-write (numpy arrays decoded from it are views of it).
+
+    ``bytes(spill)`` reads the file into the new bytes object instead of copying the
+    mapping, so decoding a large ``bytes`` value never holds its mapped pages as well.
+    """
+
+    fd = -1
+
+    def __bytes__(self) -> bytes:
+        size = len(self)
+        if size <= _MAX_READ:
+            data = os.pread(self.fd, size, 0)
+            if len(data) == size:
+                return data
+        out = bytearray(size)  # over 2 GiB (one read's limit): read in parts, then copy once
+        view = memoryview(out)
+        pos = 0
+        while pos < size:
+            got = os.preadv(self.fd, [view[pos : pos + _MAX_READ]], pos)
+            if got <= 0:
+                raise FrameError("a spill file shrank while it was read")
+            pos += got
+        del view
+        return bytes(out)
+
+
+_MAX_READ = 0x7FFFF000  # Linux reads at most this much at once
+
+
 def _spill_path(spill_dir: Path, name: Any) -> Path:
     if not isinstance(name, str) or not _SPILL_NAME.fullmatch(name):
         raise FrameError("a spill file name must be 32 hex digits")
     return spill_dir / name
 
 
-def _map(spill_dir: Path, name: Any, size: int) -> memoryview:
+def _map(spill_dir: Path, name: Any, size: int, fds: list[int]) -> SpillMap | memoryview:
+    """Map a spill file; its descriptor joins ``fds`` (closed by the caller once decoded)."""
     path = _spill_path(spill_dir, name)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise FrameError(f"spill file {name} not found in the sender's folder ({exc.strerror})") from None
+    keep = False
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size < size:
             raise FrameError(f"spill file {name} is not a regular file of {size} bytes")
         if size == 0:
             return memoryview(b"")
-        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+        mapped = SpillMap(fd, size, access=mmap.ACCESS_COPY)
+        mapped.fd = fd
+        fds.append(fd)
+        keep = True
     finally:
-        os.close(fd)
+        if not keep:
+            os.close(fd)
         os.unlink(path)
-    return memoryview(mapped)
+    return mapped
 
 
 def _descriptors(data: Any) -> list[dict[str, Any]]:
@@ -138,18 +192,24 @@ def decode_frame(head: bytes, inline: bytes, codec: SafeCodec, spill_dir: Path |
     buffers: list[Any] = []
     pos = 0
     view = memoryview(inline)
-    for desc in _descriptors(data):
-        size = desc["n"]
-        if "f" in desc:
-            if spill_dir is None:
-                raise FrameError("this channel carries no spill files")
-            buffers.append(_map(spill_dir, desc["f"], size))
-        else:
-            if pos + size > len(view):
-                raise FrameError("inline buffers overrun the frame")
-            buffers.append(view[pos : pos + size])
-            pos += size
-    wire = codec.decode(data.get("m"), buffers)
+    fds: list[int] = []
+    try:
+        for desc in _descriptors(data):
+            size = desc["n"]
+            if "f" in desc:
+                if spill_dir is None:
+                    raise FrameError("this channel carries no spill files")
+                buffers.append(_map(spill_dir, desc["f"], size, fds))
+            else:
+                if pos + size > len(view):
+                    raise FrameError("inline buffers overrun the frame")
+                buffers.append(view[pos : pos + size])
+                pos += size
+        wire = codec.decode(data.get("m"), buffers)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        del buffers  # mappings no decoded value refers to are unmapped now
     msg = from_wire(wire)
     if isinstance(msg, Install):
         msg.net = from_data(msg.net, SiteNet)
