@@ -37,8 +37,6 @@ from functools import partial
 from typing import Any
 
 from dfm.kernel.codecs import CodecError, SafeCodec
-from dfm.kernel.ir.net import SiteNet
-from dfm.kernel.ir.serde import from_data, to_data
 from dfm.runner.messages import APP, Install, Result, Token, from_wire, to_wire
 from dfm.runner.site import SiteRuntime
 from dfm.runner.transports.base import Transport
@@ -110,14 +108,11 @@ class InprocTransport(Transport):
             except (ValueError, RecursionError) as exc:
                 raise CodecError(f"{kind.__name__} cannot be carried: {exc}") from None
             return kind(msg.job, msg.place, msg.frame, value)
-        wire = to_wire(msg)
-        if isinstance(msg, Install):
-            wire["net"] = to_data(msg.net)
+        if kind is Install:  # the application's own frozen IR: the site re-verifies it whole anyway
+            return msg
         try:
-            header, buffers = self._codec.encode(wire)
+            header, buffers = self._codec.encode(to_wire(msg))
             copy = from_wire(self._codec.decode(header, [bytes(b) for b in buffers]))
-            if isinstance(copy, Install):
-                copy.net = from_data(copy.net, SiteNet)
         except (ValueError, RecursionError) as exc:  # what another process would refuse to decode
             raise CodecError(f"{type(msg).__name__} cannot be carried: {exc}") from None
         return copy
