@@ -243,7 +243,12 @@ def docs(session: nox.Session) -> None:
     The API and hook references are generated from the docstrings of the sources
     (mkdocstrings; mkdocs.yml). ``-- serve`` serves the site instead of building it.
     """
-    _install_local(session, [p.name for p in PACKAGES.values() if p.kind != "flare"], *DOCS_REQUIREMENTS)
+    _install_local(
+        session,
+        [p.name for p in PACKAGES.values() if p.kind != "flare"],
+        *DOCS_REQUIREMENTS,
+        test_groups=False,
+    )
     session.env["DFM_STRICT_PLUGINS"] = "1"
     if session.posargs[:1] == ["serve"]:
         session.run("mkdocs", "serve", *session.posargs[1:])
