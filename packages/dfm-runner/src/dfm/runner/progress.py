@@ -10,6 +10,7 @@ event loop. Outside IPython with a display (scripts, the terminal IPython, tests
 from __future__ import annotations
 
 import html
+import importlib
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -75,9 +76,9 @@ def display_for(job: Job) -> Display | None:
     if not in_notebook():
         return None
     try:
-        from IPython.display import HTML, display
-
-        handle = display(HTML(render(job)), display_id=True)
+        ipython_display = importlib.import_module("IPython.display")  # optional: only in notebooks
+        html_type = ipython_display.HTML
+        handle = ipython_display.display(html_type(render(job)), display_id=True)
     except Exception:
         return None
-    return Display(job, handle, HTML) if handle is not None else None
+    return Display(job, handle, html_type) if handle is not None else None
