@@ -5,7 +5,7 @@ them by hand. Each package's local dependencies (declared dependencies that
 are also distributions in this repository) are installed from their paths in
 the same install command, so the resolver picks the local copies.
 
-    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration, flare
+    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration, docs, flare
     python3 dev/nox.py -s demo         # the examplefed demo on the embedded target
     python3 dev/nox.py -s "tests(dfm-kernel)"
     python3 dev/nox.py -t adapters
@@ -30,7 +30,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 RUFF = "ruff==0.14.3"
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "flare"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "flare"]
 
 _NAME_SPLIT = re.compile(r"[\s<>=!~;\[(]")
 
@@ -221,3 +221,51 @@ def bench(session: nox.Session) -> None:
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("*.py"))
     for script in scripts:
         session.run("python", script, env={"PYTHONHASHSEED": "0", **os.environ})
+
+
+DOCS_REQUIREMENTS = (
+    "mkdocs>=1.6,<2",
+    "mkdocstrings[python]>=0.26",
+    "pymdown-extensions>=10",
+    # docs/notebooks/ executed on the inproc target
+    "nbclient>=0.10",
+    "ipykernel>=6",
+    "pandas>=2",
+    "pyarrow>=15",
+    "pytest",
+)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built strictly into site/, after running docs/notebooks/ (inproc).
+
+    The API and hook references are generated from the docstrings of the sources
+    (mkdocstrings; mkdocs.yml). ``-- serve`` serves the site instead of building it.
+    """
+    _install_local(
+        session,
+        [p.name for p in PACKAGES.values() if p.kind != "flare"],
+        *DOCS_REQUIREMENTS,
+        test_groups=False,
+    )
+    session.env["DFM_STRICT_PLUGINS"] = "1"
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+        return
+    session.run("pytest", "tests/test_notebooks.py", *session.posargs)
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+    _check_hook_reference(ROOT / "site")
+
+
+def _check_hook_reference(site: Path) -> None:
+    """Every hookspec has its generated section in the built hook reference."""
+    page = (site / "plugins" / "hooks" / "index.html").read_text()
+    for module in (
+        "packages/dfm-kernel/src/dfm/kernel/hookspecs.py",
+        "packages/dfm-cli/src/dfm/cli/hookspecs.py",
+    ):
+        dotted = module.split("/src/", 1)[1].removesuffix(".py").replace("/", ".")
+        for name in re.findall(r"^def (dfm_\w+)\(", (ROOT / module).read_text(), flags=re.M):
+            if f'id="{dotted}.{name}"' not in page:
+                raise nox.command.CommandFailed(f"site/plugins/hooks/ lacks the generated section of {name}")

@@ -36,13 +36,11 @@ def test_docstring_example_registers_cleanly():
     assert list(check_records(manager, load=False)["cli_commands"]) == ["pipeline"]
 
 
-def test_documented_in_hooks_md_under_its_exact_signature():
-    function = hookspecs.dfm_cli_commands
-    heading = f"## `{function.__name__}{inspect.signature(function)}`".replace("'", "")
+def test_hooks_md_generates_the_reference_from_this_hookspec():
     for parent in Path(__file__).resolve().parents:
         docs = parent / "docs" / "plugins" / "hooks.md"
         if docs.is_file():
-            assert heading in docs.read_text().splitlines()
+            assert "::: dfm.cli.hookspecs" in docs.read_text().splitlines()
             return
     pytest.skip("docs/plugins/hooks.md is not part of this checkout")
 

@@ -31,9 +31,18 @@ def dfm_cli_commands() -> CliCommandEntry | Iterable[CliCommandEntry]:  # type: 
     **When called**: once per CLI invocation, when the root group lists or looks
     up its commands.
 
-    **Names and conflicts**: the name is the subcommand (``pipeline``, ``poc``);
-    a ``parent`` mounts the command inside an existing group (``fed``). Two
-    plugins claiming the same (parent, name) is an error naming both.
+    **Names and conflicts**: the name is the subcommand (``pipeline``, ``poc``),
+    ``[a-z][a-z0-9-]*``; ``parent`` mounts the command inside a group: ``"fed"``
+    for ``dfm fed <name>``, ``"fed gen"`` for a generator under ``dfm fed gen``
+    (dfm-flare's ``provision`` is one), or the path of a group another plugin
+    contributes (declared with ``click.group(cls=dfm.cli.group.DfmGroup)`` to
+    accept contributed subcommands). Commands are unique by their full path, so
+    ``dfm validate`` and ``dfm fed validate`` do not conflict; two plugins
+    claiming the same path is an error naming both.
+
+    Implement it with ``@hookimpl(optionalhook=True)`` and import
+    ``CliCommandEntry`` inside the function when dfm-cli is optional for your
+    distribution.
 
     **Example**::
 
@@ -43,6 +52,10 @@ def dfm_cli_commands() -> CliCommandEntry | Iterable[CliCommandEntry]:  # type: 
         @hookimpl(optionalhook=True)
         def dfm_cli_commands():
             yield CliCommandEntry("pipeline", "dfm.compiler.cli:pipeline", summary="Inspect pipelines.")
+
+    Implemented in ``dfm.cli.plugin`` (``plugins``, ``adapters``, ``fed``, ``fed validate``,
+    ``fed config``...), ``dfm.runner.plugin`` (``fed submit``), ``dfm.compiler.plugin``
+    (``pipeline``) and ``dfm.flare.plugin`` (``poc``, ``fed gen provision``).
 
     .. versionadded:: 0.1
     """

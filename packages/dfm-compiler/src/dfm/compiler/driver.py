@@ -20,6 +20,7 @@ from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import CompileError
 from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir import serde
+from dfm.kernel.ir.display import remember_federation
 from dfm.kernel.ir.net import PreparedPipeline
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ def compile_with_details(
         )
         prepared = attrs.evolve(prepared, digest=serde.digest(prepared))
         marks.append(clock())
+    remember_federation(prepared, fed)  # pictures of it in Jupyter show candidates, bytes, residency
     for message in problem.diagnostics:
         logger.warning("pipeline '%s': %s", pir.name, message)
     if timings is not None:

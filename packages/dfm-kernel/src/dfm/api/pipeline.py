@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import linecache
+import re
+import sys
 import threading
+from types import FrameType
 from typing import Any, Literal
 
 from dfm.kernel.errors import PipelineError
@@ -232,6 +236,8 @@ class Pipeline:
         self._counter = 0
         self._params: list[str] = []
         self._places: dict[str, bool] = {}  # yield place -> multiuse
+        self._labels: dict[str, str] = {}  # node id -> display name (see PipelineIR.labels)
+        self._label_sites: dict[str, tuple[int, int, int]] = {}  # node id -> where its label was read
         self._root = _Block(self, ())
         self._ir: irp.PipelineIR | None = None
 
@@ -246,7 +252,9 @@ class Pipeline:
         while stack and stack[-1].pipeline is self:
             stack.pop()
         if exc_type is None:
-            self._ir = irp.PipelineIR(tuple(self._root.statements), tuple(self._params), self.name)
+            self._ir = irp.PipelineIR(
+                tuple(self._root.statements), tuple(self._params), self.name, dict(self._labels)
+            )
 
     def _next_id(self) -> str:
         self._counter += 1
@@ -298,6 +306,75 @@ def _check_name(kind: NameKind, name: object, label: str | None = None) -> None:
         raise PipelineError(name_message(label or kind, name, problem, ALLOWED[kind]))
 
 
+# -- display labels: the name the user wrote -------------------------------------------------
+#
+# ``total = api.stats.Add(...)`` labels the call's node ``total`` in pictures. The name is
+# read from the source line of the first caller outside dfm.api (linecache: no file is
+# opened twice, nothing is executed) with a regular expression; when the source is not
+# available (``python -c``, some REPLs), the line is not a plain assignment of this very
+# call, or anything at all goes wrong, the node simply has no label. Labels never affect
+# equality, digests or compiling (see PipelineIR.labels).
+
+_ASSIGNED = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)\s*(?P<rhs>.*)$")
+_FOREACH_AS = re.compile(r"\bForEach\s*\(.*\)\s+as\s+(?P<name>[A-Za-z_]\w*)\s*:")
+_MAX_LABEL = 64
+
+
+_Where = tuple[int, int, int]  # (id of the code object, line, bytecode offset) of a call
+
+
+def _user_line() -> tuple[str, _Where]:
+    """The source line being executed by the innermost caller outside dfm.api, and where."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("dfm.api"):
+        frame = frame.f_back
+    if frame is None:
+        return "", (0, 0, 0)
+    # f_lineno of a call written over several lines is its first line (Python >= 3.11)
+    where = (id(frame.f_code), frame.f_lineno, frame.f_lasti)
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno, frame.f_globals), where
+
+
+def _call_label(operation: str) -> tuple[str, _Where] | None:
+    """``total`` when the caller's line reads ``total = <...>.<Op>(``, else None; never raises."""
+    try:
+        line, where = _user_line()
+        match = _ASSIGNED.match(line)
+        if match is None:
+            return None
+        short = re.escape(operation.rsplit(".", 1)[-1])
+        if re.match(rf"(?:[A-Za-z_]\w*\.)*{short}\s*\(", match["rhs"]) is None:
+            return None
+        return match["name"][:_MAX_LABEL], where
+    except Exception:  # a label is a nicety: never let it fail a pipeline build
+        return None
+
+
+def _label_call(pipeline: Pipeline, node_id: str, operation: str, values: dict[str, irp.Value]) -> None:
+    found = _call_label(operation)
+    if found is None:
+        return
+    name, where = found
+    for value in values.values():
+        # ``x = Op(a=Op(...))``: the line matches both calls; the outer one (recorded last) is x.
+        # The same line run again (a loop: ``x = Op(a=x)``) has the same offset and keeps its label.
+        if isinstance(value, irp.Ref) and pipeline._labels.get(value.node) == name:
+            code, line, offset = pipeline._label_sites.get(value.node, (0, 0, 0))
+            if (code, line) == where[:2] and offset != where[2]:
+                del pipeline._labels[value.node]
+    pipeline._labels[node_id] = name
+    pipeline._label_sites[node_id] = where
+
+
+def _item_label() -> str | None:
+    """``row`` when the caller's line reads ``with ForEach(...) as row:``, else None; never raises."""
+    try:
+        match = _FOREACH_AS.search(_user_line()[0])
+        return match["name"][:_MAX_LABEL] if match else None
+    except Exception:
+        return None
+
+
 def record_call(
     operation: str, args: dict[str, Any], site: str | None = None, provider: str | None = None
 ) -> Node:
@@ -311,6 +388,7 @@ def record_call(
     values = {name: _as_value(value) for name, value in args.items()}
     node_id = block.pipeline._next_id()
     block.statements.append(irp.Call(node_id, operation, values, site, provider))
+    _label_call(block.pipeline, node_id, operation, values)
     return Node(block.pipeline, node_id, block.path, operation)
 
 
@@ -352,6 +430,9 @@ class ForEach:
         self._over_value = over
         self._block = _Block(pipeline, (*parent.path, self._id))
         _stack().append(self._block)
+        label = _item_label()
+        if label is not None:
+            pipeline._labels[self._var] = label
         return Node(pipeline, self._var, self._block.path, "ForEach item")
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:

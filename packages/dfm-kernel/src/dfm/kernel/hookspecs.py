@@ -43,8 +43,9 @@ def dfm_adapters() -> AdapterEntry | Iterable[AdapterEntry]:  # type: ignore[emp
     ``dfm adapters list``, by config validation and by each site at start-up.
 
     **Names and conflicts**: the name is the registry name a federation config
-    puts under ``adapter:`` (``"sql.Query"``); two plugins claiming the same
-    name is an error naming both distributions.
+    puts under ``adapter:`` (``"sql.Query"``; a config may also name an adapter
+    by dotted import path); two plugins claiming the same name is an error
+    naming both distributions.
 
     **Example**::
 
@@ -54,7 +55,8 @@ def dfm_adapters() -> AdapterEntry | Iterable[AdapterEntry]:  # type: ignore[emp
         def dfm_adapters():
             yield AdapterEntry("echo.Echo", "my_adapters.echo:Echo", summary="returns its input")
 
-    Implemented in every ``dfm-adapter-*`` distribution (``dfm_adapter_<name>.plugin``).
+    Check your classes with ``dfm.kernel.testing.check_adapter_class``. Implemented in
+    every ``dfm-adapter-*`` distribution (``dfm_adapter_<name>.plugin``).
 
     .. versionadded:: 0.1
     """

@@ -103,6 +103,8 @@ class Job:
         self._callbacks: dict[str | None, list[Callable[[JobResult], None]]] = {}
         self.started_at = time.monotonic()
         self.ended_at: float | None = None
+        self._counts: dict[str, int] = {}  # results per place (the progress display)
+        self._drained: list[JobResult] | None = None  # every result, once a table was asked for
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self._status.value}>"
@@ -176,10 +178,55 @@ class Job:
                 return
 
     def wait(self, timeout: float | None = None) -> JobStatus:
-        """Block until the job ends; raise ``TimeoutError`` after ``timeout`` seconds."""
-        if not self._done.wait(timeout):
-            raise TimeoutError(f"job {self.id} still {self._status.value} after {timeout} s")
+        """Block until the job ends; raise ``TimeoutError`` after ``timeout`` seconds.
+
+        In Jupyter a progress display (:mod:`dfm.runner.progress`) shows the job meanwhile.
+        """
+        from dfm.runner import progress
+
+        shown = progress.display_for(self)
+        if shown is None:
+            if not self._done.wait(timeout):
+                raise TimeoutError(f"job {self.id} still {self._status.value} after {timeout} s")
+            return self._status
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.wait(progress.INTERVAL):
+            shown.update()
+            if deadline is not None and time.monotonic() >= deadline:
+                shown.update(force=True)
+                raise TimeoutError(f"job {self.id} still {self._status.value} after {timeout} s")
+        shown.update(force=True)
         return self._status
+
+    def to_pandas(self, place: str | None = None, timeout: float | None = None) -> Any:
+        """Wait for the job, then its results as a ``pandas.DataFrame`` (needs pandas).
+
+        One row per result: ``place``, ``index`` (the parameter set), ``frame``, ``value``
+        (see :mod:`dfm.runner.tables`); only ``place``'s results if given. Takes the
+        results :meth:`results` has not handed out yet; asking again gives the same
+        table. Raises :class:`JobError` if the job failed or was cancelled.
+        """
+        from dfm.runner import tables
+
+        return tables.to_pandas(self._all_results(timeout), place)
+
+    def to_arrow(self, place: str | None = None, timeout: float | None = None) -> Any:
+        """Like :meth:`to_pandas`, as a ``pyarrow.Table`` (needs pyarrow)."""
+        from dfm.runner import tables
+
+        return tables.to_arrow(self._all_results(timeout), place)
+
+    def _all_results(self, timeout: float | None) -> list[JobResult]:
+        if self._drained is None:
+            self.wait(timeout)
+            self._drained = []
+        self._drained.extend(self.results())  # the job has ended: the end marker is queued
+        return self._drained
+
+    def _repr_html_(self) -> str:
+        from dfm.runner import progress
+
+        return progress.render(self)
 
     def cancel(self) -> None:
         """Stop the job: running async adapters are cancelled, pending work is dropped."""
@@ -199,6 +246,7 @@ class Job:
             return
         result = JobResult(msg.place, tuple(msg.frame), msg.value)
         self._queue.put(result)
+        self._counts[msg.place] = self._counts.get(msg.place, 0) + 1
         if self._callbacks:
             for key in (msg.place, None):
                 for callback in self._callbacks.get(key, ()):

@@ -19,6 +19,13 @@ class NodeView:
     label: str
     site: str
     candidates: tuple[str, ...] | None  # None when the federation is not known
+    name: str | None = None  # what the user called it: a variable or an explicit label (PipelineIR.labels)
+    resident: bool = False  # its output may never leave its site (a residency policy; needs the federation)
+
+    @property
+    def title(self) -> str:
+        """``total = stats.Add`` when the node has a name, else what it is (``stats.Add``)."""
+        return f"{self.name} = {self.what}" if self.name else self.what
 
 
 @attrs.frozen
@@ -47,6 +54,13 @@ class PipelineView:
     sites: tuple[str, ...]  # sites with a net, homesite first
     nodes: tuple[NodeView, ...]
     edges: tuple[EdgeView, ...]
+    # every site of the federation (sorted), or of this picture when the federation is not
+    # known: a site's colour is its position here, so it is the same in every picture
+    palette_sites: tuple[str, ...] = ()
+
+    def color_index(self, site: str) -> int:
+        known = self.palette_sites or tuple(sorted({*self.sites, *(n.site for n in self.nodes)}))
+        return known.index(site) if site in known else len(known)
 
     def crossing(self) -> list[EdgeView]:
         site = {n.id: n.site for n in self.nodes}
@@ -65,6 +79,14 @@ def _what(node_kind: str, stmt: ir.Statement) -> str:
     return "If"
 
 
+def _name(labels: dict[str, str], stmt: ir.Statement, node_id: str) -> str | None:
+    name = labels.get(node_id)
+    if name is None:  # an explicitly named node (well-known id), if the statement carries one
+        explicit = getattr(stmt, "well_known_id", None)
+        name = explicit if isinstance(explicit, str) and getattr(stmt, "id", None) == node_id else None
+    return name
+
+
 def view(prepared: PreparedPipeline, federation: Federation | None = None) -> PipelineView:
     nodes = analyze(prepared.pipeline)
     graph = build_graph(federation, prepared.pipeline) if federation is not None else None
@@ -74,6 +96,7 @@ def view(prepared: PreparedPipeline, federation: Federation | None = None) -> Pi
         else None
     )
     placement = prepared.placement
+    labels = prepared.pipeline.labels
     node_views = tuple(
         NodeView(
             n.id,
@@ -82,6 +105,8 @@ def view(prepared: PreparedPipeline, federation: Federation | None = None) -> Pi
             node_label(n),
             placement.get(n.id, "?"),
             tuple(graph.nodes[n.id]["candidates"]) if graph is not None else None,
+            _name(labels, n.stmt, n.id),
+            graph is not None and placement.get(n.id) in graph.nodes[n.id]["resident"],
         )
         for n in nodes
     )
@@ -110,4 +135,5 @@ def view(prepared: PreparedPipeline, federation: Federation | None = None) -> Pi
         sites,
         node_views,
         tuple(edges),
+        tuple(sorted(federation.sites)) if federation is not None else (),
     )

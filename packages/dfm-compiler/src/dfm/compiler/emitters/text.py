@@ -26,10 +26,16 @@ def emit(prepared: PreparedPipeline, federation: Federation | None = None) -> st
         f"(homesite {v.homesite}, strategy {v.strategy}, digest {prepared.digest[:12] or '-'})",
         "",
     ]
-    rows: list[tuple[str, ...]] = [("node", "kind", "operation", "site", "candidates")]
+    named = any(n.name for n in v.nodes)  # a name column only when the pipeline names nodes
+    rows: list[tuple[str, ...]] = [
+        ("node", *(("name",) if named else ()), "kind", "operation", "site", "candidates")
+    ]
     for n in v.nodes:
         cands = ", ".join(n.candidates) if n.candidates is not None else "-"
-        rows.append((n.id, n.kind, n.what, n.site, cands))
+        if n.resident:
+            cands += " (resident)"
+        name = ((n.name or "-"),) if named else ()
+        rows.append((n.id, *name, n.kind, n.what, n.site, cands))
     lines += _table(rows)
     crossing = v.crossing()
     site = {n.id: n.site for n in v.nodes}

@@ -234,3 +234,15 @@ class PreparedPipeline:
         if net is None:
             return ()
         return tuple(sorted({t.place for t in net.transitions if isinstance(t, YieldT)}))
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the placed pipeline as a picture (needs Graphviz; see :mod:`dfm.kernel.ir.display`)."""
+        from dfm.kernel.ir import display
+
+        return display.svg(self)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter, without Graphviz: the placement as a table and what to install for the picture."""
+        from dfm.kernel.ir import display
+
+        return display.html_fallback(self)

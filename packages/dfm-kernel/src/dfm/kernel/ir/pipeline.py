@@ -119,11 +119,20 @@ Statement = Call | Yield | ForEach | If
 
 @attrs.frozen
 class PipelineIR:
-    """A recorded pipeline."""
+    """A recorded pipeline.
+
+    ``labels`` maps node ids to display names for pictures (``dfm pipeline show``):
+    the variable a call's result was assigned to (``total = api.stats.Add(...)``
+    gives ``total``), the name of a ``ForEach`` item (``as row``) or a name the
+    pipeline gave a node explicitly (such as a well-known id). Labels are
+    metadata only: they take no part in equality, in digests or in compiling,
+    and they are serialized only when there are any.
+    """
 
     statements: tuple[Statement, ...] = ()
     params: tuple[str, ...] = ()  # PlaceParam names, in first-use order
     name: str = "pipeline"
+    labels: dict[str, str] = attrs.field(factory=dict, eq=False)
 
     def walk(self) -> list[tuple[Statement, tuple[ForEach | If, ...], bool | None]]:
         """Every statement with its enclosing blocks (outermost first) and its If branch."""

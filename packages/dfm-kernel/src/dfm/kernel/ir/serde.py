@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 from cattrs.strategies import configure_tagged_union
 
@@ -34,6 +35,11 @@ def _make() -> cattrs.Converter:
                 attrs.resolve_types(obj, vars(module))
     for union in _UNIONS:
         configure_tagged_union(union, conv, tag_name="kind", tag_generator=lambda cls: cls.__name__)
+    # display labels are optional metadata: a pipeline without them serializes as before
+    conv.register_unstructure_hook(
+        pipeline.PipelineIR,
+        make_dict_unstructure_fn(pipeline.PipelineIR, conv, labels=override(omit_if_default=True)),
+    )
     return conv
 
 
@@ -64,6 +70,18 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(to_data(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _without_labels(obj: Any) -> Any:
+    if isinstance(obj, pipeline.PipelineIR) and obj.labels:
+        return attrs.evolve(obj, labels={})
+    if isinstance(obj, net.PreparedPipeline) and obj.pipeline.labels:
+        return attrs.evolve(obj, pipeline=attrs.evolve(obj.pipeline, labels={}))
+    return obj
+
+
 def digest(obj: Any) -> str:
-    """SHA-256 of the canonical JSON of an IR object."""
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+    """SHA-256 of the canonical JSON of an IR object.
+
+    A pipeline's display ``labels`` are left out: naming a variable differently,
+    or recording where the source is not available, gives the same digest.
+    """
+    return hashlib.sha256(canonical_json(_without_labels(obj)).encode()).hexdigest()
