@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dfm.cli.records import CliCommandEntry
+from dfm.kernel.records import CliCommandEntry
 from dfm.kernel.markers import hookimpl
 
 
