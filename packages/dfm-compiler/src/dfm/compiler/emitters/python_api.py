@@ -297,7 +297,7 @@ def _operation_class(
         elif isinstance(spec.default, (bool, int, float, str)) and spec.default is not None:
             args.append(f"{arg}: {annotation} = {_literal(spec.default)}")
         else:
-            args.append(f"{arg}: {annotation} | None = None" if annotation != "Any" else f"{arg}: Any = None")
+            args.append(f"{arg}: {_union([annotation, 'None'])} = None")
             optional.append(name)
         docs.append(_param_doc(arg, spec, annotation))
     if site is None:
