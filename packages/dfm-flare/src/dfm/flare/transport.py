@@ -70,7 +70,7 @@ from dfm.flare.layout import (
     poc_home,
     require_nvflare,
 )
-from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.codecs import codec_for
 from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost
 from dfm.runner.transports.base import Transport, TransportError
 
@@ -106,7 +106,7 @@ class FlareTransport(Transport):
             require_nvflare()
         except FlareSetupError as exc:
             raise TransportError(str(exc)) from None
-        self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
+        self.codec = codec_for(self.federation)
         self.sites = client_names(self.federation)
         self.chunk_bytes = int(self.options.get("chunk_bytes", CHUNK_BYTES))
         self.poll_max = float(self.options.get("poll_max", 0.2))
