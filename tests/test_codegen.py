@@ -227,7 +227,9 @@ def test_typed_pipeline_builds_the_same_ir_as_fed_api(geofed_package, monkeypatc
         east = api.tiles.Fetch(
             request={"bbox": {"west": 0, "south": 0, "east": 1, "north": 1}}, quality=90, site="tiles-east"
         )
-        Yield(api.tiles.Paint(tiles=tiles, color="red", opacity=0.5, label=PlaceParam("label")), place="painted")
+        Yield(
+            api.tiles.Paint(tiles=tiles, color="red", opacity=0.5, label=PlaceParam("label")), place="painted"
+        )
         Yield(east, place="east")
         Yield(api.stats.Mean(values=[1.0, 2.0], site="hub", **{"from": "x"}), place="mean")
         Yield(api.Ping(), place="ping")

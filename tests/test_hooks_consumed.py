@@ -234,7 +234,9 @@ def test_hook_dfm_emitters(testkit, tmp_path):
     listing = runner.invoke(cli, ["fed", "gen", "--help"]).output
     assert "kit-sites" in listing and "Emitters from dfm-testkit 1.2.0" in listing
     assert "code" in listing  # dfm-compiler's python-api emitter
-    made = runner.invoke(cli, ["fed", "gen", "kit-sites", str(config), "--upper", "--output-dir", str(tmp_path)])
+    made = runner.invoke(
+        cli, ["fed", "gen", "kit-sites", str(config), "--upper", "--output-dir", str(tmp_path)]
+    )
     assert made.exit_code == 0, made.output
     assert (tmp_path / "sites.txt").read_text() == "HOME\nFAR\n"
     assert "kit-sites: wrote 1 file" in made.output
@@ -256,9 +258,11 @@ def test_unknown_codec_names_the_known_ones(testkit, tmp_path):
     from dfm.kernel.errors import UnknownPluginError
 
     fed = load_federation(write_config(tmp_path, codec="kit-loged"))
-    with pytest.raises(UnknownPluginError, match="unknown codec 'kit-loged'; did you mean 'kit-logged'"):
-        with Session(fed, transport="inproc") as session:
-            session.prepare(shout_pipeline(fed))
+    with (
+        pytest.raises(UnknownPluginError, match="unknown codec 'kit-loged'; did you mean 'kit-logged'"),
+        Session(fed, transport="inproc") as session,
+    ):
+        session.prepare(shout_pipeline(fed))
 
 
 def test_hook_dfm_cli_commands(testkit):

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 import pluggy
 
-from dfm.kernel.records import CliCommandEntry
 from dfm.kernel.plugins import Registry
+from dfm.kernel.records import CliCommandEntry
 
 _spec = pluggy.HookspecMarker("dfm")
 

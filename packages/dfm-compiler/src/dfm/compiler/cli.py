@@ -28,6 +28,7 @@ from dfm.kernel.suggest import unknown
 
 __all__ = ["EmitterChoice", "pipeline", "pipeline_emitters", "render", "show"]
 
+
 def pipeline_emitters() -> dict[str, EmitterEntry]:
     """The emitters that render a prepared pipeline, by name (``dfm pipeline show --format``)."""
     from dfm.kernel.plugins import get_plugin_manager

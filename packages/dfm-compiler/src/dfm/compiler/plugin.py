@@ -85,4 +85,6 @@ def dfm_emitters() -> Iterator[EmitterEntry]:
 @hookimpl(optionalhook=True)
 def dfm_cli_commands() -> list[CliCommandEntry]:
     """``dfm pipeline ...`` (the hook's spec is dfm-cli's, hence optional)."""
-    return [CliCommandEntry("pipeline", "dfm.compiler.cli:pipeline", summary="Inspect how pipelines are placed.")]
+    return [
+        CliCommandEntry("pipeline", "dfm.compiler.cli:pipeline", summary="Inspect how pipelines are placed.")
+    ]

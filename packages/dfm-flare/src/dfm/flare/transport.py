@@ -47,6 +47,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ from dfm.flare.frames import (
 from dfm.flare.layout import (
     DeploymentState,
     FlareSetupError,
+    StaleKitsWarning,
     admin_name,
     client_names,
     poc_home,
@@ -155,6 +157,9 @@ class FlareTransport(Transport):
                 else ""
             )
             raise TransportError(f"{exc}{hint}") from None
+        stale = state.out_of_date()
+        if stale:
+            warnings.warn(stale, StaleKitsWarning, stacklevel=2)
         if state.federation != self.federation.name:
             raise TransportError(
                 f"the FLARE deployment in {workspace} runs federation '{state.federation}', "

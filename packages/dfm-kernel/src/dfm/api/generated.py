@@ -119,7 +119,9 @@ class GeneratedOperation(Node):
         if pinned is not None:
             given = kwargs.pop("site", None)
             if given is not None and given != pinned:
-                raise PipelineError(f"{name}: {cls.__module__}.{cls.__qualname__} is pinned to site '{pinned}'")
+                raise PipelineError(
+                    f"{name}: {cls.__module__}.{cls.__qualname__} is pinned to site '{pinned}'"
+                )
             kwargs["site"] = pinned
         call: dict[str, Any] = {}
         for key, value in kwargs.items():

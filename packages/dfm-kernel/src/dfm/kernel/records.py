@@ -199,7 +199,8 @@ class EmitterEntry(Entry):
         for option in self.options:
             if not isinstance(option, EmitterOption) or not OPTION_RE.match(option.name):
                 found.append(
-                    f"{self.kind} {self.name!r}: option {option!r} must be an EmitterOption named like '--name'"
+                    f"{self.kind} {self.name!r}: option {option!r} must be an EmitterOption "
+                    "named like '--name'"
                 )
             elif self.takes != "federation":
                 found.append(f"{self.kind} {self.name!r}: only federation emitters take options")

@@ -250,7 +250,9 @@ def emitter_command(entry: EmitterEntry) -> click.Command:
     help_text = f"{entry.summary}.\n\nNAME is a federation config file or a registered name. Emitter " + (
         f"'{entry.name}' from {entry.source}" + (f"; writes {entry.writes}." if entry.writes else ".")
     )
-    return click.Command(entry.command_name, callback=run, params=params, help=help_text, short_help=entry.summary)
+    return click.Command(
+        entry.command_name, callback=run, params=params, help=help_text, short_help=entry.summary
+    )
 
 
 def _common_root(files: list[Path]) -> Path | None:

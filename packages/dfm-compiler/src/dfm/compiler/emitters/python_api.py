@@ -303,7 +303,9 @@ def _operation_class(
     if site is None:
         module.need("from typing import Literal")
         args.append(f"site: Literal[{', '.join(_literal(s) for s in sites)}] | None = None")
-        docs.append("site: pin the call to this site (default: placement chooses among " + ", ".join(sites) + ")")
+        docs.append(
+            "site: pin the call to this site (default: placement chooses among " + ", ".join(sites) + ")"
+        )
     if providers:
         module.need("from typing import Literal")
         args.append(f"provider: Literal[{', '.join(_literal(p) for p in providers)}] | None = None")
@@ -338,7 +340,7 @@ def _operation_class(
         lines.append("    def __init__(")
         lines += ["        self,", "        *,"] + [f"        {a}," for a in args]
         lines.append("    ) -> None: ...")
-    module.body += lines + ["", ""]
+    module.body += [*lines, "", ""]
 
 
 def _api_spec(federation: Federation) -> dict[str, Any]:
@@ -426,7 +428,7 @@ def _runtime_module(federation: Federation, site: str, source: str, digest: str)
         "",
         "",
         "def check() -> list[str]:",
-        '    """Import every adapter this site uses (registry names and dotted paths); return the problems."""',
+        '    """Import every adapter this site uses (registry names or dotted paths); the problems."""',
         "    from dfm.kernel.plugins import get_plugin_manager",
         "    from dfm.kernel.records import load_target",
         "",
@@ -513,7 +515,9 @@ def _schema_modules(federation: Federation, source: str) -> dict[str, str]:
         dots = "." * (depth + 1)
         for cls, short in names:
             sub.need(f"from {dots} import {cls} as {short}" if cls != short else f"from {dots} import {cls}")
-        sub.body = [f"__all__ = [{', '.join(_literal(short) for _, short in sorted(names, key=lambda n: n[1]))}]"]
+        sub.body = [
+            f"__all__ = [{', '.join(_literal(short) for _, short in sorted(names, key=lambda n: n[1]))}]"
+        ]
         out[namespace.replace(".", "/") + "/__init__.py"] = sub.text()
     return out
 
@@ -562,7 +566,7 @@ def _ops_package(
                 entry = federation.interface_entry(site, name)
                 exposed = entry.exposed() if entry is not None else {}
                 seen = set(op.parameters)
-                for arg, spec in sorted(exposed.items()):
+                for _arg, spec in sorted(exposed.items()):
                     if spec.param not in seen:
                         seen.add(spec.param)
                         params.append((spec.param, _as_parameter(spec), False))
@@ -582,7 +586,9 @@ def _ops_package(
         if types.used:
             module.need(f"from {up} import schemas as _schemas")
         exported = [py_name(n.rsplit(".", 1)[-1]) for n in names]
-        exported = [e.rstrip("_") if e != n.rsplit(".", 1)[-1] else e for e, n in zip(exported, names, strict=True)]
+        exported = [
+            e.rstrip("_") if e != n.rsplit(".", 1)[-1] else e for e, n in zip(exported, names, strict=True)
+        ]
         subs = [c.rpartition(".")[2] for c in children]
         if subs:
             module.need(f"from . import {', '.join(sorted(subs))}")
