@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import keyword
 import os
-import pprint
 import re
 import shutil
 from collections.abc import Iterable
@@ -228,11 +227,14 @@ def _import_key(name: str) -> tuple[bool, str]:
     return (not name[:1].isupper(), name.lower())
 
 
-def _pretty(value: Any, indent: int = 0) -> str:
-    """A JSON-compatible value as a Python literal, wrapped at 100 columns, mappings in their order."""
-    return pprint.pformat(value, width=100 - indent, sort_dicts=False, indent=1).replace(
-        "\n", "\n" + " " * indent
-    )
+def _pretty(value: Any, indent: int = 0, depth: int = 2) -> str:
+    """A JSON-compatible value as a Python literal: the outer ``depth`` levels of mappings one
+    item per line (in their order, so the output is deterministic), the rest as ``repr``."""
+    if isinstance(value, dict) and value and depth > 0:
+        pad = " " * (indent + 4)
+        items = [f"{pad}{k!r}: {_pretty(v, indent + 4, depth - 1)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    return repr(value)
 
 
 def _param_doc(name: str, spec: Parameter, annotation: str) -> str:
@@ -343,6 +345,22 @@ def _operation_class(
     module.body += [*lines, "", ""]
 
 
+_OFFERS: dict[int, tuple[Federation, dict[str, Any]]] = {}
+
+
+def _offers(federation: Federation, site: str) -> dict[str, Any]:
+    """``federation.offers(site)``, computed once per federation and site during a generation."""
+    cached = _OFFERS.get(id(federation))
+    if cached is None or cached[0] is not federation:
+        cached = (federation, {})
+        _OFFERS.clear()
+        _OFFERS[id(federation)] = cached
+    table = cached[1]
+    if site not in table:
+        table[site] = federation.offers(site)
+    return table[site]  # type: ignore[no-any-return]
+
+
 def _api_spec(federation: Federation) -> dict[str, Any]:
     """The config restricted to what pipelines are checked against: no bindings, no secrets."""
     data = converter.unstructure(federation)
@@ -355,7 +373,7 @@ def _api_spec(federation: Federation) -> dict[str, Any]:
     for site_name, site in federation.sites.items():
         own: dict[str, Any] = {}
         by_provider: dict[str, dict[str, Any]] = {name: {} for name in site.providers}
-        for op_name, (provider, entry) in federation.offers(site_name).items():
+        for op_name, (provider, entry) in _offers(federation, site_name).items():
             item: dict[str, Any] = {"adapter": "generated"}
             exposed = sorted(entry.exposed().items())
             if exposed:
@@ -392,7 +410,7 @@ def _runtime_module(federation: Federation, site: str, source: str, digest: str)
     spec = federation.sites[site]
     operations: dict[str, Any] = {}
     secrets: list[str] = []
-    for op_name, (provider, entry) in federation.offers(site).items():
+    for op_name, (provider, entry) in _offers(federation, site).items():
         item: dict[str, Any] = {"provider": provider, "adapter": entry.adapter}
         if entry.adapter_args:
             item["adapter-args"] = entry.adapter_args
@@ -571,7 +589,7 @@ def _ops_package(
                         seen.add(spec.param)
                         params.append((spec.param, _as_parameter(spec), False))
             providers = _providers(federation, name, site)
-            sites = [s for s in federation.sites if name in federation.offers(s)] or list(federation.sites)
+            sites = [s for s in federation.sites if name in _offers(federation, s)] or list(federation.sites)
             _operation_class(
                 module,
                 types,
@@ -689,7 +707,7 @@ def generate(
         site_index.body = [f"__all__ = [{', '.join(_literal(s) for s in sorted(py_sites.values()))}]"]
         files[root + "site/__init__.py"] = site_index.text()
         for site, mod in py_sites.items():
-            offered = [op for op in federation.operations if op in federation.offers(site)]
+            offered = [op for op in federation.operations if op in _offers(federation, site)]
             for rel, text in _ops_package(
                 federation,
                 source,

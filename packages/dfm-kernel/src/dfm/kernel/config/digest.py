@@ -31,12 +31,14 @@ def config_files(path: StrPath, *, limits: Limits | None = None) -> list[Path]:
     caps = limits or Limits.make(None)
     file = os.fspath(path)
     text = read_config_text(file, caps)
+    base = Path(os.path.realpath(file)).parent
+    if "$ref" not in text:  # nothing pulled in: no need to parse
+        return [Path(os.path.realpath(file)).relative_to(base)]
     try:
         doc = parse_yaml(text, max_nodes=caps.max_nodes, max_depth=caps.max_depth)
     except YamlSyntaxError as exc:
         line, column = exc.mark or (0, 0)
         raise ConfigError([ConfigIssue(file, line, column, "", exc.message)]) from None
-    base = Path(os.path.realpath(file)).parent
     found = [Path(os.path.realpath(file))]
     if doc.data is not None:
         resolver = RefResolver(Source(file, doc), limits=caps, used_bytes=len(text))

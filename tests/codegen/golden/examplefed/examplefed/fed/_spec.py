@@ -8,21 +8,22 @@ from dfm.api.generated import ApiSpec
 
 
 API = ApiSpec(
-    {'dfm': '1.0.0',
-     'info': {'api-version': '1.0.0',
-              'code-package': 'examplefed',
-              'description': 'Greets people locally, at the server and at the reception.'},
-     'operations': {'users.GreetMe': {'description': 'Returns a greeting for a person.',
-                                      'parameters': {'name': {'type': 'string',
-                                                              'description': 'Who to greet.'}},
-                                      'required': ['name'],
-                                      'returns': 'string',
-                                      'estimated-size': 64}},
-     'homesite': 'concierge',
-     'sites': {'concierge': {'interface': {'#/operations/users.GreetMe': {'adapter': 'generated',
-                                                                          'args': {'greeting': {'const': None,
-                                                                                                'expose-as': {'param': 'greeting'}}}}}},
-               'server': {'interface': {'#/operations/users.GreetMe': {'adapter': 'generated'}}},
-               'reception': {'providers': {'frontdesk': {'interface': {'#/operations/users.GreetMe': {'adapter': 'generated'}}}}}}},
+    {
+        'dfm': '1.0.0',
+        'info': {
+            'api-version': '1.0.0',
+            'code-package': 'examplefed',
+            'description': 'Greets people locally, at the server and at the reception.',
+        },
+        'operations': {
+            'users.GreetMe': {'description': 'Returns a greeting for a person.', 'parameters': {'name': {'type': 'string', 'description': 'Who to greet.'}}, 'required': ['name'], 'returns': 'string', 'estimated-size': 64},
+        },
+        'homesite': 'concierge',
+        'sites': {
+            'concierge': {'interface': {'#/operations/users.GreetMe': {'adapter': 'generated', 'args': {'greeting': {'const': None, 'expose-as': {'param': 'greeting'}}}}}},
+            'server': {'interface': {'#/operations/users.GreetMe': {'adapter': 'generated'}}},
+            'reception': {'providers': {'frontdesk': {'interface': {'#/operations/users.GreetMe': {'adapter': 'generated'}}}}},
+        },
+    },
     'examplefed.dfm.yaml',
 )

@@ -15,21 +15,25 @@ SITE: Final = 'concierge'
 CONFIG_DIGEST: Final = 'sha256:1bfe3f9a0c37a8f96b9e8c1a2fb2216d1f03be5449645fdef57a5e524f497785'
 HOMESITE: Final = True
 
-OPERATIONS: Final[dict[str, dict[str, Any]]] = {'users.GreetMe': {'provider': None,
-                   'adapter': 'examplefed.adapters.GreetMe',
-                   'is-async': True,
-                   'args': {'name': {'from-param': 'name'},
-                            'greeting': {'const': 'Hello'},
-                            'where': {'from-site': 'display-name'}},
-                   'exposed': {'greeting': 'greeting'}}}
+OPERATIONS: Final[dict[str, dict[str, Any]]] = {
+    'users.GreetMe': {
+        'provider': None,
+        'adapter': 'examplefed.adapters.GreetMe',
+        'is-async': True,
+        'args': {'name': {'from-param': 'name'}, 'greeting': {'const': 'Hello'}, 'where': {'from-site': 'display-name'}},
+        'exposed': {'greeting': 'greeting'},
+    },
+}
 
-SITE_CONFIG: Final[dict[str, Any]] = {'display-name': 'the concierge'}
+SITE_CONFIG: Final[dict[str, Any]] = {
+    'display-name': 'the concierge',
+}
 PROVIDER_CONFIG: Final[dict[str, dict[str, Any]]] = {}
 SECRET_KEYS: Final[tuple[str, ...]] = ()
 
 
 def check() -> list[str]:
-    """Import every adapter this site uses (registry names and dotted paths); return the problems."""
+    """Import every adapter this site uses (registry names or dotted paths); the problems."""
     from dfm.kernel.plugins import get_plugin_manager
     from dfm.kernel.records import load_target
 

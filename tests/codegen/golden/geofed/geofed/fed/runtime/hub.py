@@ -15,14 +15,20 @@ SITE: Final = 'hub'
 CONFIG_DIGEST: Final = 'sha256:afb24fecebc825ad463a9f0f06935b702dbb1a327f64e8b61d05ee049adbc224'
 HOMESITE: Final = True
 
-OPERATIONS: Final[dict[str, dict[str, Any]]] = {'Ping': {'provider': None,
-          'adapter': 'geofed_adapters.Ping',
-          'is-async': True,
-          'args': 'from-operation'},
- 'stats.Mean': {'provider': None,
-                'adapter': 'geofed_adapters.Mean',
-                'is-async': True,
-                'args': 'from-operation'}}
+OPERATIONS: Final[dict[str, dict[str, Any]]] = {
+    'Ping': {
+        'provider': None,
+        'adapter': 'geofed_adapters.Ping',
+        'is-async': True,
+        'args': 'from-operation',
+    },
+    'stats.Mean': {
+        'provider': None,
+        'adapter': 'geofed_adapters.Mean',
+        'is-async': True,
+        'args': 'from-operation',
+    },
+}
 
 SITE_CONFIG: Final[dict[str, Any]] = {}
 PROVIDER_CONFIG: Final[dict[str, dict[str, Any]]] = {}
@@ -30,7 +36,7 @@ SECRET_KEYS: Final[tuple[str, ...]] = ()
 
 
 def check() -> list[str]:
-    """Import every adapter this site uses (registry names and dotted paths); return the problems."""
+    """Import every adapter this site uses (registry names or dotted paths); the problems."""
     from dfm.kernel.plugins import get_plugin_manager
     from dfm.kernel.records import load_target
 

@@ -15,28 +15,34 @@ SITE: Final = 'tiles-east'
 CONFIG_DIGEST: Final = 'sha256:afb24fecebc825ad463a9f0f06935b702dbb1a327f64e8b61d05ee049adbc224'
 HOMESITE: Final = False
 
-OPERATIONS: Final[dict[str, dict[str, Any]]] = {'tiles.Fetch': {'provider': 'archive',
-                 'adapter': 'geofed_adapters.Fetch',
-                 'is-async': True,
-                 'args': {'request': {'from-param': 'request'},
-                          'format': {'from-param': 'format'},
-                          'limit': {'from-param': 'limit'},
-                          'endpoint': {'from-provider': 'endpoint'},
-                          'token': {'from-secrets': 'tiles-token'},
-                          'quality': {'const': 80}},
-                 'exposed': {'quality': 'quality'}},
- 'tiles.Paint': {'provider': 'studio',
-                 'adapter': 'geofed_adapters.Paint',
-                 'is-async': True,
-                 'args': 'from-operation'}}
+OPERATIONS: Final[dict[str, dict[str, Any]]] = {
+    'tiles.Fetch': {
+        'provider': 'archive',
+        'adapter': 'geofed_adapters.Fetch',
+        'is-async': True,
+        'args': {'request': {'from-param': 'request'}, 'format': {'from-param': 'format'}, 'limit': {'from-param': 'limit'}, 'endpoint': {'from-provider': 'endpoint'}, 'token': {'from-secrets': 'tiles-token'}, 'quality': {'const': 80}},
+        'exposed': {'quality': 'quality'},
+    },
+    'tiles.Paint': {
+        'provider': 'studio',
+        'adapter': 'geofed_adapters.Paint',
+        'is-async': True,
+        'args': 'from-operation',
+    },
+}
 
 SITE_CONFIG: Final[dict[str, Any]] = {}
-PROVIDER_CONFIG: Final[dict[str, dict[str, Any]]] = {'archive': {'endpoint': 'https://tiles.example/east'}, 'studio': {}}
+PROVIDER_CONFIG: Final[dict[str, dict[str, Any]]] = {
+    'archive': {
+        'endpoint': 'https://tiles.example/east',
+    },
+    'studio': {},
+}
 SECRET_KEYS: Final[tuple[str, ...]] = ('tiles-token',)
 
 
 def check() -> list[str]:
-    """Import every adapter this site uses (registry names and dotted paths); return the problems."""
+    """Import every adapter this site uses (registry names or dotted paths); the problems."""
     from dfm.kernel.plugins import get_plugin_manager
     from dfm.kernel.records import load_target
 

@@ -15,22 +15,25 @@ SITE: Final = 'tiles-west'
 CONFIG_DIGEST: Final = 'sha256:afb24fecebc825ad463a9f0f06935b702dbb1a327f64e8b61d05ee049adbc224'
 HOMESITE: Final = False
 
-OPERATIONS: Final[dict[str, dict[str, Any]]] = {'tiles.Fetch': {'provider': None,
-                 'adapter': 'geofed_adapters.Fetch',
-                 'is-async': True,
-                 'args': {'request': {'from-param': 'request'},
-                          'format': {'from-param': 'format'},
-                          'endpoint': {'from-site': 'endpoint'},
-                          'quality': {'const': 60}},
-                 'exposed': {'quality': 'quality'}}}
+OPERATIONS: Final[dict[str, dict[str, Any]]] = {
+    'tiles.Fetch': {
+        'provider': None,
+        'adapter': 'geofed_adapters.Fetch',
+        'is-async': True,
+        'args': {'request': {'from-param': 'request'}, 'format': {'from-param': 'format'}, 'endpoint': {'from-site': 'endpoint'}, 'quality': {'const': 60}},
+        'exposed': {'quality': 'quality'},
+    },
+}
 
-SITE_CONFIG: Final[dict[str, Any]] = {'endpoint': 'https://tiles.example/west'}
+SITE_CONFIG: Final[dict[str, Any]] = {
+    'endpoint': 'https://tiles.example/west',
+}
 PROVIDER_CONFIG: Final[dict[str, dict[str, Any]]] = {}
 SECRET_KEYS: Final[tuple[str, ...]] = ()
 
 
 def check() -> list[str]:
-    """Import every adapter this site uses (registry names and dotted paths); return the problems."""
+    """Import every adapter this site uses (registry names or dotted paths); the problems."""
     from dfm.kernel.plugins import get_plugin_manager
     from dfm.kernel.records import load_target
 
