@@ -54,7 +54,8 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         files = sum(1 for p in (folder / "out").rglob("*.py"))
         best = min(times)
-        print(f"dfm fed gen code, {OPERATIONS} operations x {SITES} sites: best {best:.2f} s of 3 ({files} files)")
+        label = f"dfm fed gen code, {OPERATIONS} operations x {SITES} sites"
+        print(f"{label}: best {best:.2f} s of 3 ({files} files)")
         out_dir = Path(__file__).parent / "out"
         out_dir.mkdir(exist_ok=True)
         (out_dir / "codegen.json").write_text(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -161,6 +161,10 @@ class EmitterOption:
         return self.name.removeprefix("--").replace("-", "_")
 
 
+def _options(value: Iterable[EmitterOption]) -> tuple[EmitterOption, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class EmitterEntry(Entry):
     """A code or artifact emitter, and what it takes and writes.
@@ -182,7 +186,7 @@ class EmitterEntry(Entry):
 
     takes: Literal["federation", "pipeline"] = attrs.field(default="pipeline", kw_only=True)
     writes: str = attrs.field(default="", kw_only=True)
-    options: tuple[EmitterOption, ...] = attrs.field(default=(), kw_only=True, converter=tuple)
+    options: tuple[EmitterOption, ...] = attrs.field(default=(), kw_only=True, converter=_options)
     command: str | None = attrs.field(default=None, kw_only=True)
 
     @property
