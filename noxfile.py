@@ -150,7 +150,8 @@ def integration(session: nox.Session) -> None:
     """Cross-package tests under tests/, against every package installed together."""
     names = [p.name for p in PACKAGES.values() if p.kind != "flare"]
     # ruff: the templates' tests lint what they bake
-    _install_local(session, names, "pytest", "hypothesis", "build", "cookiecutter>=2.5", RUFF)
+    # mypy: tests/test_codegen.py type-checks pipelines against generated packages
+    _install_local(session, names, "pytest", "hypothesis", "build", "cookiecutter>=2.5", RUFF, "mypy==1.18.2")
     session.env["DFM_STRICT_PLUGINS"] = "1"
     session.run("pytest", *_pytest_args(session, "tests"))
 

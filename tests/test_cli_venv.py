@@ -52,7 +52,7 @@ HELLO_FILES = {
 
         @hookimpl(optionalhook=True)
         def dfm_cli_commands():
-            from dfm.cli.records import CliCommandEntry
+            from dfm.kernel.records import CliCommandEntry
 
             yield CliCommandEntry("hello", "dfm_adapter_hello.cli:hello", summary="Say hello.", parent="fed")
     """,

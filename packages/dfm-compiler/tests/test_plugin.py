@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import types
 from importlib.metadata import entry_points
 
-import attrs
 import pytest
 
 import dfm.compiler.plugin as plugin
@@ -57,35 +55,33 @@ def test_placement_strategies(manager):
 def test_emitters_without_graphviz(manager, monkeypatch):
     monkeypatch.setattr(plugin.shutil, "which", lambda name: None)
     registry = manager.registry("emitters")
-    assert list(registry) == ["dot", "text"]
+    assert list(registry) == ["dot", "python-api", "text"]
     assert all(isinstance(e, EmitterEntry) and callable(e.load()) for e in registry.values())
 
 
 def test_emitters_with_graphviz(manager, monkeypatch):
     monkeypatch.setattr(plugin.shutil, "which", lambda name: "/usr/bin/dot")
-    assert list(manager.registry("emitters")) == ["dot", "png", "svg", "text"]
+    assert list(manager.registry("emitters")) == ["dot", "png", "python-api", "svg", "text"]
+    takes = {name: entry.takes for name, entry in manager.registry("emitters").items()}
+    assert takes == {
+        "dot": "pipeline",
+        "png": "pipeline",
+        "python-api": "federation",
+        "svg": "pipeline",
+        "text": "pipeline",
+    }
 
 
 def test_hooks_validate_against_the_kernel_specs(manager):
     manager.check_pending()  # dfm_cli_commands is optional: no error without dfm-cli's spec
 
 
-def test_cli_command_needs_dfm_cli(monkeypatch):
-    monkeypatch.setitem(sys.modules, "dfm.cli.records", None)  # import fails as if not installed
-    assert plugin.dfm_cli_commands() == []
+def test_cli_command_record_comes_from_the_kernel():
+    """The record type is the kernel's: the plugin needs no dfm-cli to describe its command."""
+    from dfm.kernel.records import CliCommandEntry
 
-
-def test_cli_command_record(monkeypatch):
-    @attrs.frozen
-    class CliCommandEntry:
-        name: str
-        target: str
-        summary: str = ""
-
-    fake = types.ModuleType("dfm.cli.records")
-    fake.CliCommandEntry = CliCommandEntry  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "dfm.cli.records", fake)
     (entry,) = plugin.dfm_cli_commands()
+    assert isinstance(entry, CliCommandEntry)
     assert (entry.name, entry.target) == ("pipeline", "dfm.compiler.cli:pipeline")
 
 

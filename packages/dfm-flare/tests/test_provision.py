@@ -96,3 +96,38 @@ def test_cli_help_does_not_import_nvflare():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_kits_carry_ref_files_runtime_module_and_config_digest(tmp_path):
+    """A config using $ref: common.yaml gives kits whose config loads; the digest tells stale kits apart."""
+    folder = tmp_path / "fed"
+    folder.mkdir()
+    data = yaml.safe_load(MATHFED.read_text())
+    data["schemas"] = {"$ref": ["common.yaml"], **(data.get("schemas") or {})}
+    (folder / "common.yaml").write_text("Pair:\n  type: object\n  properties: {a: {type: number}}\n")
+    config = folder / MATHFED.name
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    for item in MATHFED.parent.iterdir():
+        if item.suffix == ".py":
+            (folder / item.name).write_text(item.read_text())
+
+    state = provision(config, tmp_path / "out", port=9102, storage=tmp_path / "store")
+    assert state.config_digest.startswith("sha256:") and state.out_of_date() is None
+    prod = Path(state.prod_dir)
+    sites = list(state.sites)
+    for site, client in state.sites.items():
+        custom = prod / client / "local" / "custom"
+        descriptor = json.loads((custom / "dfm_site.json").read_text())
+        assert (custom / "dfm" / "common.yaml").is_file()
+        assert "Pair" in load_config(custom / descriptor["config"]).schemas  # the kit's config loads
+        assert descriptor["config_digest"] == state.config_digest
+        runtime = (custom / descriptor["runtime"]).read_text()
+        assert f"SITE: Final = {site!r}" in runtime
+        others = [s for s in sites if s != site]
+        assert not any(f"SITE: Final = {o!r}" in runtime for o in others)
+        modules = sorted(p.name for p in (custom / descriptor["runtime"]).parent.glob("*.py"))
+        assert modules == sorted(["__init__.py", Path(descriptor["runtime"]).name])  # this site's only
+
+    (folder / "common.yaml").write_text("Pair:\n  type: object\n")  # the config changes after provisioning
+    stale = DeploymentState.load(tmp_path / "out").out_of_date()
+    assert stale is not None and "made from another version of" in stale and "dfm poc prepare" in stale

@@ -22,9 +22,9 @@ import click
 
 from dfm.cli import hookspecs
 from dfm.cli.providers import provider_of
-from dfm.cli.records import CliCommandEntry
 from dfm.kernel.errors import PluginConflictError, PluginError
 from dfm.kernel.plugins import DfmPluginManager, DfmPluginWarning, get_plugin_manager
+from dfm.kernel.records import CliCommandEntry
 from dfm.kernel.suggest import did_you_mean
 
 __all__ = [

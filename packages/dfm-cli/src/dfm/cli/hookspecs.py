@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 import pluggy
 
-from dfm.cli.records import CliCommandEntry
 from dfm.kernel.plugins import Registry
+from dfm.kernel.records import CliCommandEntry
 
 _spec = pluggy.HookspecMarker("dfm")
 
@@ -24,7 +24,7 @@ DFM_REGISTRIES = (Registry("cli_commands", "dfm_cli_commands", CliCommandEntry, 
 def dfm_cli_commands() -> CliCommandEntry | Iterable[CliCommandEntry]:  # type: ignore[empty-body]
     """Commands and groups to mount under ``dfm``.
 
-    **Returns** one :class:`~dfm.cli.records.CliCommandEntry` or an iterable of them.
+    **Returns** one :class:`~dfm.kernel.records.CliCommandEntry` or an iterable of them.
     The target resolves to a :class:`click.Command` (or group), imported only when
     that command is invoked, so ``dfm --help`` stays cheap.
 
@@ -47,7 +47,7 @@ def dfm_cli_commands() -> CliCommandEntry | Iterable[CliCommandEntry]:  # type: 
     **Example**::
 
         from dfm.kernel import hookimpl
-        from dfm.cli.records import CliCommandEntry
+        from dfm.kernel.records import CliCommandEntry
 
         @hookimpl(optionalhook=True)
         def dfm_cli_commands():

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dfm.cli.records import CliCommandEntry
 from dfm.kernel.markers import hookimpl
+from dfm.kernel.records import CliCommandEntry
 
 
 @hookimpl(optionalhook=True)

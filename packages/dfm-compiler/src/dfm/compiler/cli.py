@@ -16,15 +16,56 @@ from types import ModuleType
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from dfm.api import FederationHandle, load_federation
 from dfm.api.files import pipeline_from, run_pipeline_file, wants_federation
 from dfm.compiler.errors import PipelineFileError, RenderError
 from dfm.kernel.config.models import Federation
+from dfm.kernel.errors import DfmError
+from dfm.kernel.records import EmitterEntry
+from dfm.kernel.suggest import unknown
 
-__all__ = ["pipeline", "show"]
+__all__ = ["EmitterChoice", "pipeline", "pipeline_emitters", "render", "show"]
 
-FORMATS = ("text", "dot", "svg", "png")
+
+def pipeline_emitters() -> dict[str, EmitterEntry]:
+    """The emitters that render a prepared pipeline, by name (``dfm pipeline show --format``)."""
+    from dfm.kernel.plugins import get_plugin_manager
+
+    registry = get_plugin_manager().registry("emitters")
+    return {
+        name: entry
+        for name, entry in registry.items()
+        if isinstance(entry, EmitterEntry) and entry.takes == "pipeline"
+    }
+
+
+class EmitterChoice(click.ParamType):
+    """A ``--format`` value: the name of a pipeline emitter in the ``dfm_emitters`` registry.
+
+    The registry is read when a value is checked or completed, not when the
+    command is defined, so an installed plugin's emitter is a valid format.
+    """
+
+    name = "format"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        try:
+            return "[" + "|".join(pipeline_emitters()) + "]"
+        except DfmError:
+            return "FORMAT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        known = pipeline_emitters()
+        if value in known:
+            return str(value)
+        self.fail(unknown("format", str(value), known), param, ctx)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        return [CompletionItem(name) for name in pipeline_emitters() if name.startswith(incomplete)]
 
 
 def _federation(option: str | None, module: ModuleType, path: Path) -> FederationHandle:
@@ -53,20 +94,17 @@ def _federation(option: str | None, module: ModuleType, path: Path) -> Federatio
 
 
 def render(prepared: Any, federation: Federation, fmt: str) -> str | bytes:
-    """Render with the built-in emitters (``text``, ``dot``, ``svg``, ``png``)."""
-    if fmt == "text":
-        from dfm.compiler.emitters import text
-
-        return text.emit(prepared, federation)
-    if fmt == "dot":
-        from dfm.compiler.emitters import dot
-
-        return dot.emit(prepared, federation)
-    from dfm.compiler.emitters import graphviz
-
-    return (
-        graphviz.emit_svg(prepared, federation) if fmt == "svg" else graphviz.emit_png(prepared, federation)
-    )
+    """Render with the pipeline emitter named ``fmt`` from the ``dfm_emitters`` registry."""
+    entry = pipeline_emitters().get(fmt)
+    if entry is None:
+        raise RenderError(unknown("format", fmt, pipeline_emitters()))
+    rendered = entry.load()(prepared, federation)
+    if not isinstance(rendered, (str, bytes)):
+        raise RenderError(
+            f"emitter '{fmt}' from {entry.source} returned {type(rendered).__name__}, not str or bytes; "
+            "please report this to the plugin's authors"
+        )
+    return rendered
 
 
 @click.group(name="pipeline")
@@ -84,7 +122,12 @@ def pipeline() -> None:
 )
 @click.option("--strategy", "-s", default="auto", show_default=True, help="Placement strategy.")
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
+    "--format",
+    "fmt",
+    type=EmitterChoice(),
+    default="text",
+    show_default=True,
+    help="Output format: a pipeline emitter of the dfm_emitters registry (text, dot, svg, png, ...).",
 )
 @click.option(
     "-o",
@@ -119,11 +162,11 @@ def show(file: Path, federation: str | None, strategy: str, fmt: str, output: Pa
     if isinstance(rendered, str):
         click.echo(rendered, nl=False)
         return
-    if fmt == "svg":
+    if pipeline_emitters()[fmt].writes.startswith("image/svg"):
         click.echo(rendered.decode(), nl=False)
         return
     if sys.stdout.isatty():
-        raise RenderError("PNG output is binary: write it to a file with -o FILE.png")
+        raise RenderError(f"{fmt} output is binary: write it to a file with -o FILE.{fmt}")
     sys.stdout.flush()
     sys.stdout.buffer.write(rendered)
     sys.stdout.buffer.flush()

@@ -6,12 +6,10 @@ plugins or printing ``dfm --help`` imports neither networkx nor python-constrain
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from collections.abc import Iterator
-from typing import Any
 
-from dfm.kernel import EmitterEntry, PlacementStrategyEntry, hookimpl
+from dfm.kernel import CliCommandEntry, EmitterEntry, EmitterOption, PlacementStrategyEntry, hookimpl
 
 
 @hookimpl
@@ -35,21 +33,58 @@ def dfm_placement_strategies() -> Iterator[PlacementStrategyEntry]:
 
 @hookimpl
 def dfm_emitters() -> Iterator[EmitterEntry]:
-    yield EmitterEntry("text", "dfm.compiler.emitters.text:emit", summary="placed pipeline as a text table")
     yield EmitterEntry(
-        "dot", "dfm.compiler.emitters.dot:emit", summary="placed pipeline as Graphviz DOT, by site"
+        "text",
+        "dfm.compiler.emitters.text:emit",
+        summary="placed pipeline as a text table",
+        takes="pipeline",
+        writes="text",
+    )
+    yield EmitterEntry(
+        "dot",
+        "dfm.compiler.emitters.dot:emit",
+        summary="placed pipeline as Graphviz DOT, by site",
+        takes="pipeline",
+        writes="text/vnd.graphviz",
     )
     if shutil.which("dot"):
-        yield EmitterEntry("svg", "dfm.compiler.emitters.graphviz:emit_svg", summary="placed pipeline as SVG")
-        yield EmitterEntry("png", "dfm.compiler.emitters.graphviz:emit_png", summary="placed pipeline as PNG")
+        yield EmitterEntry(
+            "svg",
+            "dfm.compiler.emitters.graphviz:emit_svg",
+            summary="placed pipeline as SVG",
+            takes="pipeline",
+            writes="image/svg+xml",
+        )
+        yield EmitterEntry(
+            "png",
+            "dfm.compiler.emitters.graphviz:emit_png",
+            summary="placed pipeline as PNG",
+            takes="pipeline",
+            writes="image/png",
+        )
+    yield EmitterEntry(
+        "python-api",
+        "dfm.compiler.emitters.python_api:emit",
+        summary="the federation's typed Python package: API, site-pinned classes, per-site runtime",
+        takes="federation",
+        writes="a Python package (<code-package>/fed/)",
+        command="code",
+        options=(
+            EmitterOption("--cleanup", "Remove the files an earlier run wrote first.", flag=True),
+            EmitterOption("--no-api", "Write only the per-site runtime modules.", flag=True),
+            EmitterOption(
+                "--runtime-site",
+                "Write the runtime module of this site only (repeatable; default: every site).",
+                multiple=True,
+                metavar="SITE",
+            ),
+        ),
+    )
 
 
 @hookimpl(optionalhook=True)
-def dfm_cli_commands() -> list[Any]:
-    """``dfm pipeline ...``; contributes nothing where dfm-cli is not installed."""
-    try:
-        records = importlib.import_module("dfm.cli.records")  # dfm-cli is optional
-    except ImportError:
-        return []
-    entry = records.CliCommandEntry
-    return [entry("pipeline", "dfm.compiler.cli:pipeline", summary="Inspect how pipelines are placed.")]
+def dfm_cli_commands() -> list[CliCommandEntry]:
+    """``dfm pipeline ...`` (the hook's spec is dfm-cli's, hence optional)."""
+    return [
+        CliCommandEntry("pipeline", "dfm.compiler.cli:pipeline", summary="Inspect how pipelines are placed.")
+    ]

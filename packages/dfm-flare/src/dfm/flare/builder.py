@@ -8,8 +8,10 @@ For every client (one per DFM site) it writes into ``<kit>/local/custom/``
 - ``requirements.txt``: the distributions the site must have installed;
 - ``dfm_site.json``: the site descriptor (federation, site name, FLARE name,
   config file, requirements);
-- ``dfm/``: a copy of the federation config and of the federation-local
-  adapter code the site's interface uses.
+- ``dfm/``: a copy of the federation config, of every file it pulls in by
+  ``$ref``, of the federation-local adapter code the site's interface uses,
+  and the site's generated runtime module (``<code-package>.fed.runtime.<site>``,
+  its own bindings only); the descriptor records the config's digest.
 
 For the server and every client it adds the ``dfm.`` package prefix to
 ``class_allow_list`` in ``local/resources.json.default``, so that jobs whose
@@ -30,14 +32,21 @@ from nvflare.lighter.entity import Project
 from nvflare.lighter.spec import Builder
 
 from dfm.flare.layout import PACKAGE_PREFIX, REQUIREMENTS_FILE, SERVER_NAME, SITE_DESCRIPTOR, SITE_DIR
+from dfm.kernel.config.digest import config_digest
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
 def copy_site_code(config: Path, code_dir: Path, local_code: list[str]) -> None:
-    """Copy the federation config and the local adapter code (paths relative to it) into ``code_dir``."""
+    """Copy the federation config, every file it pulls in by ``$ref``, and the local adapter code
+    (paths relative to the config's folder) into ``code_dir``."""
+    from dfm.kernel.config.digest import config_files
+
     code_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(config, code_dir / config.name)
+    for rel_file in config_files(config):
+        target = code_dir / rel_file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(config.parent / rel_file, target)
     for rel in local_code:
         source = config.parent / rel
         target = code_dir / rel
@@ -45,6 +54,24 @@ def copy_site_code(config: Path, code_dir: Path, local_code: list[str]) -> None:
             shutil.copytree(source, target, ignore=_IGNORE, dirs_exist_ok=True)
         else:
             shutil.copy2(source, target)
+
+
+def write_runtime_module(config: Path, code_dir: Path, site: str) -> str:
+    """Write the site's generated runtime module (the ``python-api`` emitter) under ``code_dir``.
+
+    Returns its path relative to ``code_dir``'s parent (``dfm/examplefed/fed/runtime/reception.py``),
+    as the site descriptor records it. The emitter comes
+    from the ``dfm_emitters`` registry; it writes the package's root ``__init__.py``
+    only when the copied local code has none.
+    """
+    from dfm.kernel.config import load_config
+    from dfm.kernel.plugins import get_plugin_manager
+
+    federation = load_config(config)
+    emit = get_plugin_manager().get("emitters", "python-api").load()
+    written = emit(federation, config_path=config, output_dir=code_dir, no_api=True, runtime_site=[site])
+    module = next(p for p in written if p.parent.name == "runtime" and p.name != "__init__.py")
+    return module.relative_to(code_dir.parent).as_posix()
 
 
 class DfmSiteBuilder(Builder):
@@ -95,6 +122,7 @@ class DfmSiteBuilder(Builder):
                     f"client '{participant.name}' is not a site of federation '{self.federation}'"
                 )
             copy_site_code(config, custom / SITE_DIR, spec.get("local_code", []))
+            runtime = write_runtime_module(config, custom / SITE_DIR, spec["site"])
             requirements = list(spec.get("requirements", []))
             (custom / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in requirements))
             descriptor = {
@@ -106,6 +134,8 @@ class DfmSiteBuilder(Builder):
                 "server": SERVER_NAME,
                 "config": f"{SITE_DIR}/{config.name}",
                 "requirements": requirements,
+                "runtime": runtime,
+                "config_digest": config_digest(config),
             }
             (custom / SITE_DESCRIPTOR).write_text(json.dumps(descriptor, indent=2) + "\n")
 

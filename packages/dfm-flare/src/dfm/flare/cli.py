@@ -102,6 +102,9 @@ def poc_prepare(federation: str, port: int | None) -> None:
 def poc_start(federation: str, timeout: float) -> None:
     """Start the server and one client per site; return when all clients are connected."""
     deployment = _deployment(federation)
+    stale = deployment.state.out_of_date()
+    if stale:
+        click.echo(f"warning: {stale}", err=True)
     state = deployment.start(timeout=timeout)
     click.echo(
         f"started {state.federation}: server and {len(state.sites)} client(s) on port {state.port} "

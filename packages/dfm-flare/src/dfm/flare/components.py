@@ -781,7 +781,7 @@ class DfmExecutor(Executor):
         threading.Thread(target=self._report_ready, args=(error,), daemon=True).start()
 
     def _open_runtime(self, fl_ctx: FLContext) -> None:
-        from dfm.kernel.codecs import SafeCodec
+        from dfm.kernel.codecs import codec_for
         from dfm.kernel.config import load_config
         from dfm.runner.site import SiteRuntime
 
@@ -801,7 +801,7 @@ class DfmExecutor(Executor):
         )
         config = custom / descriptor["config"]
         federation = load_config(config)
-        self._codec = SafeCodec(allow_pickle=federation.allow_pickle)
+        self._codec = codec_for(federation)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name=f"dfm-site-{self.site}", daemon=True

@@ -30,7 +30,7 @@ import os
 import struct
 from typing import Any
 
-from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.codecs import Codec
 from dfm.kernel.ir.serde import to_data
 from dfm.runner.messages import Install, to_wire
 from dfm.runner.transports.wire import decode_frame
@@ -54,7 +54,7 @@ class FrameError(ValueError):
     """A frame that cannot be decoded (truncated, or pointing outside itself)."""
 
 
-def pack(msg: Any, codec: SafeCodec) -> bytes:
+def pack(msg: Any, codec: Codec) -> bytes:
     """Encode a runner message into one frame (no pickle unless the codec allows it)."""
     wire = to_wire(msg)
     if isinstance(msg, Install):
@@ -76,7 +76,7 @@ def _split_head(frame: bytes | memoryview) -> tuple[bytes, memoryview]:
     return bytes(view[_LEN.size : end]), view[end:]
 
 
-def unpack(frame: bytes | memoryview, codec: SafeCodec) -> Any:
+def unpack(frame: bytes | memoryview, codec: Codec) -> Any:
     """Decode a frame made by :func:`pack` into a runner message."""
     head, inline = _split_head(frame)
     try:

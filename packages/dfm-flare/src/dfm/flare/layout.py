@@ -94,6 +94,10 @@ def poc_home(federation: str) -> Path:
     return flare_home() / federation
 
 
+class StaleKitsWarning(UserWarning):
+    """The startup kits were made from another version of the federation config."""
+
+
 @attrs.define
 class DeploymentState:
     """What ``dfm-flare.json`` records about a provisioned (and maybe running) deployment."""
@@ -107,6 +111,26 @@ class DeploymentState:
     sites: dict[str, str] = attrs.Factory(dict)  # DFM site -> FLARE client name
     pids: dict[str, int] = attrs.Factory(dict)  # participant -> pid (also its process group)
     home: str = ""  # HOME of the started processes
+    config_digest: str = ""  # dfm.kernel.config.digest.config_digest of the config the kits were made from
+
+    def out_of_date(self) -> str | None:
+        """Why the kits no longer match their config (it changed since provisioning), or None."""
+        from dfm.kernel.config.digest import config_digest
+        from dfm.kernel.errors import ConfigError
+
+        if not self.config_digest:
+            return None  # provisioned before kits recorded a digest
+        try:
+            current = config_digest(self.config)
+        except (ConfigError, OSError):
+            return None  # loading the config reports that
+        if current == self.config_digest:
+            return None
+        return (
+            f"the startup kits in {self.prod_dir} were made from another version of {self.config} "
+            f"({self.config_digest[:19]}, now {current[:19]}); run 'dfm poc prepare {self.federation}' "
+            "(or 'dfm fed gen provision') to make them again"
+        )
 
     @property
     def admin_kit(self) -> Path:

@@ -7,9 +7,8 @@ Cheap to import: records point at their implementations by import string, so
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from dfm.kernel import TransportEntry, hookimpl
+from dfm.kernel import CliCommandEntry, TransportEntry, hookimpl
 
 
 @hookimpl
@@ -22,11 +21,7 @@ def dfm_transports() -> Iterator[TransportEntry]:
 
 
 @hookimpl(optionalhook=True)
-def dfm_cli_commands() -> Iterator[Any]:
-    try:
-        from dfm.cli.records import CliCommandEntry
-    except ImportError:  # dfm-cli is not installed (a FLARE site, a library user)
-        return
+def dfm_cli_commands() -> Iterator[CliCommandEntry]:
     yield CliCommandEntry(
         "provision",
         "dfm.flare.cli:provision",

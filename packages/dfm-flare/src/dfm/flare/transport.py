@@ -47,6 +47,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +66,13 @@ from dfm.flare.frames import (
 from dfm.flare.layout import (
     DeploymentState,
     FlareSetupError,
+    StaleKitsWarning,
     admin_name,
     client_names,
     poc_home,
     require_nvflare,
 )
-from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.codecs import codec_for
 from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost
 from dfm.runner.transports.base import Transport, TransportError
 
@@ -106,7 +108,7 @@ class FlareTransport(Transport):
             require_nvflare()
         except FlareSetupError as exc:
             raise TransportError(str(exc)) from None
-        self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
+        self.codec = codec_for(self.federation)
         self.sites = client_names(self.federation)
         self.chunk_bytes = int(self.options.get("chunk_bytes", CHUNK_BYTES))
         self.poll_max = float(self.options.get("poll_max", 0.2))
@@ -155,6 +157,9 @@ class FlareTransport(Transport):
                 else ""
             )
             raise TransportError(f"{exc}{hint}") from None
+        stale = state.out_of_date()
+        if stale:
+            warnings.warn(stale, StaleKitsWarning, stacklevel=2)
         if state.federation != self.federation.name:
             raise TransportError(
                 f"the FLARE deployment in {workspace} runs federation '{state.federation}', "

@@ -24,8 +24,10 @@ from dfm.kernel.markers import hookimpl
 from dfm.kernel.plugins import DfmPluginManager, PluginInfo, get_plugin_manager, reset_plugin_manager
 from dfm.kernel.records import (
     AdapterEntry,
+    CliCommandEntry,
     CodecEntry,
     EmitterEntry,
+    EmitterOption,
     Entry,
     PlacementStrategyEntry,
     Provenance,
@@ -34,6 +36,7 @@ from dfm.kernel.records import (
 
 __all__ = [
     "AdapterEntry",
+    "CliCommandEntry",
     "CodecEntry",
     "CompileError",
     "ConfigError",
@@ -41,6 +44,7 @@ __all__ = [
     "DfmError",
     "DfmPluginManager",
     "EmitterEntry",
+    "EmitterOption",
     "Entry",
     "JobError",
     "PipelineError",

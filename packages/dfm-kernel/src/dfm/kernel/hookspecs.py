@@ -122,9 +122,14 @@ def dfm_transports() -> TransportEntry | Iterable[TransportEntry]:  # type: igno
 def dfm_emitters() -> EmitterEntry | Iterable[EmitterEntry]:  # type: ignore[empty-body]
     """Code and artifact emitters this plugin provides.
 
-    **Returns** one :class:`~dfm.kernel.records.EmitterEntry` or an iterable.
+    **Returns** one :class:`~dfm.kernel.records.EmitterEntry` or an iterable. Its
+    ``takes`` says what the target consumes: ``"pipeline"`` (``emit(prepared, federation)
+    -> str | bytes``, a ``dfm pipeline show --format``) or ``"federation"`` (``emit(federation,
+    *, config_path, output_dir, **options) -> list[Path]``, a ``dfm fed gen`` kind whose
+    command-line options are the record's ``options``).
 
-    **When called**: once per process, by ``dfm fed gen ...`` and ``dfm pipeline show``.
+    **When called**: once per process, by ``dfm fed gen ...``, ``dfm pipeline show`` and
+    provisioning (the ``python-api`` emitter writes each site's runtime module).
 
     **Names and conflicts**: lowercase names (``dot``, ``python-api``,
     ``flare-provision``); two plugins claiming the same name is an error.
@@ -135,7 +140,13 @@ def dfm_emitters() -> EmitterEntry | Iterable[EmitterEntry]:  # type: ignore[emp
 
         @hookimpl
         def dfm_emitters():
-            return EmitterEntry("mermaid", "my_pkg.emitters:emit_mermaid", summary="placed graph as Mermaid")
+            return EmitterEntry(
+                "mermaid",
+                "my_pkg.emitters:emit_mermaid",
+                summary="placed graph as Mermaid",
+                takes="pipeline",
+                writes="text/vnd.mermaid",
+            )
 
     Implemented in ``dfm.compiler.plugin`` and ``dfm.flare.plugin``.
 
@@ -149,7 +160,10 @@ def dfm_codecs() -> CodecEntry | Iterable[CodecEntry]:  # type: ignore[empty-bod
 
     **Returns** one :class:`~dfm.kernel.records.CodecEntry` or an iterable.
 
-    **When called**: once per process, when a site starts.
+    **When called**: once per process, when a transport starts: every transport gets the
+    codec the federation config names (``codec:``, default ``safe``) through
+    :func:`dfm.kernel.codecs.codec_for`; the target is ``factory(allow_pickle=bool)``
+    returning a :class:`dfm.kernel.codecs.Codec`.
 
     **Names and conflicts**: lowercase names; ``safe`` is the kernel's default
     and never unpickles. Two plugins claiming the same name is an error.

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Literal
 
 import attrs
 
@@ -136,11 +136,83 @@ class TransportEntry(Entry):
     kind: ClassVar[str] = "transport"
 
 
+OPTION_RE = re.compile(r"^--[a-z][a-z0-9-]*$")
+EMITTER_INPUTS = ("federation", "pipeline")
+
+
+@attrs.frozen
+class EmitterOption:
+    """A command-line option of a federation emitter (``dfm fed gen KIND --OPTION``).
+
+    The emitter receives it as a keyword argument named like the option
+    (``--no-api`` -> ``no_api``): a bool for a ``flag``, a tuple of strings
+    when ``multiple``, else a string or None.
+    """
+
+    name: str  # "--runtime-site"
+    help: str = ""
+    flag: bool = False
+    multiple: bool = False
+    metavar: str | None = None
+
+    @property
+    def keyword(self) -> str:
+        """The keyword argument the emitter receives: ``runtime_site``."""
+        return self.name.removeprefix("--").replace("-", "_")
+
+
+def _options(value: Iterable[EmitterOption]) -> tuple[EmitterOption, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class EmitterEntry(Entry):
-    """A code or artifact emitter (``python-api``, ``flare-provision``...)."""
+    """A code or artifact emitter, and what it takes and writes.
+
+    ``takes`` is what the emitter consumes:
+
+    - ``"pipeline"``: ``emit(prepared, federation) -> str | bytes`` renders a prepared
+      pipeline; listed by ``dfm pipeline show --format``;
+    - ``"federation"``: ``emit(federation, *, config_path, output_dir, **options) ->
+      list[Path]`` writes files for a federation and returns them; listed as
+      ``dfm fed gen <name>``, with ``options`` as its command-line options.
+
+    ``writes`` says in a few words what comes out (``"text"``, ``"image/svg+xml"``,
+    ``"a Python package"``). ``command`` names a federation emitter's subcommand when
+    it differs from the emitter's name (``python-api`` is ``dfm fed gen code``).
+    """
 
     kind: ClassVar[str] = "emitter"
+
+    takes: Literal["federation", "pipeline"] = attrs.field(default="pipeline", kw_only=True)
+    writes: str = attrs.field(default="", kw_only=True)
+    options: tuple[EmitterOption, ...] = attrs.field(default=(), kw_only=True, converter=_options)
+    command: str | None = attrs.field(default=None, kw_only=True)
+
+    @property
+    def command_name(self) -> str:
+        """The ``dfm fed gen`` subcommand of a federation emitter."""
+        return self.command or self.name
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.takes not in EMITTER_INPUTS:
+            found.append(f"{self.kind} {self.name!r}: takes must be one of {', '.join(EMITTER_INPUTS)}")
+        if not isinstance(self.writes, str) or "\n" in self.writes:
+            found.append(f"{self.kind} {self.name!r}: writes must be a one-line string")
+        for option in self.options:
+            if not isinstance(option, EmitterOption) or not OPTION_RE.match(option.name):
+                found.append(
+                    f"{self.kind} {self.name!r}: option {option!r} must be an EmitterOption "
+                    "named like '--name'"
+                )
+            elif self.takes != "federation":
+                found.append(f"{self.kind} {self.name!r}: only federation emitters take options")
+        if self.command is not None and (
+            not isinstance(self.command, str) or not re.match(r"^[a-z][a-z0-9-]*$", self.command)
+        ):
+            found.append(f"{self.kind} {self.name!r}: command {self.command!r} must be a command name")
+        return found
 
 
 @attrs.frozen
@@ -148,3 +220,41 @@ class CodecEntry(Entry):
     """A payload codec; ``safe`` never unpickles anything."""
 
     kind: ClassVar[str] = "codec"
+
+
+@attrs.frozen
+class CliCommandEntry(Entry):
+    """A click command or group mounted under ``dfm`` (or under ``dfm <parent>``).
+
+    Returned by ``dfm_cli_commands``, a hook dfm-cli declares; the record lives
+    here so that plugins contribute commands without importing dfm-cli.
+
+    ``target`` resolves to a :class:`click.Command`; ``parent`` is the command
+    path of the group to mount it in (``"fed"``, or ``"fed gen"`` for a group
+    contributed under ``fed``), ``None`` for the top level. Commands are unique
+    by their full path (:attr:`key`), so ``dfm validate`` and ``dfm fed validate``
+    do not conflict.
+    """
+
+    kind: ClassVar[str] = "cli command"
+    name_re: ClassVar[re.Pattern[str]] = re.compile(r"^[a-z][a-z0-9-]*$")
+
+    parent: str | None = None  # e.g. "fed" to mount under "dfm fed"
+
+    @property
+    def key(self) -> str:
+        """The command's path under ``dfm``: ``"fed validate"``."""
+        return f"{self.parent} {self.name}" if self.parent else self.name
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.parent is not None and (
+            not isinstance(self.parent, str)
+            or not self.parent.split()
+            or not all(self.name_re.match(word) for word in self.parent.split(" "))
+        ):
+            found.append(
+                f"{self.kind} {self.name!r}: parent {self.parent!r} must be a command path "
+                "such as 'fed' or 'fed gen'"
+            )
+        return found

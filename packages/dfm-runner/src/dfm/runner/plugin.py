@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from dfm.kernel import TransportEntry, hookimpl
+from dfm.kernel import CliCommandEntry, TransportEntry, hookimpl
 
 
 @hookimpl
@@ -23,11 +22,7 @@ def dfm_transports() -> Iterator[TransportEntry]:
 
 
 @hookimpl(optionalhook=True)
-def dfm_cli_commands() -> Iterator[Any]:
-    try:
-        from dfm.cli.records import CliCommandEntry
-    except ImportError:  # dfm-cli is not installed (a site, a library user)
-        return
+def dfm_cli_commands() -> Iterator[CliCommandEntry]:
     yield CliCommandEntry(
         "submit", "dfm.runner.cli:submit", summary="Run a pipeline or a script on a federation.", parent="fed"
     )

@@ -34,7 +34,7 @@ def dfm_adapters() -> Iterator[AdapterEntry]:
 #
 # @hookimpl(optionalhook=True)
 # def dfm_cli_commands():
-#     from dfm.cli.records import CliCommandEntry
+#     from dfm.kernel.records import CliCommandEntry
 #
 #     yield CliCommandEntry(
 #         "{{ cookiecutter.hyphenated }}",

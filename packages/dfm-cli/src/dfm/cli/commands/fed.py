@@ -17,6 +17,7 @@ from dfm.cli.completion import complete_federation
 from dfm.cli.group import DfmGroup, cli_manager, echo_rows
 from dfm.cli.scaffold import bake, template_options
 from dfm.kernel.errors import ConfigError, ConfigIssue, DfmError, PluginVersionError
+from dfm.kernel.records import EmitterEntry
 
 if TYPE_CHECKING:
     from dfm.kernel.config import Federation
@@ -163,12 +164,115 @@ def new(
     click.echo(f"next: dfm fed validate {config} && python {target / 'demo.py'}")
 
 
-@click.group("gen", cls=DfmGroup)
-def gen() -> None:
-    """Generate deployment artifacts for a federation.
+def federation_emitters() -> dict[str, EmitterEntry]:
+    """Emitters that take a federation, by their ``dfm fed gen`` subcommand name."""
+    registry = cli_manager().registry("emitters")
+    out: dict[str, EmitterEntry] = {}
+    for entry in registry.values():
+        if isinstance(entry, EmitterEntry) and entry.takes == "federation":
+            out[entry.command_name] = entry
+    return dict(sorted(out.items()))
 
-    Plugins add the kinds of artifact: dfm-flare adds 'provision' (FLARE's
-    project.yml and startup kits).
+
+class GenGroup(DfmGroup):
+    """``dfm fed gen``: one subcommand per federation emitter of the ``dfm_emitters`` registry.
+
+    Each emitter becomes ``dfm fed gen <kind> NAME [--output-dir DIR] [its options]``;
+    commands that plugins mount here through ``dfm_cli_commands`` (``provision``)
+    are listed too and win over an emitter of the same name.
+    """
+
+    def _emitters(self) -> dict[str, EmitterEntry]:
+        try:
+            return federation_emitters()
+        except DfmError as exc:
+            click.echo(f"warning: {exc}", err=True)
+            return {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._emitters()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        entry = self._emitters().get(cmd_name)
+        return emitter_command(entry) if entry is not None else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_commands(ctx, formatter)
+        taken = set(super().list_commands(ctx))
+        by_source: dict[str, list[tuple[str, str]]] = {}
+        for name, entry in self._emitters().items():
+            if name not in taken:
+                by_source.setdefault(entry.source, []).append((name, entry.summary))
+        for source, rows in sorted(by_source.items()):
+            with formatter.section(f"Emitters from {source}"):
+                formatter.write_dl(rows)
+
+
+def emitter_command(entry: EmitterEntry) -> click.Command:
+    """The ``dfm fed gen`` command of a federation emitter: its options come from its record."""
+
+    def run(federation: str, output_dir: Path | None, **options: Any) -> None:
+        from dfm.kernel.config import load_config
+        from dfm.kernel.fedregistry import resolve_federation
+
+        path = Path(resolve_federation(federation)).resolve()
+        config = load_config(path)
+        emit = entry.load()
+        written = emit(config, config_path=path, output_dir=output_dir, **options)
+        files = sorted(Path(f) for f in written or [])
+        root = _common_root(files)
+        click.echo(
+            f"{entry.command_name}: wrote {_plural(len(files), 'file')}" + (f" under {root}" if root else "")
+        )
+
+    params: list[click.Parameter] = [
+        click.Argument(["federation"], metavar="NAME", shell_complete=complete_federation),
+        click.Option(
+            ["--output-dir", "output_dir"],
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Where to write [the federation's folder].",
+        ),
+    ]
+    for option in entry.options:
+        params.append(
+            click.Option(
+                [option.name, option.keyword],
+                is_flag=option.flag,
+                multiple=option.multiple,
+                metavar=option.metavar,
+                help=option.help,
+            )
+        )
+    help_text = f"{entry.summary}.\n\nNAME is a federation config file or a registered name. Emitter " + (
+        f"'{entry.name}' from {entry.source}" + (f"; writes {entry.writes}." if entry.writes else ".")
+    )
+    return click.Command(
+        entry.command_name, callback=run, params=params, help=help_text, short_help=entry.summary
+    )
+
+
+def _common_root(files: list[Path]) -> Path | None:
+    if not files:
+        return None
+    import os
+
+    try:
+        return Path(os.path.commonpath([str(f.parent) for f in files]))
+    except ValueError:
+        return None
+
+
+@click.group("gen", cls=GenGroup)
+def gen() -> None:
+    """Generate code and deployment artifacts for a federation.
+
+    Each kind is an emitter of the dfm_emitters registry ('code' is the
+    python-api emitter); plugins add more, and dfm-flare adds 'provision'
+    (FLARE's project.yml and startup kits).
     """
 
 

@@ -330,6 +330,8 @@ class Federation:
     links: Links = attrs.Factory(Links)
     provision: Provision | None = None
     allow_pickle: bool = _field("allow-pickle", default=False)
+    # DFM extension: the payload codec, a name from the dfm_codecs registry
+    codec: str = "safe"
     # problems that do not make the config invalid (set by the loader)
     warnings: tuple[Any, ...] = _internal(default=(), eq=False)
 

@@ -104,6 +104,10 @@ class RefResolver:
                 self.failed.append(out)
         return data
 
+    def files(self) -> list[str]:
+        """Real paths of every file read so far: the config and each ``$ref`` target that loaded."""
+        return sorted(path for path, source in self._sources.items() if source is not None)
+
     # -- walking -------------------------------------------------------------------
 
     def _walk(

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from dfm.kernel.codecs import CodecError, SafeCodec
+from dfm.kernel.codecs import Codec, CodecError, codec_for
 from dfm.runner.messages import APP, Install, Result, Token, from_wire, to_wire
 from dfm.runner.site import SiteRuntime
 from dfm.runner.transports.base import Transport
@@ -51,7 +51,7 @@ class InprocTransport(Transport):
     async def start(self) -> None:
         self.sites: dict[str, SiteRuntime] = {}
         self._outbox: deque[tuple[Handler, Any, str]] = deque()
-        self._codec = None if self.options.get("trusted") else SafeCodec(self.federation.allow_pickle)
+        self._codec: Codec | None = None if self.options.get("trusted") else codec_for(self.federation)
         self._scheduled = False
         seed = self.options.get("shuffle_seed")
         self._random = random.Random(seed) if seed is not None else None

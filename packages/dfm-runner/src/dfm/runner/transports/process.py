@@ -44,7 +44,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.codecs import codec_for
 from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost, StartJob
 from dfm.runner.transports.base import Transport, TransportError
 from dfm.runner.transports.wire import (
@@ -104,7 +104,7 @@ class ProcessTransport(Transport):
 
     async def start(self) -> None:
         self._liveness_options()
-        self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
+        self.codec = codec_for(self.federation)
         self.dir = Path(tempfile.mkdtemp(prefix="dfm-proc-", dir=shm_root()))
         self.layout = Layout(self.dir, list(self.federation.sites))
         self.master = secrets.token_bytes(32)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.codecs import codec_for
 from dfm.kernel.config import load_config
 from dfm.runner.messages import APP
 from dfm.runner.site import SiteRuntime
@@ -53,7 +53,7 @@ class SiteProcess:
         self.layout = Layout(directory, list(self.federation.sites))
         self.workers = workers
         self.keys = keys
-        self.codec = SafeCodec(allow_pickle=self.federation.allow_pickle)
+        self.codec = codec_for(self.federation)
         self.peers: dict[str, asyncio.StreamWriter] = {}
         self.queued: dict[str, list[Any]] = {}
         self.done = asyncio.Event()

@@ -32,7 +32,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from dfm.kernel.codecs import SafeCodec
+from dfm.kernel.codecs import Codec
 from dfm.kernel.codecs.safe import TextBuffer
 from dfm.kernel.ir.net import SiteNet
 from dfm.kernel.ir.serde import from_data, to_data
@@ -59,7 +59,7 @@ def shm_root() -> str:
     )
 
 
-def encode_frame(msg: Any, codec: SafeCodec, spill_dir: Path) -> list[bytes | memoryview]:
+def encode_frame(msg: Any, codec: Codec, spill_dir: Path) -> list[bytes | memoryview]:
     """Frame ``msg``; buffers of ``SPILL_BYTES`` or more go to files in ``spill_dir``.
 
     ``spill_dir`` is the receiver's inbox folder for this sender.
@@ -180,7 +180,7 @@ def _descriptors(data: Any) -> list[dict[str, Any]]:
     return descs
 
 
-def decode_frame(head: bytes, inline: bytes, codec: SafeCodec, spill_dir: Path | None) -> Any:
+def decode_frame(head: bytes, inline: bytes, codec: Codec, spill_dir: Path | None) -> Any:
     """Decode a frame received from the sender whose inbox folder here is ``spill_dir``.
 
     With ``spill_dir=None`` every buffer must be inline.

@@ -1,0 +1,1 @@
+"""examplefed: a DFM federation package."""

@@ -1,0 +1,1 @@
+"""geofed: a DFM federation package."""
