@@ -32,7 +32,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from dfm.kernel.codecs import Codec
+from dfm.kernel.codecs import Codec, SafeCodec
 from dfm.kernel.codecs.safe import TextBuffer
 from dfm.kernel.ir.net import SiteNet
 from dfm.kernel.ir.serde import from_data, to_data
@@ -67,7 +67,11 @@ def encode_frame(msg: Any, codec: Codec, spill_dir: Path) -> list[bytes | memory
     wire = to_wire(msg)
     if isinstance(msg, Install):
         wire["net"] = to_data(msg.net)
-    header, buffers = codec.encode(wire, lazy_text=True)
+    # the safe codec can hand out large strings lazily, encoded chunk by chunk into the spill file
+    if isinstance(codec, SafeCodec):
+        header, buffers = codec.encode(wire, lazy_text=True)
+    else:
+        header, buffers = codec.encode(wire)
     descriptors: list[dict[str, Any]] = []
     inline: list[bytes | memoryview] = []
     for buf in buffers:
