@@ -116,6 +116,7 @@ class Job:
         self.prepared = prepared
         self.frames = frames
         self.open = open  # more frames may come (autostop=False) until send_stop_frame()
+        self.autostop = not open
         self._frame_lock = threading.Lock()
         self._detached = False
         self._window = int(session._options.get("result_window", RESULT_WINDOW))
@@ -517,7 +518,7 @@ class Session:
         for site, net in prepared.nets.items():
             params = {name: [values[name] for values in sets] for name in net.params}
             try:
-                self.transport.send(site, StartJob(job.id, digests[site], len(sets), params, job.open))
+                self.transport.send(site, StartJob(job.id, digests[site], len(sets), params, not job.autostop))
             except Exception as exc:
                 raise DfmError(f"cannot send the job's parameters to site '{site}': {exc}") from exc
         if prepared.homesite in prepared.nets:  # how many results the homesite may send before we take some
