@@ -37,6 +37,7 @@ class StartJob:
     frames: int  # number of parameter sets
     params: dict[str, list[Any]]  # parameter name -> value per frame (only what the site needs)
     open: bool = False  # more frames may follow (MoreFrames) until StopFrames
+    window: int = 0  # homesite: results it may send before the application's first Credit (0: no limit)
 
 
 @attrs.define(slots=True)

@@ -137,9 +137,7 @@ class CompiledNet:
 class NetRunner:
     """The state of one job at one site."""
 
-    def __init__(
-        self, job: str, compiled: CompiledNet, site: SiteRuntime, frames: int, open: bool = False
-    ):
+    def __init__(self, job: str, compiled: CompiledNet, site: SiteRuntime, frames: int, open: bool = False):
         self.job = job
         self.c = compiled
         self.site = site
@@ -385,7 +383,9 @@ class NetRunner:
 
     def _pump(self, t: CallT, frame: Frame, generator: Any) -> None:
         """Run a generator an adapter returned: each item becomes a stream item of ``t.output``."""
-        task = self.site.loop.create_task(self._run_stream(t, frame, generator), name=f"{self.job}:{t.id}:stream")
+        task = self.site.loop.create_task(
+            self._run_stream(t, frame, generator), name=f"{self.job}:{t.id}:stream"
+        )
         self.running.add(task)
 
         def finished(task: asyncio.Task[Any]) -> None:

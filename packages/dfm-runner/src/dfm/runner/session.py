@@ -197,7 +197,9 @@ class Job:
                     "(start it with execute(..., autostop=False), before send_stop_frame())"
                 )
             if self._status.ended:
-                raise DfmError(f"job {self.id} has ended ({self._status.value}): {self._error or 'no more input'}")
+                raise DfmError(
+                    f"job {self.id} has ended ({self._status.value}): {self._error or 'no more input'}"
+                )
             first = self.frames
             self.frames += len(sets)
             if sets:
@@ -517,12 +519,13 @@ class Session:
                 self._installed.add((digests[site], site))
         for site, net in prepared.nets.items():
             params = {name: [values[name] for values in sets] for name in net.params}
+            # the homesite may send `window` results before the application takes some (Credit)
+            window = job._window if site == prepared.homesite else 0
+            start = StartJob(job.id, digests[site], len(sets), params, not job.autostop, window)
             try:
-                self.transport.send(site, StartJob(job.id, digests[site], len(sets), params, not job.autostop))
+                self.transport.send(site, start)
             except Exception as exc:
                 raise DfmError(f"cannot send the job's parameters to site '{site}': {exc}") from exc
-        if prepared.homesite in prepared.nets:  # how many results the homesite may send before we take some
-            self.transport.send(prepared.homesite, Credit(job.id, job._taken + job._window))
 
     def _more(self, job: Job, first: int, sets: list[dict[str, Any]]) -> None:
         if job.status.ended:

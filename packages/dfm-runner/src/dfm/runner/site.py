@@ -395,7 +395,10 @@ class SiteRuntime:
             self.refuse(APP, f"StopFrames for job {msg.job}, which is not open")
             return
         if type(msg.total) is not int or msg.total != runner.frames:
-            self.fail(msg.job, f"site '{self.name}': job {msg.job} stopped at {msg.total!r} frames, it has {runner.frames}")
+            self.fail(
+                msg.job,
+                f"site '{self.name}': job {msg.job} stopped at {msg.total!r} frames, it has {runner.frames}",
+            )
             return
         early = self.pending.pop(msg.job, ())
         self.pending_count -= len(early)
@@ -447,14 +450,13 @@ class SiteRuntime:
 
     def _refuse_data(self, msg: Any, sender: str, runner: NetRunner) -> None:
         if type(msg) is StreamAck:
-            self.refuse(sender, f"StreamAck for '{msg.place}' of job {msg.job}, a stream it does not receive from here")
+            self.refuse(
+                sender,
+                f"StreamAck for '{msg.place}' of job {msg.job}, a stream it does not receive from here",
+            )
             return
         target = (
-            msg.place
-            if type(msg) in (Token, StreamEnd)
-            else msg.loop
-            if type(msg) is LoopCount
-            else msg.cond
+            msg.place if type(msg) in (Token, StreamEnd) else msg.loop if type(msg) is LoopCount else msg.cond
         )
         expected = runner.c.senders.get(target)
         if expected is None:
@@ -475,6 +477,8 @@ class SiteRuntime:
             self.refuse(APP, f"job {msg.job} was already started here")
             return
         runner = NetRunner(msg.job, compiled, self, msg.frames, open=msg.open is True)
+        if type(msg.window) is int and msg.window > 0:
+            runner.allowed = msg.window
         self.jobs[msg.job] = runner
         self.to_app(JobStarted(msg.job, self.name))
         runner.start(msg.params)

@@ -152,7 +152,9 @@ class HostilePeerSuite:
     def test_stream_messages_only_from_the_streams_sender(self, hostile_session, hostilefed, kind, needle):
         job, place = self.victim(hostile_session, hostilefed, f"v-{kind}")
         self.attack(hostile_session, hostilefed, kind, job=job.id, place=place)
-        assert needle in wait_for_refusal(hostile_session, "'mallory'", job.id, "Stream" if kind != "stream-item" else place)
+        assert needle in wait_for_refusal(
+            hostile_session, "'mallory'", job.id, "Stream" if kind != "stream-item" else place
+        )
         self.assert_victim_unharmed(job, f"v-{kind}")
 
     def test_token_for_an_unknown_place(self, hostile_session, hostilefed):
