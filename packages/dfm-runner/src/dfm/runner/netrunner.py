@@ -146,6 +146,7 @@ class NetRunner:
         self.streams: dict[tuple[str, Frame], _Stream] = {}  # open streams
         self.ended_streams: set[tuple[str, Frame]] = set()
         self.results_sent = 0
+        self.pumps = 0  # running generators (in self.running, but not adapter calls)
         self.allowed: int | None = None  # results the application accepts in all (None: no limit)
         self._room: asyncio.Event | None = None  # set when a paused stream may go on
         self.tokens: dict[str, dict[Frame, Any]] = defaultdict(dict)
@@ -387,9 +388,11 @@ class NetRunner:
             self._run_stream(t, frame, generator), name=f"{self.job}:{t.id}:stream"
         )
         self.running.add(task)
+        self.pumps += 1
 
         def finished(task: asyncio.Task[Any]) -> None:
             self.running.discard(task)
+            self.pumps -= 1
             if self.finished or task.cancelled():
                 return
             error = task.exception()
@@ -429,7 +432,7 @@ class NetRunner:
         """Whether the stream ``key`` (produced or relayed here) may take one more item."""
         if self.allowed is not None and self.results_sent >= self.allowed:
             return False
-        if len(self.running) > STREAM_WINDOW:
+        if len(self.running) - self.pumps >= STREAM_WINDOW:  # adapter calls, not generators
             return False
         stream = self.streams.get(key)
         if stream is not None:

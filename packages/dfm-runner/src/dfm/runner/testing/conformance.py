@@ -329,6 +329,17 @@ class TransportConformance:
         assert values(job) == [((0, 1), 11), ((0, 2), 21)]
         assert job.status is JobStatus.FINISHED
 
+    @pytest.mark.parametrize("site", ["home", "alpha"])
+    def test_many_streams_at_once_in_an_open_job(self, session, mathfed, site):
+        with Pipeline() as p:
+            Yield(mathfed.api.math.Stream(n=PlaceParam("n"), site=site), place="items")
+        job = session.execute(session.prepare(p), autostop=False)
+        requests = STREAM_WINDOW * 2 + 10  # more generators at once than the window of adapter calls
+        assert job.send_input_params([{"n": 3}] * requests) == list(range(requests))
+        job.send_stop_frame()
+        assert values(job) == [((i, k), k * 10) for i in range(requests) for k in range(3)]
+        assert job.status is JobStatus.FINISHED
+
     def test_generator_into_an_operation_gives_it_every_item(self, session, mathfed):
         api = mathfed.api.math
         with Pipeline() as p:
