@@ -14,9 +14,11 @@ and synchronous.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import enum
 import itertools
+import json
 import logging
 import os
 import queue
@@ -381,8 +383,12 @@ class Session:
             target=self._loop.run_forever, name=f"dfm-session-{next(self._ids)}", daemon=True
         )
         self._thread.start()
+        transport_options = dict(options or {})
+        attach = transport_options.pop("attach", None)
+        if attach is not None:  # jobs another application kept running (Session.suspend)
+            transport_options["attach"] = self._load_kept(attach)
         self.transport: Transport = transport_cls(
-            self.federation, self.config_path, self._loop, self._deliver, dict(options or {})
+            self.federation, self.config_path, self._loop, self._deliver, transport_options
         )
         try:
             self._run(self.transport.start(), timeout=float((options or {}).get("start_timeout", 120)))
@@ -436,6 +442,106 @@ class Session:
             self._run(self.transport.stop(), timeout=30)
         finally:
             self._shutdown_loop()
+
+    def suspend(self, path: str | os.PathLike[str], keep_for: float | None = None) -> Path:
+        """End this application's session but keep its detached jobs running; write how to attach.
+
+        Only where the transport can outlive the application (``flare``: the FLARE job and the
+        server's buffer stay, for ``keep_for`` seconds, default the ``keep_timeout`` option or
+        an hour). Jobs that are not detached are cancelled. ``path`` gets the state (mode 0600:
+        it holds the detached jobs' unread results); a later
+        ``Session(..., options={"attach": path})`` and :meth:`reattach` go on with them.
+        """
+        keep = getattr(self.transport, "keep", None)
+        if keep is None:
+            raise DfmError(
+                f"a '{self.transport.name}' session ends with its application; "
+                "only FLARE sessions can be suspended (detach and reattach within one session instead)"
+            )
+        if self._closed:
+            raise DfmError("this session is closed")
+        for job in list(self._jobs.values()):
+            if not job.status.ended and not job._detached:
+                self._call_soon(self._cancel, job)
+
+        async def keep_transport() -> Any:
+            return await asyncio.get_running_loop().run_in_executor(None, keep, keep_for)
+
+        state = self._run(keep_transport(), timeout=60)
+        self._closed = True
+        try:
+            self._run(asyncio.sleep(0), timeout=30)  # what the transport fetched is delivered now
+            jobs = self._run(self._kept_jobs(), timeout=30)
+            target = Path(path)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"federation": self.federation.name, "transport": state, "jobs": jobs}, fh)
+        finally:
+            self._shutdown_loop()
+        return target
+
+    async def _kept_jobs(self) -> list[dict[str, Any]]:
+        from dfm.kernel.codecs import SafeCodec
+        from dfm.kernel.ir.serde import to_data
+
+        codec = SafeCodec(self.federation.allow_pickle)
+        kept = []
+        for job in self._detached.values():
+            unread = []
+            while True:
+                try:
+                    item = job._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _END:
+                    unread.append([item.place, list(item.frame), item.value])
+            header, buffers = codec.encode(unread)
+            kept.append(
+                {
+                    "id": job.id,
+                    "prepared": to_data(job.prepared),
+                    "frames": job.frames,
+                    "open": job.open,
+                    "autostop": job.autostop,
+                    "taken": job._taken,
+                    "status": job._status.value,
+                    "error": job._error,
+                    "started": sorted(job._started_sites),
+                    "waiting": sorted(job._waiting_sites),
+                    "unread": [header, [base64.b64encode(bytes(b)).decode() for b in buffers]],
+                }
+            )
+        return kept
+
+    def _load_kept(self, path: str | os.PathLike[str]) -> Any:
+        from dfm.kernel.codecs import SafeCodec
+        from dfm.kernel.ir.serde import from_data
+
+        try:
+            state = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise DfmError(f"cannot read the attach state {path}: {exc}") from None
+        if not isinstance(state, dict) or state.get("federation") != self.federation.name:
+            raise DfmError(f"{path} is not the attach state of a '{self.federation.name}' session")
+        codec = SafeCodec(self.federation.allow_pickle)
+        for data in state.get("jobs") or []:
+            prepared = from_data(data["prepared"], PreparedPipeline)
+            job = Job(self, data["id"], prepared, int(data["frames"]), open=bool(data["open"]))
+            job.autostop = bool(data["autostop"])
+            job._taken = job._credited = int(data["taken"])
+            job._status = JobStatus(data["status"])
+            job._started_sites = set(data["started"])
+            job._waiting_sites = set(data["waiting"])
+            header, buffers = data["unread"]
+            for place, frame, value in codec.decode(header, [base64.b64decode(b) for b in buffers]):
+                job._queue.put(JobResult(place, tuple(frame), value))
+            job._detached = True
+            self._detached[job.id] = job
+            if job._status.ended:
+                job._end(job._status, data.get("error"))
+            else:
+                self._jobs[job.id] = job
+        return state.get("transport")
 
     def _shutdown_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
