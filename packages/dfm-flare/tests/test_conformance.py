@@ -41,6 +41,7 @@ class TestFlareConformance(TransportConformance):
     """The scenarios every transport must pass, on one long-lived FLARE job (``session`` in conftest)."""
 
     concurrent_jobs = 100
+    service_requests = 500  # one open job; bench/service.py measures FLARE's requests/s
 
 
 def test_value_needing_pickle_is_refused(session, mathfed):

@@ -66,6 +66,7 @@ from dfm.flare.layout import SERVER_NAME, SITE_DESCRIPTOR
 CMD_POST = "dfm.post"
 CMD_FETCH = "dfm.fetch"
 CMD_STOP = "dfm.stop"
+CMD_KEEP = "dfm.keep"  # the application goes away and comes back later: wait that long for it
 # ReliableMessage (job <-> job) and aux:
 RM_DELIVER = "dfm.deliver"
 RM_TO_APP = "dfm.to_app"
@@ -431,6 +432,7 @@ class DfmController(Controller):
         engine.register_app_command(CMD_POST, self._on_post)
         engine.register_app_command(CMD_FETCH, self._on_fetch)
         engine.register_app_command(CMD_STOP, self._on_stop)
+        engine.register_app_command(CMD_KEEP, self._on_keep)
         engine.register_aux_message_handler(AUX_HEARTBEAT, self._on_heartbeat)
         ReliableMessage.register_request_handler(RM_TO_APP, self._on_to_app, fl_ctx)
         ReliableMessage.register_request_handler(RM_READY, self._on_ready, fl_ctx)
@@ -630,7 +632,17 @@ class DfmController(Controller):
                 "lost": dict(self._lost),
                 "refused": list(self._refused),
                 "stopping": self._stop.is_set(),
+                "post_seq": self._post_seq,  # an application attaching later goes on from here
             }
+
+    def _on_keep(self, topic: str, data: Any, fl_ctx: FLContext | None) -> dict[str, Any]:
+        """The application detaches: keep this job (and its buffer) up to ``timeout`` s without a fetch."""
+        timeout = float((data or {}).get("timeout", self.app_timeout))
+        if not 0 < timeout <= 30 * 86400:
+            return {"kept": False}
+        self.app_timeout = timeout
+        self._app_seen = time.monotonic()
+        return {"kept": True, "timeout": timeout}
 
     def _on_stop(self, topic: str, data: Any, fl_ctx: FLContext | None) -> dict[str, Any]:
         self._stop.set()
@@ -667,7 +679,12 @@ class DfmController(Controller):
 
     def _serve_app(self, conn: socket.socket) -> None:
         """JSON lines: ``{"topic", "data"}`` in, ``{"result"}`` or ``{"error"}`` out, like app commands."""
-        handlers = {CMD_POST: self._on_post, CMD_FETCH: self._on_fetch, CMD_STOP: self._on_stop}
+        handlers = {
+            CMD_POST: self._on_post,
+            CMD_FETCH: self._on_fetch,
+            CMD_STOP: self._on_stop,
+            CMD_KEEP: self._on_keep,
+        }
         with conn, conn.makefile("rwb") as stream:
             for line in stream:
                 reply: dict[str, Any]

@@ -28,6 +28,14 @@ longest pause between fetches when idle), ``active_window`` (2: seconds after
 the last message during which fetches follow each other within 10 ms),
 ``heartbeat`` (1: seconds between a site's heartbeats to the server).
 
+Outliving the application: :meth:`FlareTransport.keep` (used by
+``Session.suspend``) stops talking to the FLARE job without ending it and
+returns what a later transport needs to attach to it (option ``attach``):
+the FLARE job id and how far the application had fetched. The job then waits
+up to ``keep_timeout`` (option, default 3600 s) for an application; what
+sites send meanwhile is buffered by the server (``buffer_bytes`` of the
+controller, then the sites are slowed down).
+
 Who sent what: the server tags every message it buffers for the application
 with the DFM site FLARE authenticated as its sender (see
 :func:`~dfm.flare.components.flare_sender`); the application's own commands
@@ -121,6 +129,7 @@ class FlareTransport(Transport):
         self._failed: str | None = None  # why the job is gone, once it is
         self._outbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._post_seq = itertools.count(1)
+        self._kept = False
         self._fetched = 0
         self._lost_seen: set[str] = set()
         self._lock = threading.Lock()
@@ -168,6 +177,15 @@ class FlareTransport(Transport):
         return state.admin, state.admin_kit
 
     def _start_blocking(self) -> None:
+        attach = self.options.get("attach")
+        if attach:
+            self._open_admin_session()
+            try:
+                self._attach(attach)
+            except BaseException:
+                self._close_session()
+                raise
+            return
         if self.options.get("simulator"):
             from dfm.flare.simulator import Simulator
 
@@ -227,6 +245,44 @@ class FlareTransport(Transport):
                 if "FAILED_TO_RUN" not in exc.status or attempt == attempts or time.monotonic() > deadline:
                     raise TransportError(f"{exc}{self._deploy_detail()}") from None
                 log.warning("FLARE could not start job %s (%s); submitting again", self.job_id, exc.status)
+
+    def _attach(self, state: dict[str, Any]) -> None:
+        """Use the running FLARE job another application kept (see :meth:`keep`) instead of a new one."""
+        self.job_id = str(state.get("flare_job") or "")
+        status = self._status()
+        if not status.startswith("RUNNING"):
+            raise TransportError(f"cannot attach to FLARE job {self.job_id}: it is {status}")
+        self._fetched = int(state.get("fetched", 0))
+        self._refused_seen = int(state.get("refused_seen", 0))
+        deadline = time.monotonic() + float(self.options.get("ready_timeout", 90))
+        reply = None
+        while reply is None:
+            reply = self._command("dfm.fetch", {"after": self._fetched, "max": 0}, deadline)
+        self._post_seq = itertools.count(int(reply.get("post_seq", 0)) + 1)
+        self._command("dfm.keep", {"timeout": float(self.options.get("app_timeout", 60))}, deadline)
+
+    def keep(self, timeout: float | None = None) -> dict[str, Any]:
+        """Stop using the FLARE job without ending it; return the state :meth:`start` attaches with.
+
+        Everything the application sent is posted first; fetching stops at a frame boundary
+        (what was fetched has been delivered to the session's loop).
+        """
+        self._kept = True
+        self._outbox.put(None)
+        for thread in self._threads[:1]:
+            thread.join(10.0)
+        self._closing.set()
+        self._wake.set()
+        for thread in self._threads[1:]:
+            thread.join(10.0)
+        if self._failed is not None:
+            raise TransportError(f"the FLARE job cannot be kept: {self._failed}")
+        keep_for = float(timeout if timeout is not None else self.options.get("keep_timeout", 3600))
+        reply = self._command("dfm.keep", {"timeout": keep_for})
+        if not (reply or {}).get("kept"):
+            raise TransportError(f"the FLARE job refused to be kept for {keep_for:g} s")
+        self._close_session()
+        return {"flare_job": self.job_id, "fetched": self._fetched, "refused_seen": self._refused_seen}
 
     def _deploy_detail(self) -> str:
         try:
@@ -420,7 +476,16 @@ class FlareTransport(Transport):
     def _receiver(self) -> None:
         reassemblers: dict[str, Reassembler] = {}  # per sending site: no site can feed another's stream
         empty = 0
-        while not self._closing.is_set():
+        drain_until = None
+        while True:
+            if self._closing.is_set():
+                # stop at a frame boundary: a kept job is fetched again from here by the next application
+                if not self._kept or not any(r.parts for r in reassemblers.values()):
+                    return
+                if drain_until is None:
+                    drain_until = time.monotonic() + 10.0
+                elif time.monotonic() > drain_until:
+                    return
             if self._wake.wait(self._poll_delay(empty)):
                 self._wake.clear()
                 empty = min(empty, 1)
@@ -510,6 +575,8 @@ class FlareTransport(Transport):
     # -- stop -------------------------------------------------------------------------------------
 
     async def stop(self) -> None:
+        if self._kept:
+            return  # the FLARE job runs on for the next application (keep)
         await asyncio.get_running_loop().run_in_executor(None, self._stop_blocking)
 
     def _stop_blocking(self) -> None:

@@ -36,6 +36,37 @@ class StartJob:
     digest: str
     frames: int  # number of parameter sets
     params: dict[str, list[Any]]  # parameter name -> value per frame (only what the site needs)
+    open: bool = False  # more frames may follow (MoreFrames) until StopFrames
+    window: int = 0  # homesite: results it may send before the application's first Credit (0: no limit)
+
+
+@attrs.define(slots=True)
+class MoreFrames:
+    """More parameter sets for an open job: frames ``first .. first + count - 1``."""
+
+    job: str
+    first: int
+    count: int
+    params: dict[str, list[Any]]
+
+
+@attrs.define(slots=True)
+class StopFrames:
+    """An open job gets no more frames: it has ``total`` in all and ends when they are done."""
+
+    job: str
+    total: int
+
+
+@attrs.define(slots=True)
+class Credit:
+    """The application accepts up to ``allowed`` results of ``job`` in all (to the homesite).
+
+    Backpressure: the homesite's streams pause while it has sent ``allowed`` results.
+    """
+
+    job: str
+    allowed: int
 
 
 @attrs.define(slots=True)
@@ -60,6 +91,33 @@ class BranchTaken:
     cond: str
     frame: Frame
     branch: bool
+
+
+@attrs.define(slots=True)
+class StreamEnd:
+    """The stream of items at ``place`` for ``frame`` has ended after ``count`` items.
+
+    A generator's items travel as :class:`Token` s one frame level deeper than
+    ``place`` (``(*frame, k)``); the count is known only at the end.
+    """
+
+    job: str
+    place: str
+    frame: Frame
+    count: int
+
+
+@attrs.define(slots=True)
+class StreamAck:
+    """The receiver of a stream at ``place`` has taken ``count`` of its items for ``frame``.
+
+    Sent back to the stream's sender, which keeps at most a window of items unacknowledged.
+    """
+
+    job: str
+    place: str
+    frame: Frame
+    count: int
 
 
 @attrs.define(slots=True)
@@ -120,18 +178,35 @@ class SiteLost:
     reason: str
 
 
-SiteMessage = Install | StartJob | Token | LoopCount | BranchTaken | CancelJob
+SiteMessage = (
+    Install
+    | StartJob
+    | MoreFrames
+    | StopFrames
+    | Credit
+    | Token
+    | LoopCount
+    | BranchTaken
+    | StreamEnd
+    | StreamAck
+    | CancelJob
+)
 AppMessage = Result | JobStarted | SiteDone | SiteFailed | Refused | SiteLost
-CONTROL = (Install, StartJob, CancelJob)  # from the application only
+CONTROL = (Install, StartJob, MoreFrames, StopFrames, Credit, CancelJob)  # from the application only
 
 KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         Install,
         StartJob,
+        MoreFrames,
+        StopFrames,
+        Credit,
         Token,
         LoopCount,
         BranchTaken,
+        StreamEnd,
+        StreamAck,
         CancelJob,
         Result,
         JobStarted,

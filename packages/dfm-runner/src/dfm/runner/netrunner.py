@@ -7,11 +7,30 @@ every enclosing If took the transition's branch. Loop counts and branch
 decisions arrive as control messages (from this site or another). The site
 is done when every transition fired for every frame it is expected to fire
 for and no adapter call is still running.
+
+Open jobs (``execute(..., autostop=False)``) get more frames while they run
+(:meth:`NetRunner.more_frames`) and are never done before the application's
+stop frame (:meth:`NetRunner.stop_frames`) says how many frames there are.
+
+Streams: an adapter that returns a (sync or async) generator produces its
+items one by one. Item ``k`` of the output place for frame ``f`` is a token at
+sub-frame ``(*f, k)``: a Yield delivers it as it comes, a send forwards it, a
+ForEach over it takes it as its item ``k`` (the loop's count is announced at
+the end), and an operation or condition that needs the whole value gets the
+list of all items at the end. The end of a stream travels to the sites that
+receive it as :class:`~dfm.runner.messages.StreamEnd`. Backpressure: a
+stream's producer keeps at most :data:`STREAM_WINDOW` items unacknowledged by
+each receiving site (:class:`~dfm.runner.messages.StreamAck`), at most that
+many adapter calls of the job running here, and, at the homesite, sends no
+more results than the application accepts (:class:`~dfm.runner.messages.Credit`);
+a receiving site acknowledges items only while it has room itself. A stream
+never buffers items: it pauses its generator instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -36,7 +55,16 @@ from dfm.kernel.ir.net import (
     scope_depth,
     transition_inputs,
 )
-from dfm.runner.messages import BranchTaken, Frame, LoopCount, Result, SiteDone, Token
+from dfm.runner.messages import (
+    BranchTaken,
+    Frame,
+    LoopCount,
+    Result,
+    SiteDone,
+    StreamAck,
+    StreamEnd,
+    Token,
+)
 
 if TYPE_CHECKING:
     from dfm.runner.site import SiteRuntime
@@ -49,6 +77,24 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
+
+#: Items of one stream a producer keeps unacknowledged per receiving site, and adapter
+#: calls of a job a streaming site lets run before it pauses its generators.
+STREAM_WINDOW = 64
+MAX_STREAM_ITEMS = 100_000_000  # items one stream may have (a consumer needing the whole value)
+
+
+class _Stream:
+    """The state of one stream: items of a place for one frame."""
+
+    __slots__ = ("acked", "count", "forwarded", "items", "sent_ack")
+
+    def __init__(self) -> None:
+        self.count = 0  # items seen so far
+        self.items: list[Any] | None = None  # kept for consumers that need the whole value
+        self.forwarded: dict[str, int] = {}  # receiving site -> items sent to it
+        self.acked: dict[str, int] = {}  # receiving site -> items it acknowledged
+        self.sent_ack = 0  # items we acknowledged to our sender (a received stream)
 
 
 class CompiledNet:
@@ -68,6 +114,10 @@ class CompiledNet:
         self.reads: dict[str, list[tuple[str, int]]] = {}
         self.guards: dict[str, list[tuple[str, int, bool]]] = {}
         self.max_read_depth: dict[str, int] = {}
+        # (receiving site, its place) -> our place whose stream we send there: who may acknowledge it
+        self.ack_routes: dict[tuple[str, str], str] = {
+            (t.site, t.target): t.source for t in net.transitions if isinstance(t, SendT)
+        }
         for t in net.transitions:
             self.reads[t.id] = [(p, self.depth.get(p, 1)) for p in self.inputs[t.id]]
             self.max_read_depth[t.id] = max((d for _, d in self.reads[t.id]), default=0)
@@ -87,11 +137,18 @@ class CompiledNet:
 class NetRunner:
     """The state of one job at one site."""
 
-    def __init__(self, job: str, compiled: CompiledNet, site: SiteRuntime, frames: int):
+    def __init__(self, job: str, compiled: CompiledNet, site: SiteRuntime, frames: int, open: bool = False):
         self.job = job
         self.c = compiled
         self.site = site
         self.frames = frames
+        self.open = open  # more frames may come (MoreFrames) until the stop frame
+        self.streams: dict[tuple[str, Frame], _Stream] = {}  # open streams
+        self.ended_streams: set[tuple[str, Frame]] = set()
+        self.results_sent = 0
+        self.pumps = 0  # running generators (in self.running, but not adapter calls)
+        self.allowed: int | None = None  # results the application accepts in all (None: no limit)
+        self._room: asyncio.Event | None = None  # set when a paused stream may go on
         self.tokens: dict[str, dict[Frame, Any]] = defaultdict(dict)
         self.fired: dict[str, set[Frame]] = defaultdict(set)
         self.loops: dict[tuple[str, Frame], int] = {}
@@ -116,6 +173,28 @@ class NetRunner:
             for frame in self._frames(t, ()):
                 self._try_fire(t, frame)
         self._check_done()
+
+    def more_frames(self, first: int, count: int, params: dict[str, list[Any]]) -> None:
+        """Frames ``first .. first + count - 1`` of an open job (``first`` is the current count)."""
+        for name, values in params.items():
+            tokens = self.tokens[f"p:{name}"]
+            for i, value in enumerate(values):
+                tokens[(first + i,)] = value
+        self.frames = first + count
+        for i in range(first, first + count):
+            for t in self.c.net.transitions:
+                for frame in self._frames(t, (i,)):
+                    self._try_fire(t, frame)
+
+    def stop_frames(self) -> None:
+        """The open job gets no more frames: it is done once those it has are."""
+        self.open = False
+        self._check_done()
+
+    def on_credit(self, allowed: int) -> None:
+        if self.allowed is None or allowed > self.allowed:
+            self.allowed = allowed
+            self._wake_streams()
 
     def on_token(self, place: str, frame: Frame, value: Any) -> None:
         self.tokens[place][frame] = value
@@ -257,6 +336,7 @@ class NetRunner:
         if kind is SendT:
             self.site.send(t.site, Token(self.job, t.target, frame, values[t.source]))  # type: ignore[union-attr]
         elif kind is YieldT:
+            self.results_sent += 1
             self.site.to_app(Result(self.job, t.place, frame, values[t.source]))  # type: ignore[union-attr]
         elif isinstance(t, CallT):
             args = {
@@ -323,11 +403,172 @@ class NetRunner:
                 self.site.fail(self.job, self.site.describe_failure(t, error))
                 return
             try:
-                self.on_token(t.output, frame, task.result())
+                result = task.result()
+                if inspect.isgenerator(result) or inspect.isasyncgen(result):
+                    self._pump(t, frame, result)
+                else:
+                    self.on_token(t.output, frame, result)
+                self._wake_streams()
             except Exception as exc:  # a done-callback's exception would only reach asyncio's log
                 self.site.fail(self.job, f"site '{self.site.name}' failed after {t.operation}: {exc!r}")
 
         task.add_done_callback(finished)
+
+    # -- streams ------------------------------------------------------------------------------
+
+    def _pump(self, t: CallT, frame: Frame, generator: Any) -> None:
+        """Run a generator an adapter returned: each item becomes a stream item of ``t.output``."""
+        task = self.site.loop.create_task(
+            self._run_stream(t, frame, generator), name=f"{self.job}:{t.id}:stream"
+        )
+        self.running.add(task)
+        self.pumps += 1
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            self.running.discard(task)
+            self.pumps -= 1
+            if self.finished or task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                self.site.fail(self.job, self.site.describe_failure(t, error))
+                return
+            self._check_done()
+
+        task.add_done_callback(finished)
+
+    async def _run_stream(self, t: CallT, frame: Frame, generator: Any) -> None:
+        place = t.output
+        key = (place, frame)
+        items = self.site.iterate(generator)
+        count = 0
+        try:
+            while True:
+                while not self._has_room(key):
+                    if self._room is None:
+                        self._room = asyncio.Event()
+                    self._room.clear()
+                    await self._room.wait()
+                try:
+                    item = await items.__anext__()
+                except StopAsyncIteration:
+                    break
+                if self.finished:
+                    return
+                self.on_stream_item(place, frame, count, item)
+                count += 1
+        finally:
+            await items.aclose()
+        if not self.finished:
+            self.on_stream_end(place, frame, count)
+
+    def _has_room(self, key: tuple[str, Frame]) -> bool:
+        """Whether the stream ``key`` (produced or relayed here) may take one more item."""
+        if self.allowed is not None and self.results_sent >= self.allowed:
+            return False
+        if len(self.running) - self.pumps >= STREAM_WINDOW:  # adapter calls, not generators
+            return False
+        stream = self.streams.get(key)
+        if stream is not None:
+            for site, sent in stream.forwarded.items():
+                if sent - stream.acked.get(site, 0) >= STREAM_WINDOW:
+                    return False
+        return True
+
+    def _wake_streams(self) -> None:
+        if self._room is not None:
+            self._room.set()
+        self._release_acks()
+
+    def _release_acks(self) -> None:
+        """Acknowledge the items of received streams that this site has room for."""
+        for (place, frame), stream in self.streams.items():
+            if stream.count > stream.sent_ack and place in self.c.senders and self._has_room((place, frame)):
+                stream.sent_ack = stream.count
+                self.site.send(self.c.senders[place], StreamAck(self.job, place, frame, stream.count))
+
+    def _stream_consumers(self, place: str, frame: Frame) -> Iterator[Transition]:
+        for t in self.c.consumers.get(place, ()):
+            if self.c.tdepth[t.id] != len(frame):
+                continue  # reads the place from inside a loop: gets the whole value at the end
+            for cond, at, branch in self.c.guards[t.id]:
+                taken = self.branches.get((cond, frame[:at]))
+                if taken is None:
+                    raise RuntimeError(
+                        f"a stream reached {t.id} before the If it depends on was decided (not supported)"
+                    )
+                if taken is not branch:
+                    break
+            else:
+                yield t
+
+    def on_stream_item(self, place: str, frame: Frame, k: int, value: Any) -> None:
+        """Item ``k`` of the stream at ``place`` for ``frame`` (produced here or received)."""
+        if self.finished:
+            return
+        key = (place, frame)
+        stream = self.streams.get(key)
+        if stream is None:
+            if key in self.ended_streams:
+                raise ValueError(f"an item of the stream of '{place}' after its end")
+            stream = self.streams[key] = _Stream()
+        if k != stream.count or k >= MAX_STREAM_ITEMS:
+            raise ValueError(f"stream item {k} of '{place}' out of order")
+        stream.count += 1
+        sub = (*frame, k)
+        for t in self._stream_consumers(place, frame):
+            kind = type(t)
+            if kind is YieldT:
+                self.results_sent += 1
+                self.site.to_app(Result(self.job, t.place, sub, value))  # type: ignore[union-attr]
+            elif kind is SendT:
+                site = t.site  # type: ignore[union-attr]
+                stream.forwarded[site] = stream.forwarded.get(site, 0) + 1
+                self.site.send(site, Token(self.job, t.target, sub, value))  # type: ignore[union-attr]
+            elif kind is ScatterT:
+                self.tokens[t.output][sub] = value  # type: ignore[union-attr]
+                for consumer in self.c.consumers.get(t.output, ()):  # type: ignore[union-attr]
+                    for f in self._frames(consumer, sub):
+                        self._try_fire(consumer, f)
+            else:  # needs the whole value: collected until the end
+                if stream.items is None:
+                    stream.items = []
+                stream.items.append(value)
+        if place in self.c.senders:
+            self._release_acks()
+
+    def on_stream_end(self, place: str, frame: Frame, count: int) -> None:
+        if self.finished:
+            return
+        key = (place, frame)
+        if key in self.ended_streams:
+            raise ValueError(f"the stream of '{place}' ended twice")
+        stream = self.streams.get(key) or _Stream()
+        if count != stream.count:
+            raise ValueError(f"the stream of '{place}' ended after {count} items, {stream.count} arrived")
+        self.ended_streams.add(key)
+        whole = False
+        for t in self._stream_consumers(place, frame):
+            kind = type(t)
+            if kind is SendT:
+                self.site.send(t.site, StreamEnd(self.job, t.target, frame, count))  # type: ignore[union-attr]
+            elif kind is ScatterT:
+                for site in t.notify:  # type: ignore[union-attr]
+                    self.site.send(site, LoopCount(self.job, t.loop, frame, count))  # type: ignore[union-attr]
+            elif kind is not YieldT:
+                whole = True
+                continue
+            self.fired[t.id].add(frame)
+        self.streams.pop(key, None)
+        if whole or any(self.c.tdepth[t.id] != len(frame) for t in self.c.consumers.get(place, ())):
+            self.on_token(place, frame, stream.items or [])  # fires only those not fired yet
+        self._check_done()
+
+    def on_stream_ack(self, place: str, frame: Frame, site: str, count: int) -> None:
+        stream = self.streams.get((place, frame))
+        if stream is not None and count > stream.acked.get(site, 0):
+            stream.acked[site] = min(count, stream.forwarded.get(site, 0))
+            self._wake_streams()
 
     # -- completion ------------------------------------------------------------------------
 
@@ -340,7 +581,7 @@ class NetRunner:
 
     def _really_check_done(self) -> None:
         self._check_pending = False
-        if self.finished or self.running:
+        if self.finished or self.running or self.open:
             return
         # Each check resumes at the first transition not yet known complete: a transition is
         # checked again only while it is that first one, so checks cost O(transitions) per job

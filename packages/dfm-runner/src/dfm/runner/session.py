@@ -14,9 +14,11 @@ and synchronous.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import enum
 import itertools
+import json
 import logging
 import os
 import queue
@@ -40,14 +42,17 @@ from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
 from dfm.runner.messages import (
     APP,
     CancelJob,
+    Credit,
     Install,
     JobStarted,
+    MoreFrames,
     Refused,
     Result,
     SiteDone,
     SiteFailed,
     SiteLost,
     StartJob,
+    StopFrames,
 )
 from dfm.runner.transports.base import Transport
 
@@ -82,15 +87,43 @@ class JobResult:
 
 
 _END = object()
+#: Results of a job the application may hold unread before the homesite's streams pause
+#: (session option ``result_window``); see :class:`Job`.
+RESULT_WINDOW = 1024
 
 
 class Job:
-    """One execution of a prepared pipeline (possibly over many parameter sets)."""
+    """One execution of a prepared pipeline (possibly over many parameter sets).
 
-    def __init__(self, session: Session, job_id: str, prepared: PreparedPipeline, frames: int):
+    An open job (``execute(..., autostop=False)``) takes more parameter sets
+    with :meth:`send_input_params` until :meth:`send_stop_frame`; its results
+    stream as they come, each in its frame.
+
+    Backpressure: results wait in the job's buffer until :meth:`results`
+    takes them (or, for a job with callbacks, until a callback got them). The
+    homesite's streams (adapters returning generators) pause while the
+    application holds ``result_window`` (session option, default
+    :data:`RESULT_WINDOW`) results it has not taken, and so does every stream
+    feeding them; results of frames are bounded by the frames the application
+    sent. Nothing is ever dropped.
+
+    :meth:`detach` lets go of the handle while the job runs on (its results are
+    buffered under the same bound); :meth:`Session.reattach` gets it back.
+    """
+
+    def __init__(
+        self, session: Session, job_id: str, prepared: PreparedPipeline, frames: int, open: bool = False
+    ):
         self.id = job_id
         self.prepared = prepared
         self.frames = frames
+        self.open = open  # more frames may come (autostop=False) until send_stop_frame()
+        self.autostop = not open
+        self._frame_lock = threading.Lock()
+        self._detached = False
+        self._window = int(session._options.get("result_window", RESULT_WINDOW))
+        self._taken = 0  # results the application took
+        self._credited = 0  # `_taken` when the homesite was last told
         self._session = session
         self._status = JobStatus.SUBMITTED
         self._ended = False
@@ -133,6 +166,7 @@ class Job:
         and ``TimeoutError`` if no result or end arrives within ``timeout`` seconds.
         """
         while True:
+            self._check_attached()
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -144,6 +178,8 @@ class Job:
                 if self._status is JobStatus.CANCELLED:
                     raise JobError(f"job {self.id} was cancelled")
                 return
+            if not self._callbacks:
+                self._took(1)
             yield item
 
     def result_batches(self, timeout: float | None = None, limit: int = 4096) -> Iterator[list[JobResult]]:
@@ -154,6 +190,7 @@ class Job:
         """
         get_nowait = self._queue.get_nowait
         while True:
+            self._check_attached()
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -168,6 +205,8 @@ class Job:
                 except queue.Empty:
                     break
             if batch:
+                if not self._callbacks:
+                    self._took(len(batch))
                 yield batch
             if item is _END:
                 self._queue.put(_END)  # later calls end at once too
@@ -176,6 +215,64 @@ class Job:
                 if self._status is JobStatus.CANCELLED:
                     raise JobError(f"job {self.id} was cancelled")
                 return
+
+    @property
+    def buffered(self) -> int:
+        """Results received and not yet taken by :meth:`results` (about: other threads may add some)."""
+        return max(0, self._queue.qsize() - (1 if self._ended else 0))
+
+    # -- open jobs ---------------------------------------------------------------------------
+
+    def send_input_params(self, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[int]:
+        """Run more parameter sets in this open job; returns their frame indices (``JobResult.index``)."""
+        self._check_attached()
+        sets = _parameter_sets(params)
+        _check_params(self.prepared, sets)
+        with self._frame_lock:
+            if not self.open:
+                raise DfmError(
+                    f"job {self.id} is not open for more input "
+                    "(start it with execute(..., autostop=False), before send_stop_frame())"
+                )
+            if self._status.ended:
+                raise DfmError(
+                    f"job {self.id} has ended ({self._status.value}): {self._error or 'no more input'}"
+                )
+            first = self.frames
+            self.frames += len(sets)
+            if sets:
+                self._session._call_soon(self._session._more, self, first, sets)
+        return list(range(first, first + len(sets)))
+
+    def send_stop_frame(self) -> None:
+        """No more input: the job ends once every frame sent so far is done."""
+        self._check_attached()
+        with self._frame_lock:
+            if not self.open:
+                return
+            self.open = False
+            self._session._call_soon(self._session._stop_frames, self, self.frames)
+
+    # -- detach --------------------------------------------------------------------------------
+
+    def detach(self) -> str:
+        """Let go of this job: it runs on, its results are buffered; ``session.reattach(job_id)`` resumes.
+
+        Returns the job id.
+        """
+        self._session._detach(self)
+        return self.id
+
+    def _check_attached(self) -> None:
+        if self._detached:
+            raise DfmError(f"job {self.id} is detached; get it back with session.reattach('{self.id}')")
+
+    def _took(self, n: int) -> None:
+        """The application took ``n`` more results: give the homesite room (batched)."""
+        self._taken += n
+        if self._taken - self._credited >= max(1, self._window // 4) and not self._ended:
+            self._credited = self._taken
+            self._session._call_soon(self._session._credit, self, self._taken + self._window)
 
     def wait(self, timeout: float | None = None) -> JobStatus:
         """Block until the job ends; raise ``TimeoutError`` after ``timeout`` seconds.
@@ -247,7 +344,8 @@ class Job:
         result = JobResult(msg.place, tuple(msg.frame), msg.value)
         self._queue.put(result)
         self._counts[msg.place] = self._counts.get(msg.place, 0) + 1
-        if self._callbacks:
+        if self._callbacks and not self._detached:
+            self._took(1)
             for key in (msg.place, None):
                 for callback in self._callbacks.get(key, ()):
                     try:
@@ -266,6 +364,15 @@ class Job:
         self.ended_at = time.monotonic()
         self._queue.put(_END)
         self._done.set()
+
+
+def _check_params(prepared: PreparedPipeline, sets: list[dict[str, Any]]) -> None:
+    wanted = set(prepared.pipeline.params)
+    for i, values in enumerate(sets):
+        missing = sorted(wanted - set(values))
+        if missing:
+            where = f"parameter set {i}: " if len(sets) > 1 else ""
+            raise DfmError(f"{where}missing value(s) for PlaceParam {', '.join(missing)}")
 
 
 def _load(federation: str | os.PathLike[str] | Federation | Any) -> tuple[Federation, Path]:
@@ -345,7 +452,9 @@ class Session:
         if target == "flare" and "flare" not in self._manager.registry("transports"):
             raise DfmError("the flare target needs dfm-flare (NVIDIA FLARE): pip install dfm-flare")
         transport_cls = self._manager.get("transports", transport).load()
+        self._options = dict(options or {})
         self._jobs: dict[str, Job] = {}
+        self._detached: dict[str, Job] = {}
         self._installed: set[tuple[str, str]] = set()
         self._net_digests: dict[str, dict[str, str]] = {}  # prepared digest -> site -> its net's digest
         #: What sites (or this application) refused and why: forged roles, unexpected senders...
@@ -356,8 +465,12 @@ class Session:
             target=self._loop.run_forever, name=f"dfm-session-{next(self._ids)}", daemon=True
         )
         self._thread.start()
+        transport_options = dict(options or {})
+        attach = transport_options.pop("attach", None)
+        if attach is not None:  # jobs another application kept running (Session.suspend)
+            transport_options["attach"] = self._load_kept(attach)
         self.transport: Transport = transport_cls(
-            self.federation, self.config_path, self._loop, self._deliver, dict(options or {})
+            self.federation, self.config_path, self._loop, self._deliver, transport_options
         )
         try:
             self._run(self.transport.start(), timeout=float((options or {}).get("start_timeout", 120)))
@@ -412,6 +525,106 @@ class Session:
         finally:
             self._shutdown_loop()
 
+    def suspend(self, path: str | os.PathLike[str], keep_for: float | None = None) -> Path:
+        """End this application's session but keep its detached jobs running; write how to attach.
+
+        Only where the transport can outlive the application (``flare``: the FLARE job and the
+        server's buffer stay, for ``keep_for`` seconds, default the ``keep_timeout`` option or
+        an hour). Jobs that are not detached are cancelled. ``path`` gets the state (mode 0600:
+        it holds the detached jobs' unread results); a later
+        ``Session(..., options={"attach": path})`` and :meth:`reattach` go on with them.
+        """
+        keep = getattr(self.transport, "keep", None)
+        if keep is None:
+            raise DfmError(
+                f"a '{self.transport.name}' session ends with its application; "
+                "only FLARE sessions can be suspended (detach and reattach within one session instead)"
+            )
+        if self._closed:
+            raise DfmError("this session is closed")
+        for job in list(self._jobs.values()):
+            if not job.status.ended and not job._detached:
+                self._call_soon(self._cancel, job)
+
+        async def keep_transport() -> Any:
+            return await asyncio.get_running_loop().run_in_executor(None, keep, keep_for)
+
+        state = self._run(keep_transport(), timeout=60)
+        self._closed = True
+        try:
+            self._run(asyncio.sleep(0), timeout=30)  # what the transport fetched is delivered now
+            jobs = self._run(self._kept_jobs(), timeout=30)
+            target = Path(path)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"federation": self.federation.name, "transport": state, "jobs": jobs}, fh)
+        finally:
+            self._shutdown_loop()
+        return target
+
+    async def _kept_jobs(self) -> list[dict[str, Any]]:
+        from dfm.kernel.codecs import SafeCodec
+        from dfm.kernel.ir.serde import to_data
+
+        codec = SafeCodec(self.federation.allow_pickle)
+        kept = []
+        for job in self._detached.values():
+            unread = []
+            while True:
+                try:
+                    item = job._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _END:
+                    unread.append([item.place, list(item.frame), item.value])
+            header, buffers = codec.encode(unread)
+            kept.append(
+                {
+                    "id": job.id,
+                    "prepared": to_data(job.prepared),
+                    "frames": job.frames,
+                    "open": job.open,
+                    "autostop": job.autostop,
+                    "taken": job._taken,
+                    "status": job._status.value,
+                    "error": job._error,
+                    "started": sorted(job._started_sites),
+                    "waiting": sorted(job._waiting_sites),
+                    "unread": [header, [base64.b64encode(bytes(b)).decode() for b in buffers]],
+                }
+            )
+        return kept
+
+    def _load_kept(self, path: str | os.PathLike[str]) -> Any:
+        from dfm.kernel.codecs import SafeCodec
+        from dfm.kernel.ir.serde import from_data
+
+        try:
+            state = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise DfmError(f"cannot read the attach state {path}: {exc}") from None
+        if not isinstance(state, dict) or state.get("federation") != self.federation.name:
+            raise DfmError(f"{path} is not the attach state of a '{self.federation.name}' session")
+        codec = SafeCodec(self.federation.allow_pickle)
+        for data in state.get("jobs") or []:
+            prepared = from_data(data["prepared"], PreparedPipeline)
+            job = Job(self, data["id"], prepared, int(data["frames"]), open=bool(data["open"]))
+            job.autostop = bool(data["autostop"])
+            job._taken = job._credited = int(data["taken"])
+            job._status = JobStatus(data["status"])
+            job._started_sites = set(data["started"])
+            job._waiting_sites = set(data["waiting"])
+            header, buffers = data["unread"]
+            for place, frame, value in codec.decode(header, [base64.b64decode(b) for b in buffers]):
+                job._queue.put(JobResult(place, tuple(frame), value))
+            job._detached = True
+            self._detached[job.id] = job
+            if job._status.ended:
+                job._end(job._status, data.get("error"))
+            else:
+                self._jobs[job.id] = job
+        return state.get("transport")
+
     def _shutdown_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
@@ -434,11 +647,17 @@ class Session:
         *,
         callbacks: Mapping[str, Callable[[JobResult], None]] | None = None,
         timeout: float | None = None,
+        autostop: bool = True,
     ) -> Job:
         """Start a job: one frame per parameter set. Returns at once.
 
         With ``timeout`` (seconds), a job that has not ended by then fails (its error names
         the sites that had not finished) and is cancelled at every site.
+
+        With ``autostop=False`` the job stays open: :meth:`Job.send_input_params` adds
+        parameter sets (frames) while it runs, and it ends only after
+        :meth:`Job.send_stop_frame` once every frame is done (``params`` may then be None:
+        no frame yet).
         """
         if self._closed:
             raise DfmError("this session is closed")
@@ -447,18 +666,13 @@ class Session:
                 f"pipeline was prepared for federation '{prepared.federation}', "
                 f"this session is connected to '{self.federation.name}'"
             )
-        sets = _parameter_sets(params)
-        if not sets:
+        sets = [] if params is None and not autostop else _parameter_sets(params)
+        if not sets and autostop:
             raise DfmError("execute() needs at least one parameter set")
         if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
             raise DfmError(f"execute() timeout must be a number of seconds > 0, not {timeout!r}")
-        wanted = set(prepared.pipeline.params)
-        for i, values in enumerate(sets):
-            missing = sorted(wanted - set(values))
-            if missing:
-                where = f"parameter set {i}: " if len(sets) > 1 else ""
-                raise DfmError(f"{where}missing value(s) for PlaceParam {', '.join(missing)}")
-        job = Job(self, uuid.uuid4().hex[:16], prepared, len(sets))
+        _check_params(prepared, sets)
+        job = Job(self, uuid.uuid4().hex[:16], prepared, len(sets), open=not autostop)
         for place, callback in (callbacks or {}).items():
             job.on(place, callback)
         self._jobs[job.id] = job
@@ -493,10 +707,46 @@ class Session:
                 self._installed.add((digests[site], site))
         for site, net in prepared.nets.items():
             params = {name: [values[name] for values in sets] for name in net.params}
+            # the homesite may send `window` results before the application takes some (Credit)
+            window = job._window if site == prepared.homesite else 0
+            start = StartJob(job.id, digests[site], len(sets), params, not job.autostop, window)
             try:
-                self.transport.send(site, StartJob(job.id, digests[site], len(sets), params))
+                self.transport.send(site, start)
             except Exception as exc:
                 raise DfmError(f"cannot send the job's parameters to site '{site}': {exc}") from exc
+
+    def _more(self, job: Job, first: int, sets: list[dict[str, Any]]) -> None:
+        if job.status.ended:
+            return
+        try:
+            for site, net in job.prepared.nets.items():
+                params = {name: [values[name] for values in sets] for name in net.params}
+                self.transport.send(site, MoreFrames(job.id, first, len(sets), params))
+        except Exception as exc:
+            self._fail(job, f"job {job.id}: cannot send more parameter sets: {exc}")
+
+    def _stop_frames(self, job: Job, total: int) -> None:
+        if job.status.ended:
+            return
+        for site in job.prepared.nets:
+            self.transport.send(site, StopFrames(job.id, total))
+
+    def _credit(self, job: Job, allowed: int) -> None:
+        if not job.status.ended and job.prepared.homesite in job.prepared.nets:
+            self.transport.send(job.prepared.homesite, Credit(job.id, allowed))
+
+    def _detach(self, job: Job) -> None:
+        job._detached = True
+        self._detached[job.id] = job
+
+    def reattach(self, job_id: str) -> Job:
+        """The job detached under ``job_id`` (with the results buffered meanwhile)."""
+        job = self._detached.pop(job_id, None)
+        if job is None:
+            known = ", ".join(sorted(self._detached)) or "none"
+            raise DfmError(f"no detached job '{job_id}' in this session (detached: {known})")
+        job._detached = False
+        return job
 
     def _time_out(self, job: Job, timeout: float) -> None:
         if job.status.ended:

@@ -16,6 +16,7 @@ application as :class:`~dfm.runner.messages.Refused`, and has no effect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -49,13 +50,18 @@ from dfm.runner.messages import (
     APP,
     CONTROL,
     BranchTaken,
+    Credit,
     Install,
     JobStarted,
     LoopCount,
+    MoreFrames,
     Refused,
     Result,
     SiteFailed,
     StartJob,
+    StopFrames,
+    StreamAck,
+    StreamEnd,
     Token,
 )
 from dfm.runner.netrunner import CompiledNet, NetRunner
@@ -67,6 +73,46 @@ log = logging.getLogger("dfm.runner.site")
 _PLACE = re.compile(r"[vrp]:[A-Za-z0-9_.-]{1,200}")  # places are named by the compiler: v:n3, r:n3, p:name
 MAX_PENDING = 100_000  # messages held for jobs not started here yet (a peer may run ahead)
 MAX_LOOP_ITEMS = 100_000_000
+MAX_FRAMES = 100_000_000  # frames of one job (an open job grows with MoreFrames)
+_DONE = object()
+
+
+class _SyncItems:
+    """A sync generator stepped on the site's worker threads, one item at a time."""
+
+    def __init__(self, generator: Any, site: SiteRuntime):
+        self.generator = generator
+        self.site = site
+        self.work: Any = None
+
+    def _next(self) -> Any:
+        try:
+            return next(self.generator)
+        except StopIteration:
+            return _DONE
+
+    async def __anext__(self) -> Any:
+        self.work = self.site.pool.submit(self._next)
+        item = await asyncio.wrap_future(self.work, loop=self.site.loop)
+        if item is _DONE:
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        work, pool = self.work, self.site.pool
+        if work is not None and not work.done():
+            # cancelled during a step: abandon that worker, close the generator once the step ends
+            pool.abandon(work)
+            work.add_done_callback(lambda _: self._close())
+        else:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self.site.pool.submit(self.generator.close)
+        except RuntimeError:  # the pool is shut down: close here
+            with contextlib.suppress(Exception):
+                self.generator.close()
 
 
 class NetRefused(DfmError):
@@ -229,12 +275,16 @@ class SiteRuntime:
                 c = runner.c
                 if c.senders.get(msg.place) != sender:
                     self._refuse_data(msg, sender, runner)
-                elif len(msg.frame) != c.depth[msg.place] or msg.frame[0] >= runner.frames:
+                elif msg.frame and msg.frame[0] >= runner.frames and runner.open:
+                    self._hold(msg, sender)  # a frame whose MoreFrames has not arrived here yet
+                elif len(msg.frame) == c.depth[msg.place] and msg.frame[0] < runner.frames:
+                    runner.on_token(msg.place, msg.frame, msg.value)
+                elif len(msg.frame) == c.depth[msg.place] + 1 and msg.frame[0] < runner.frames:
+                    self._stream_item(runner, msg, sender)  # item k of a stream: frame (*f, k)
+                else:
                     self.refuse(
                         sender, f"Token for '{msg.place}' of job {msg.job} with a frame of the wrong shape"
                     )
-                else:
-                    runner.on_token(msg.place, msg.frame, msg.value)
                 return
         elif kind in CONTROL:
             if sender != APP:
@@ -243,13 +293,21 @@ class SiteRuntime:
                 self.install(msg.digest, msg.net)
             elif kind is StartJob:
                 self._start(msg)
+            elif kind is MoreFrames:
+                self._more_frames(msg)
+            elif kind is StopFrames:
+                self._stop_frames(msg)
+            elif kind is Credit:
+                runner = self.jobs.get(msg.job)
+                if runner is not None and type(msg.allowed) is int:
+                    runner.on_credit(msg.allowed)
             else:
                 runner = self.jobs.pop(msg.job, None)
                 if runner is not None:
                     runner.cancel()
                 self.forget(msg.job)
             return
-        elif kind not in (LoopCount, BranchTaken):
+        elif kind not in (LoopCount, BranchTaken, StreamEnd, StreamAck):
             self.refuse(sender, f"a site does not take {kind.__name__} messages")
             return
         if sender == APP:
@@ -266,7 +324,14 @@ class SiteRuntime:
                 self.pending_count += 1
             return
         c = runner.c
-        if kind is LoopCount:
+        if runner.open and msg.frame and msg.frame[0] >= runner.frames:
+            self._hold(msg, sender)
+            return
+        if kind is StreamEnd:
+            self._stream_end(runner, msg, sender)
+        elif kind is StreamAck:
+            self._stream_ack(runner, msg, sender)
+        elif kind is LoopCount:
             if c.senders.get(msg.loop) != sender or msg.loop not in c.controls:
                 self._refuse_data(msg, sender, runner)
             elif type(msg.count) is not int or not 0 <= msg.count <= MAX_LOOP_ITEMS:
@@ -283,8 +348,116 @@ class SiteRuntime:
             else:
                 runner.on_branch(msg.cond, msg.frame, msg.branch)
 
+    # -- open jobs and streams -----------------------------------------------------------------
+
+    def _hold(self, msg: Any, sender: str) -> None:
+        """Keep a message for a frame of an open job that MoreFrames has not announced here yet."""
+        if self.pending_count >= MAX_PENDING:
+            self.refuse(sender, f"too many messages for frames not started here (job {msg.job})")
+            return
+        self.pending.setdefault(msg.job, []).append((msg, sender))
+        self.pending_count += 1
+
+    def _replay(self, job: str) -> None:
+        early = self.pending.pop(job, ())
+        self.pending_count -= len(early)
+        for queued, sender in early:
+            if job in self.jobs:
+                self._handle(queued, sender)
+
+    def _more_frames(self, msg: MoreFrames) -> None:
+        runner = self.jobs.get(msg.job)
+        if runner is None:
+            return  # ended here (cancelled, failed): nothing to do
+        if not runner.open:
+            self.refuse(APP, f"MoreFrames for job {msg.job}, which is not open")
+            return
+        if (
+            type(msg.first) is not int
+            or type(msg.count) is not int
+            or msg.first != runner.frames
+            or not 0 < msg.count <= MAX_FRAMES - runner.frames
+            or not isinstance(msg.params, dict)
+            or set(msg.params) != set(runner.c.net.params)
+            or any(not isinstance(v, list) or len(v) != msg.count for v in msg.params.values())
+        ):
+            self.fail(msg.job, f"site '{self.name}' got malformed frames for job {msg.job}")
+            return
+        runner.more_frames(msg.first, msg.count, msg.params)
+        self._replay(msg.job)
+        runner._check_done()
+
+    def _stop_frames(self, msg: StopFrames) -> None:
+        runner = self.jobs.get(msg.job)
+        if runner is None:
+            return
+        if not runner.open:
+            self.refuse(APP, f"StopFrames for job {msg.job}, which is not open")
+            return
+        if type(msg.total) is not int or msg.total != runner.frames:
+            self.fail(
+                msg.job,
+                f"site '{self.name}': job {msg.job} stopped at {msg.total!r} frames, it has {runner.frames}",
+            )
+            return
+        early = self.pending.pop(msg.job, ())
+        self.pending_count -= len(early)
+        runner.stop_frames()
+        for queued, sender in early:  # beyond the last frame: refused now
+            if msg.job in self.jobs:
+                self._handle(queued, sender)
+
+    def _stream_item(self, runner: NetRunner, msg: Token, sender: str) -> None:
+        frame = msg.frame[:-1]
+        stream = runner.streams.get((msg.place, frame))
+        expected = 0 if stream is None else stream.count
+        if (msg.place, frame) in runner.ended_streams or msg.frame[-1] != expected:
+            self.refuse(sender, f"stream item {msg.frame[-1]} of '{msg.place}' of job {msg.job} out of order")
+            return
+        runner.on_stream_item(msg.place, frame, msg.frame[-1], msg.value)
+
+    def _stream_end(self, runner: NetRunner, msg: StreamEnd, sender: str) -> None:
+        c = runner.c
+        if c.senders.get(msg.place) != sender:
+            self._refuse_data(msg, sender, runner)
+        elif (
+            len(msg.frame) != c.depth[msg.place]
+            or type(msg.count) is not int
+            or (msg.place, msg.frame) in runner.ended_streams
+        ):
+            self.refuse(sender, f"StreamEnd for '{msg.place}' of job {msg.job} is malformed")
+        else:
+            stream = runner.streams.get((msg.place, msg.frame))
+            if msg.count != (0 if stream is None else stream.count):
+                self.refuse(sender, f"StreamEnd for '{msg.place}' of job {msg.job} with a wrong count")
+                return
+            runner.on_stream_end(msg.place, msg.frame, msg.count)
+
+    def _stream_ack(self, runner: NetRunner, msg: StreamAck, sender: str) -> None:
+        source = runner.c.ack_routes.get((sender, msg.place))
+        if source is None:
+            self._refuse_data(msg, sender, runner)
+        elif type(msg.count) is not int or msg.count < 0:
+            self.refuse(sender, f"StreamAck for '{msg.place}' of job {msg.job} is malformed")
+        else:
+            runner.on_stream_ack(source, msg.frame, sender, msg.count)
+
+    def iterate(self, generator: Any) -> Any:
+        """An async iterator over a generator an adapter returned (a sync one steps on a worker)."""
+        if inspect.isasyncgen(generator):
+            return generator
+        return _SyncItems(generator, self)
+
     def _refuse_data(self, msg: Any, sender: str, runner: NetRunner) -> None:
-        target = msg.place if type(msg) is Token else msg.loop if type(msg) is LoopCount else msg.cond
+        if type(msg) is StreamAck:
+            self.refuse(
+                sender,
+                f"StreamAck for '{msg.place}' of job {msg.job}, a stream it does not receive from here",
+            )
+            return
+        target = (
+            msg.place if type(msg) in (Token, StreamEnd) else msg.loop if type(msg) is LoopCount else msg.cond
+        )
         expected = runner.c.senders.get(target)
         if expected is None:
             why = "which its net does not receive"
@@ -303,15 +476,13 @@ class SiteRuntime:
         if msg.job in self.jobs or msg.job in self.ended:
             self.refuse(APP, f"job {msg.job} was already started here")
             return
-        runner = NetRunner(msg.job, compiled, self, msg.frames)
+        runner = NetRunner(msg.job, compiled, self, msg.frames, open=msg.open is True)
+        if type(msg.window) is int and msg.window > 0:
+            runner.allowed = msg.window
         self.jobs[msg.job] = runner
         self.to_app(JobStarted(msg.job, self.name))
         runner.start(msg.params)
-        early = self.pending.pop(msg.job, ())
-        self.pending_count -= len(early)
-        for queued, sender in early:
-            if msg.job in self.jobs:
-                self._handle(queued, sender)
+        self._replay(msg.job)
 
     # -- nets ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ federation shipped here, with ``MATHFED_BETA_API_TOKEN`` set to
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,7 +27,8 @@ import pytest
 
 from dfm.api import Else, ForEach, If, Pipeline, PlaceParam, Yield, load_federation
 from dfm.kernel.errors import DfmError, JobError
-from dfm.runner.session import JobStatus
+from dfm.runner.netrunner import STREAM_WINDOW
+from dfm.runner.session import RESULT_WINDOW, JobStatus
 
 MATHFED = Path(__file__).parent / "mathfed" / "mathfed.dfm.yaml"
 SECRET = "s3cr3t-t0ken-value"
@@ -49,6 +51,7 @@ class TransportConformance:
     """Behaviour every transport must show; see the module docstring for the fixtures."""
 
     concurrent_jobs = 200
+    service_requests = 10_000  # requests through one open job
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -233,6 +236,169 @@ class TransportConformance:
         quick = session.execute(session.prepare(_square_pipeline(mathfed)), timeout=120)
         assert [r.value for r in quick.results(timeout=60)] == [4]
         assert quick.status is JobStatus.FINISHED
+
+    # -- open jobs: autostop=False, send_input_params, send_stop_frame --------------------------
+
+    def _service(self, mathfed: Any) -> Pipeline:
+        api = mathfed.api.math
+        with Pipeline() as p:
+            sq = api.Square(x=PlaceParam("x"), site="alpha")
+            Yield(api.Add(a=sq, b=1, site="beta"), place="out")
+        return p
+
+    def test_open_job_serves_many_requests_each_result_once_in_its_frame(self, session, mathfed):
+        job = session.execute(session.prepare(self._service(mathfed)), autostop=False)
+        got: dict[int, Any] = {}
+        duplicates: list[Any] = []
+        wrong_place: list[Any] = []
+
+        def collect() -> None:
+            for r in job.results(timeout=120):
+                if r.place != "out" or len(r.frame) != 1:
+                    wrong_place.append(r)
+                elif r.index in got:
+                    duplicates.append(r)
+                else:
+                    got[r.index] = r.value
+
+        reader = threading.Thread(target=collect)
+        reader.start()
+        n = self.service_requests
+        for i in range(n):
+            assert job.send_input_params({"x": i}) == [i]
+        job.send_stop_frame()
+        reader.join(300)
+        assert not reader.is_alive()
+        assert job.status is JobStatus.FINISHED, job.error
+        assert not duplicates and not wrong_place
+        assert got == {i: i * i + 1 for i in range(n)}
+
+    def test_open_job_runs_until_the_stop_frame(self, session, mathfed):
+        job = session.execute(session.prepare(self._service(mathfed)), [{"x": 1}], autostop=False)
+        results = job.results(timeout=60)
+        assert next(results).value == 2  # frame 0 is done...
+        until(lambda: job.status is JobStatus.RUNNING, what="RUNNING")
+        assert job.send_input_params([{"x": 2}, {"x": 3}]) == [1, 2]
+        assert sorted((next(results).frame, next(results).frame)) == [(1,), (2,)]
+        assert job.status is JobStatus.RUNNING  # ...every frame sent is done, and the job still waits
+        job.send_stop_frame()
+        assert list(results) == []
+        assert job.status is JobStatus.FINISHED
+        with pytest.raises(DfmError, match="not open"):
+            job.send_input_params({"x": 4})
+
+    def test_open_job_without_frames(self, session, mathfed):
+        job = session.execute(session.prepare(self._service(mathfed)), autostop=False)
+        job.send_stop_frame()
+        assert job.wait(60) is JobStatus.FINISHED
+        assert list(job.results()) == []
+
+    def test_open_job_refuses_incomplete_parameters(self, session, mathfed):
+        job = session.execute(session.prepare(self._service(mathfed)), autostop=False)
+        with pytest.raises(DfmError, match=r"missing value.*PlaceParam x"):
+            job.send_input_params({"y": 1})
+        job.cancel()
+        assert job.wait(30) is JobStatus.CANCELLED
+
+    def test_open_job_with_loops_and_branches_in_later_frames(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p, ForEach(api.Range(n=PlaceParam("n"))) as i, If(i > 0):
+            Yield(api.Square(x=i, site="beta"), place="sq")
+        job = session.execute(session.prepare(p), {"n": 2}, autostop=False)
+        job.send_input_params([{"n": 0}, {"n": 3}])
+        job.send_stop_frame()
+        assert values(job) == [((0, 1), 1), ((2, 1), 1), ((2, 2), 4)]
+        assert job.status is JobStatus.FINISHED
+
+    # -- streams: adapters returning (async) generators -----------------------------------------
+
+    @pytest.mark.parametrize("site", ["home", "alpha"])  # async generator at home, sync one at alpha
+    def test_generator_items_stream_to_a_yield_in_sub_frames(self, session, mathfed, site):
+        with Pipeline() as p:
+            Yield(mathfed.api.math.Stream(n=PlaceParam("n"), site=site), place="items")
+        job = session.execute(session.prepare(p), [{"n": 3}, {"n": 0}, {"n": 2}])
+        assert values(job) == [((0, 0), 0), ((0, 1), 10), ((0, 2), 20), ((2, 0), 0), ((2, 1), 10)]
+        assert job.status is JobStatus.FINISHED
+
+    @pytest.mark.parametrize("site", ["home", "alpha"])
+    def test_generator_feeds_a_foreach_on_another_site(self, session, mathfed, site):
+        api = mathfed.api.math
+        with Pipeline() as p, ForEach(api.Stream(n=PlaceParam("n"), site=site)) as x, If(x > 0):
+            Yield(api.Add(a=x, b=1, site="beta"), place="plus")
+        job = session.execute(session.prepare(p), [{"n": 3}, {"n": 0}])
+        assert values(job) == [((0, 1), 11), ((0, 2), 21)]
+        assert job.status is JobStatus.FINISHED
+
+    @pytest.mark.parametrize("site", ["home", "alpha"])
+    def test_many_streams_at_once_in_an_open_job(self, session, mathfed, site):
+        with Pipeline() as p:
+            Yield(mathfed.api.math.Stream(n=PlaceParam("n"), site=site), place="items")
+        job = session.execute(session.prepare(p), autostop=False)
+        requests = STREAM_WINDOW * 2 + 10  # more generators at once than the window of adapter calls
+        assert job.send_input_params([{"n": 3}] * requests) == list(range(requests))
+        job.send_stop_frame()
+        assert values(job) == [((i, k), k * 10) for i in range(requests) for k in range(3)]
+        assert job.status is JobStatus.FINISHED
+
+    def test_generator_into_an_operation_gives_it_every_item(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p:
+            Yield(api.Sum(values=api.Stream(n=PlaceParam("n"), site="alpha"), site="beta"), place="sum")
+        job = session.execute(session.prepare(p), [{"n": 4}, {"n": 0}])
+        assert values(job) == [((0,), 60), ((1,), 0)]
+
+    @pytest.mark.parametrize("site", ["home", "alpha"])
+    def test_endless_generator_is_bounded_and_cancel_stops_it(self, session, mathfed, site):
+        """The application buffers at most RESULT_WINDOW results (+ one stream window in flight)."""
+        with Pipeline() as p:
+            Yield(mathfed.api.math.Forever(site=site), place="n")
+        job = session.execute(session.prepare(p))
+        results = job.results(timeout=60)
+        assert [next(results).value for _ in range(5)] == [0, 1, 2, 3, 4]
+        bound = RESULT_WINDOW + STREAM_WINDOW
+        until(lambda: job.buffered >= RESULT_WINDOW - 5, what="the window filling up")
+        time.sleep(0.5)  # a producer without backpressure would go far beyond the bound meanwhile
+        assert job.buffered <= bound
+        taken = [next(results).value for _ in range(2 * RESULT_WINDOW)]  # taking results makes room
+        assert taken == list(range(5, 5 + 2 * RESULT_WINDOW))
+        assert job.buffered <= bound
+        job.cancel()
+        assert job.wait(30) is JobStatus.CANCELLED
+        adapters = sys.modules.get("mathfed_adapters")
+        if session.transport.name == "inproc" and adapters is not None:  # the generator was closed
+            cls = adapters.AsyncForever if site == "home" else adapters.SyncForever
+            until(lambda: cls.closed >= 1, what="the generator closing")
+            assert cls.produced <= 5 + 2 * RESULT_WINDOW + bound + 1
+
+    # -- detach and reattach ----------------------------------------------------------------------
+
+    def test_detached_job_runs_on_and_reattaches_with_its_results(self, session, mathfed):
+        job = session.execute(session.prepare(self._service(mathfed)), [{"x": 2}], autostop=False)
+        job_id = job.detach()
+        with pytest.raises(DfmError, match="detached"):
+            list(job.results(timeout=1))
+        with pytest.raises(DfmError, match="no detached job"):
+            session.reattach("nope")
+        again = session.reattach(job_id)
+        assert again.id == job_id
+        assert again.send_input_params({"x": 3}) == [1]
+        again.send_stop_frame()
+        assert values(again) == [((0,), 5), ((1,), 10)]
+        assert again.status is JobStatus.FINISHED
+
+    def test_detached_stream_is_held_by_backpressure(self, session, mathfed):
+        with Pipeline() as p:
+            Yield(mathfed.api.math.Forever(site="alpha"), place="n")
+        job = session.execute(session.prepare(p))
+        job.detach()
+        until(lambda: job.buffered >= RESULT_WINDOW - 1, what="the window filling up")
+        time.sleep(0.5)
+        assert job.buffered <= RESULT_WINDOW + STREAM_WINDOW  # nothing dropped, nothing beyond the bound
+        again = session.reattach(job.id)
+        got = [r.value for _, r in zip(range(RESULT_WINDOW + 10), again.results(timeout=60), strict=False)]
+        assert got == list(range(RESULT_WINDOW + 10))  # in order, none lost
+        again.cancel()
+        assert again.wait(30) is JobStatus.CANCELLED
 
 
 def _square_pipeline(mathfed: Any) -> Pipeline:

@@ -101,11 +101,18 @@ class HostilePeerSuite:
 
     # -- controls are the application's ----------------------------------------------------
 
-    @pytest.mark.parametrize("kind", ["cancel", "start", "install"])
+    @pytest.mark.parametrize("kind", ["cancel", "start", "install", "more-frames", "stop-frames", "credit"])
     def test_site_cannot_send_controls(self, hostile_session, hostilefed, kind):
         job, _ = self.victim(hostile_session, hostilefed, f"victim-{kind}")
         assert self.attack(hostile_session, hostilefed, kind, job=job.id) == f"sent {kind}"
-        control = {"cancel": "CancelJob", "start": "StartJob", "install": "Install"}[kind]
+        control = {
+            "cancel": "CancelJob",
+            "start": "StartJob",
+            "install": "Install",
+            "more-frames": "MoreFrames",
+            "stop-frames": "StopFrames",
+            "credit": "Credit",
+        }[kind]
         refusal = wait_for_refusal(hostile_session, "'alice'", "'mallory'", control)
         assert "application's to send" in refusal
         self.assert_victim_unharmed(job, f"victim-{kind}")
@@ -118,6 +125,37 @@ class HostilePeerSuite:
         refusal = wait_for_refusal(hostile_session, "'mallory'", place, job.id)
         assert "receives from 'home' only" in refusal
         self.assert_victim_unharmed(job, "real-value")  # not "forged"
+
+    def test_controls_refused_for_an_open_job_too(self, hostile_session, hostilefed):
+        with pytest.MonkeyPatch.context() as patch:  # the victim job is open: more frames may come
+            execute = hostile_session.execute
+            patch.setattr(hostile_session, "execute", lambda *a, **k: execute(*a, **k, autostop=False))
+            job, _ = self.victim(hostile_session, hostilefed, "v-open")
+        for kind, control in (("more-frames", "MoreFrames"), ("stop-frames", "StopFrames")):
+            hostile_session.refusals.clear()
+            self.attack(hostile_session, hostilefed, kind, job=job.id)
+            assert "application's to send" in wait_for_refusal(hostile_session, "'mallory'", control)
+        got = next(job.results(timeout=60))
+        assert (got.place, got.value) == ("out", "v-open")
+        assert job.status is JobStatus.RUNNING  # mallory's StopFrames did not end it
+        job.send_stop_frame()
+        assert list(job.results(timeout=60)) == [] and job.status is JobStatus.FINISHED
+
+    @pytest.mark.parametrize(
+        ("kind", "needle"),
+        [
+            ("stream-item", "receives from 'home' only"),
+            ("stream-end", "receives from 'home' only"),
+            ("stream-ack", "a stream it does not receive from here"),
+        ],
+    )
+    def test_stream_messages_only_from_the_streams_sender(self, hostile_session, hostilefed, kind, needle):
+        job, place = self.victim(hostile_session, hostilefed, f"v-{kind}")
+        self.attack(hostile_session, hostilefed, kind, job=job.id, place=place)
+        assert needle in wait_for_refusal(
+            hostile_session, "'mallory'", job.id, "Stream" if kind != "stream-item" else place
+        )
+        self.assert_victim_unharmed(job, f"v-{kind}")
 
     def test_token_for_an_unknown_place(self, hostile_session, hostilefed):
         job, _ = self.victim(hostile_session, hostilefed, "v-unknown")

@@ -77,6 +77,18 @@ class Attack(_Base):
             runtime.send("alice", m.Install(digest(net), net))
         elif kind == "start":
             runtime.send("alice", m.StartJob(job, "0" * 64, 1, {}))
+        elif kind == "more-frames":  # open-job frames are the application's to add...
+            runtime.send("alice", m.MoreFrames(job, 1, 1, {}))
+        elif kind == "stop-frames":  # ...and to end
+            runtime.send("alice", m.StopFrames(job, 1))
+        elif kind == "credit":  # backpressure credit is the application's
+            runtime.send("alice", m.Credit(job, 10**9))
+        elif kind == "stream-item":  # an item of a stream into a place alice receives from home
+            runtime.send("alice", m.Token(job, place, (0, 0), "forged"))
+        elif kind == "stream-end":  # the end of such a stream
+            runtime.send("alice", m.StreamEnd(job, place, (0,), 0))
+        elif kind == "stream-ack":  # acknowledging a stream alice does not send to mallory
+            runtime.send("alice", m.StreamAck(job, place or "r:n1", (0,), 10**9))
         elif kind == "token":  # a value for a place alice receives from another site
             runtime.send("alice", m.Token(job, place, (0,), "forged"))
         elif kind == "unknown-place":

@@ -29,6 +29,11 @@ class Add(_Base):
         return a + b
 
 
+class Sum(_Base):
+    def body(self, values: list[float]) -> float:
+        return sum(values)
+
+
 class Fail(_Base):
     def body(self, message: str) -> None:
         raise RuntimeError(message)
@@ -81,3 +86,59 @@ class Unsafe(_Base):
 class Scale(_Base):
     def body(self, x: float, factor: float = 1.0, offset: float = 0.0) -> float:
         return x * factor + offset
+
+
+class SyncStream(_Base):
+    """Returns a generator: its items reach a Yield (or a ForEach) one by one."""
+
+    def body(self, n: int) -> Any:
+        return (i * 10 for i in range(n))
+
+
+class AsyncStream(_Base):
+    async def body(self, n: int) -> Any:
+        async def items() -> Any:
+            for i in range(n):
+                await asyncio.sleep(0)
+                yield i * 10
+
+        return items()
+
+
+class AsyncForever(_Base):
+    """An endless async generator; counts what it produced and whether it was closed."""
+
+    produced = 0
+    closed = 0
+
+    async def body(self) -> Any:
+        async def items() -> Any:
+            i = 0
+            try:
+                while True:
+                    await asyncio.sleep(0)
+                    AsyncForever.produced += 1
+                    yield i
+                    i += 1
+            finally:
+                AsyncForever.closed += 1
+
+        return items()
+
+
+class SyncForever(_Base):
+    produced = 0
+    closed = 0
+
+    def body(self) -> Any:
+        def items() -> Any:
+            i = 0
+            try:
+                while True:
+                    SyncForever.produced += 1
+                    yield i
+                    i += 1
+            finally:
+                SyncForever.closed += 1
+
+        return items()
