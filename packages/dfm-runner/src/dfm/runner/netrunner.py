@@ -285,12 +285,8 @@ class NetRunner:
         frames = self._required.get(t.id)
         if frames is None:
             if not t.scope:  # the common case: one frame per parameter set
-                fired = self.fired.get(t.id)
-                return (
-                    fired is not None
-                    and len(fired) >= self.frames
-                    and all((i,) in fired for i in range(self.frames))
-                )
+                fired = self.fired.get(t.id, ())  # none fired: complete only when there are no frames
+                return len(fired) >= self.frames and all((i,) in fired for i in range(self.frames))
             frames = self._required_frames(t)
             if frames is None:
                 return False
