@@ -167,8 +167,6 @@ class PlaceParam(_Operand):
             place = name
         elif name is not None and name != place:
             raise PipelineError(f"PlaceParam given two names: {place!r} and {name!r}")
-        if place is None:
-            raise PipelineError("PlaceParam needs a name: PlaceParam('x') or PlaceParam(place='x')")
         _check_name("parameter", place, "PlaceParam")
         self.name = place
         self.multiuse = bool(multiuse)

@@ -355,22 +355,22 @@ class TransportConformance:
             sq = api.Square(x=PlaceParam("x"), site="beta", dfm_node_id=well_known_id("square"))
             Yield(sq, place="out", dfm_node_id=well_known_id("result"))
             Yield(api.Add(a=sq, b=1, site="home"), place="other")
+            Yield(api.Add(a=sq, b=2, site="home"), place="third")
         prepared = session.prepare(p)
         assert prepared.placement["square"] == "beta" and "result" in prepared.placement
         job = session.execute(
             prepared,
             input_params={"x": 3},
-            place_callbacks={"out": reference},
+            place_callbacks={"out": reference, "other": later},
             default_callback=ours,
         )
-        job.on("out", later)
         assert job.wait_until_finished(30)
         until(lambda: len(seen) == 3, what="three callbacks")
         assert sorted(seen, key=repr) == sorted(
             [
                 ("sync", "beta", "result", (0,), "out", 9),
-                ("async", "beta", "result", (0,), "out", 9),
-                ("ours", "other", 10),
+                ("async", "home", "n2", (0,), "other", 10),
+                ("ours", "third", 11),
             ],
             key=repr,
         )
