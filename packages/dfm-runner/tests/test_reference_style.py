@@ -50,7 +50,7 @@ def test_a_reference_style_pipeline_runs(session: Any, mathfed: Any) -> None:
     with Pipeline(name="ported", mode="execute") as p:
         warmup = Sleep(seconds=0.2, value="warm", site="home", dfm_node_id=well_known_id("warmup"))
         numbers = Range(n=PlaceParam(place="count"), site=BestOf())
-        with ForEach(seq=numbers) as n:
+        with ForEach(seq=numbers) as n:  # noqa: SIM117 (as the reference writes it)
             with If(cond=And(left=GreaterThan(left=n, right=0), right=Not(Equal(left=n, right=2)))):
                 sq = Square(x=n, site=BestOf(sites=["alpha", "beta"]), dfm_after=[warmup])
                 Yield(value=sq, place="squares", multiuse=True)

@@ -132,7 +132,9 @@ def pipelines(draw: st.DrawFn, fed: Any) -> Pipeline:
                 with ForEach(api.Range(n=draw(st.sampled_from(small)))) as item:
                     block([*small, item], list(big), depth + 1)
             else:
-                left = draw(st.sampled_from([v for v in anything if isinstance(v, (Node, PlaceParam, Selection))]))
+                left = draw(
+                    st.sampled_from([v for v in anything if isinstance(v, (Node, PlaceParam, Selection))])
+                )
                 op = draw(st.sampled_from(sorted(COMPARE)))
                 with If(COMPARE[op](left, draw(st.integers(0, 4)))):
                     block(list(small), list(big), depth + 1)

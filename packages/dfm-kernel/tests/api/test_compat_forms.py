@@ -37,11 +37,10 @@ def fed():
 
 
 def test_keyword_forms_record_the_same_ir(fed):
-    with Pipeline() as ours:
-        with ForEach(fed.api.users.GreetMe(name=PlaceParam("n"))) as item:
-            with If((item > 1) & ~(item == 3)):
-                Yield(item, place="out", multiuse=True)
-    with Pipeline(name=None, mode="execute") as theirs:
+    with Pipeline() as ours, ForEach(fed.api.users.GreetMe(name=PlaceParam("n"))) as item:  # noqa: SIM117 (written as users write it)
+        with If((item > 1) & ~(item == 3)):
+            Yield(item, place="out", multiuse=True)
+    with Pipeline(name=None, mode="execute") as theirs:  # noqa: SIM117
         with ForEach(seq=fed.api.users.GreetMe(name=PlaceParam(place="n"))) as item:
             with If(cond=And(left=GreaterThan(left=item, right=1), right=Not(Equal(left=item, right=3)))):
                 Yield(value=item, place="out", multiuse=True)

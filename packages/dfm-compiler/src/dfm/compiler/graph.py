@@ -307,7 +307,9 @@ def _call_candidates(
         )
     candidates = list(offering)
     if call.site is not None and call.site in federation.sites and call.site not in sites:
-        raise CompileError(f"{label} is pinned to site '{call.site}', outside restrict_to_sites ({considered})")
+        raise CompileError(
+            f"{label} is pinned to site '{call.site}', outside restrict_to_sites ({considered})"
+        )
     if call.among:
         unknown = [s for s in call.among if s not in federation.sites]
         if unknown:
@@ -414,7 +416,9 @@ def build_graph(
         unknown = sorted(allowed - set(fed.sites))
         if unknown:
             hint = did_you_mean(unknown[0], fed.sites)
-            raise CompileError(f"restrict_to_sites: unknown site '{unknown[0]}'" + (f"; {hint}" if hint else ""))
+            raise CompileError(
+                f"restrict_to_sites: unknown site '{unknown[0]}'" + (f"; {hint}" if hint else "")
+            )
         if home not in allowed:
             raise CompileError(
                 f"restrict_to_sites must include the homesite '{home}' (it receives the results)"

@@ -151,7 +151,9 @@ class _Lowering:
             self._place(site, _param_place(value.name), 1, "param")
             return FromPlace(_param_place(value.name))
         assert isinstance(value, ir.Ref), "Advise() is refused by analysis"
-        return FromPlace(self._ref_place(value.node, site, value.path if isinstance(value, ir.Select) else None))
+        return FromPlace(
+            self._ref_place(value.node, site, value.path if isinstance(value, ir.Select) else None)
+        )
 
     def _source(self, value: ir.Value, site: str) -> str:
         """A place name for a value read as a whole token (Yield, ForEach)."""
@@ -193,7 +195,9 @@ class _Lowering:
                     self._add(site, SelectT(self._next_id(), scope, _value_place(node), variant, output))
                 self._place(site, output, depth, "value")
             for target in sorted((c for c in consumers if c != site), key=self.rank.__getitem__):
-                self._add(site, SendT(self._next_id(), scope, _value_place(name), target, _received_place(name)))
+                self._add(
+                    site, SendT(self._next_id(), scope, _value_place(name), target, _received_place(name))
+                )
                 self._place(target, _received_place(name), depth, "received")
                 self.senders.setdefault(target, {})[_received_place(name)] = site
 

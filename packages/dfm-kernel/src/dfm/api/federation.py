@@ -94,7 +94,9 @@ class OperationCall:
         """Record a call. ``site``: a name, ``BestOf(sites=...)`` (the placement chooses among
         them) or ``Advise()`` (discovery); ``provider``: a name; ``dfm_after``: nodes this call
         runs after without reading them; ``dfm_node_id``: a ``well_known_id(...)``."""
-        names = [site] if isinstance(site, str) else list(site.sites or ()) if isinstance(site, BestOf) else []
+        names = (
+            [site] if isinstance(site, str) else list(site.sites or ()) if isinstance(site, BestOf) else []
+        )
         for name in names:
             if name not in self._federation.sites:
                 hint = did_you_mean(name, self._federation.sites)

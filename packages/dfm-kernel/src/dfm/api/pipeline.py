@@ -168,7 +168,8 @@ class PlaceParam(_Operand):
         elif name is not None and name != place:
             raise PipelineError(f"PlaceParam given two names: {place!r} and {name!r}")
         _check_name("parameter", place, "PlaceParam")
-        self.name = place
+        assert isinstance(place, str)
+        self.name: str = place
         self.multiuse = bool(multiuse)
 
     @property
@@ -229,7 +230,9 @@ class _Comparison(Condition):
         operands = []
         for side in (left, right):
             if isinstance(side, Condition):
-                raise PipelineError(f"{name}: compare values, not conditions; combine conditions with And/Or/Not")
+                raise PipelineError(
+                    f"{name}: compare values, not conditions; combine conditions with And/Or/Not"
+                )
             operands.append(_as_value(side))
         super().__init__(irp.Compare(self.op, operands[0], operands[1]))
 
@@ -496,7 +499,9 @@ class BestOf:
                 sites = [sites]
             sites = tuple(dict.fromkeys(sites))
             if not sites:
-                raise PipelineError("BestOf(sites=[]) leaves no site to choose from; omit sites= for any site")
+                raise PipelineError(
+                    "BestOf(sites=[]) leaves no site to choose from; omit sites= for any site"
+                )
             for site in sites:
                 _check_name("site", site, "BestOf site")
         self.sites: tuple[str, ...] | None = sites
@@ -552,9 +557,7 @@ def _after_ids(block: _Block, after: Any) -> tuple[str, ...]:
             if problem is not None:
                 raise PipelineError(f"dfm_after: {problem}")
         else:
-            raise PipelineError(
-                f"dfm_after takes operation results or node ids, not {type(item).__name__}"
-            )
+            raise PipelineError(f"dfm_after takes operation results or node ids, not {type(item).__name__}")
         if node_id not in out:
             out.append(node_id)
     return tuple(out)
@@ -593,9 +596,7 @@ def record_call(
     after = _after_ids(block, dfm_after)
     values = {name: _as_value(value) for name, value in args.items()}
     node_id = block.pipeline._next_id(dfm_node_id)
-    block.statements.append(
-        irp.Call(node_id, operation, values, site, provider, among, after, advise_site)
-    )
+    block.statements.append(irp.Call(node_id, operation, values, site, provider, among, after, advise_site))
     return Node(block.pipeline, node_id, block.path, operation)
 
 

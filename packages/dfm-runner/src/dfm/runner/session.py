@@ -30,6 +30,7 @@ from typing import Any
 
 import attrs
 
+from dfm.api.pipeline import PickledObject
 from dfm.kernel.config import config_source, load_config
 from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import DfmError, JobError
@@ -38,7 +39,6 @@ from dfm.kernel.ir.net import PreparedPipeline
 from dfm.kernel.ir.pipeline import PipelineIR, Ref, Yield
 from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
-from dfm.api.pipeline import PickledObject
 from dfm.runner.messages import (
     APP,
     CancelJob,
@@ -135,9 +135,7 @@ class _Callback:
     def _done(self, task: asyncio.Future[Any]) -> None:
         self.job._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error(
-                "async callback of job %s raised", self.job.id, exc_info=task.exception()
-            )
+            log.error("async callback of job %s raised", self.job.id, exc_info=task.exception())
 
 
 class Job:
@@ -200,7 +198,9 @@ class Job:
         if found is None:
             prepared = self.prepared
             yields = [
-                stmt for stmt, _, _ in prepared.pipeline.walk() if isinstance(stmt, Yield) and stmt.place == place
+                stmt
+                for stmt, _, _ in prepared.pipeline.walk()
+                if isinstance(stmt, Yield) and stmt.place == place
             ]
             site, node = prepared.homesite, None
             if len(yields) == 1:

@@ -362,10 +362,7 @@ AUTO_ID = re.compile(r"n[0-9]+")
 def node_id_problem(node_id: object) -> str | None:
     """Why ``node_id`` cannot name a node, or None."""
     if not isinstance(node_id, str) or not NODE_ID.fullmatch(node_id):
-        return (
-            f"node id {node_id!r:.80} is not 1-64 characters of A-Z a-z 0-9 _ - "
-            "(not starting with '-')"
-        )
+        return f"node id {node_id!r:.80} is not 1-64 characters of A-Z a-z 0-9 _ - (not starting with '-')"
     return None
 
 
@@ -451,7 +448,9 @@ def select(value: Any, path: tuple[Step, ...]) -> Any:
             try:
                 value = value[step]
             except IndexError:
-                raise SelectError(f"index {step} out of range for a {type(value).__name__} of length {len(value)}") from None
+                raise SelectError(
+                    f"index {step} out of range for a {type(value).__name__} of length {len(value)}"
+                ) from None
             continue
         fields = _declared_fields(value)
         if type(step) is not str or fields is None or step.startswith("_") or step not in fields:

@@ -47,10 +47,12 @@ def _make() -> cattrs.Converter:
     for union in _UNIONS:
         if union not in outer:
             configure_tagged_union(union, conv, tag_name="kind", tag_generator=lambda cls: cls.__name__)
+
     def omit_defaults(*classes: type[Any]) -> None:
         for cls in classes:
             overrides = {name: override(omit_if_default=True) for name in _OMIT_IF_DEFAULT[cls]}
-            conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **overrides))
+            hook = make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+            conv.register_unstructure_hook(cls, hook)
 
     omit_defaults(pipeline.Call, net.CallT)
     for union in outer:

@@ -265,9 +265,8 @@ class TransportConformance:
             Yield(api.Square(x=rows.fieldref(1), site="beta"), place="square")
             Yield(point.fieldref("y"), place="y")  # an attrs field; the Point never leaves alpha
             Yield(record.fieldref("name"), place="name")
-            with ForEach(seq=rows) as row:
-                with If(cond=row > 10):
-                    Yield(row, place="big", multiuse=True)
+            with ForEach(seq=rows) as row, If(cond=row > 10):
+                Yield(row, place="big", multiuse=True)
             with If(record.fieldref("flags").fieldref("on")):
                 Yield(record.fieldref("rows").fieldref(-1), place="last")
         prepared = session.prepare(p)

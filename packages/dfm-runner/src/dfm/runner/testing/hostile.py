@@ -189,9 +189,7 @@ class HostilePeerSuite:
         assert "receives from 'home' only" in wait_for_refusal(hostile_session, "'mallory'", place, job.id)
         self.assert_victim_unharmed(job, "real-part")
 
-    @pytest.mark.parametrize(
-        "path", [("__class__",), ("rows", "__dict__"), (1.5,), (["a"],), ()], ids=repr
-    )
+    @pytest.mark.parametrize("path", [("__class__",), ("rows", "__dict__"), (1.5,), (["a"],), ()], ids=repr)
     def test_net_with_a_selector_outside_the_safe_set(self, hostile_session, hostilefed, path):
         from dfm.kernel.ir.net import SelectT
 
@@ -200,9 +198,7 @@ class HostilePeerSuite:
             Yield(hostilefed.api.test.Echo(value=late.fieldref("part"), site="alice"), place="out")
         prepared = hostile_session.prepare(p)
         home = prepared.nets["home"]
-        forged = tuple(
-            attrs.evolve(t, path=path) if isinstance(t, SelectT) else t for t in home.transitions
-        )
+        forged = tuple(attrs.evolve(t, path=path) if isinstance(t, SelectT) else t for t in home.transitions)
         nets = {**prepared.nets, "home": attrs.evolve(home, transitions=forged)}
         tampered = attrs.evolve(prepared, nets=nets, digest=prepared.digest + "-forged")
         job = hostile_session.execute(tampered, {"v": {"part": 1}})
@@ -217,7 +213,7 @@ class HostilePeerSuite:
         fed = hostile_session.federation
         with Pipeline() as p:
             Yield(hostilefed.api.test.Records(site="alice").fieldref(0), place="row")
-        with pytest.raises(DfmError, match="residency|resident"):
+        with pytest.raises(DfmError, match=r"residency|resident"):
             hostile_session.prepare(p)
         lax = attrs.evolve(
             fed, sites={**fed.sites, "alice": attrs.evolve(fed.sites["alice"], policy=SitePolicy())}
