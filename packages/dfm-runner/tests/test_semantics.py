@@ -1,9 +1,11 @@
 """Property: any pipeline gives the results a direct interpretation of its IR gives.
 
 Hypothesis builds random pipelines of arithmetic, ForEach and If over the
-mathfed sites, with random site pins; the runner's results (place, frame,
-value) must equal those of a plain recursive interpreter of the same IR,
-whatever order tokens and control messages arrive in.
+mathfed sites, with random site pins and ``BestOf`` candidate sets, selectors
+(``fieldref``: mapping keys and list indices, applied at the producing site)
+and ``dfm_after`` dependencies; the runner's results (place, frame, value)
+must equal those of a plain recursive interpreter of the same IR, whatever
+order tokens and control messages arrive in.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dfm.api import Else, ForEach, If, Pipeline, PlaceParam, Yield
+from dfm.api import BestOf, Else, ForEach, If, Pipeline, PlaceParam, Selection, Yield
 from dfm.api.pipeline import Node
 from dfm.kernel.ir import pipeline as ir
 from dfm.runner import Session
@@ -27,8 +29,14 @@ OPS = {
     "math.Square": lambda a: a["x"] * a["x"],
     "math.Add": lambda a: a["a"] + a["b"],
     "math.Range": lambda a: list(range(a["n"])),
+    "math.Point": lambda a: {"x": a["x"], "y": a["y"]},  # an attrs Point at the site: same fields
 }
-SITES = {"math.Square": ["home", "alpha", "beta"], "math.Add": ["home", "beta"], "math.Range": ["alpha"]}
+SITES = {
+    "math.Square": ["home", "alpha", "beta"],
+    "math.Add": ["home", "beta"],
+    "math.Range": ["alpha"],
+    "math.Point": ["alpha"],
+}
 COMPARE = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -49,6 +57,8 @@ def interpret(
             return v.value
         if isinstance(v, ir.Param):
             return params[frame[0]][v.name]
+        if isinstance(v, ir.Select):
+            return ir.select(env[v.node], v.path)
         return env[v.node]
 
     def cond(c: ir.Cond, env: dict[str, Any], frame: tuple[int, ...]) -> bool:
@@ -84,30 +94,47 @@ def pipelines(draw: st.DrawFn, fed: Any) -> Pipeline:
     counter = iter(range(1000))
 
     def pin(op: str) -> dict[str, Any]:
-        site = draw(st.sampled_from([None, *SITES[op]]))
-        return {"site": site} if site else {}
+        kind = draw(st.sampled_from(["none", "site", "bestof"]))
+        if kind == "site":
+            return {"site": draw(st.sampled_from(SITES[op]))}
+        if kind == "bestof":
+            among = draw(st.lists(st.sampled_from(SITES[op]), min_size=1, max_size=3, unique=True))
+            return {"site": BestOf(sites=among)}
+        return {}
+
+    def after(big: list[Any]) -> dict[str, Any]:
+        nodes = [v for v in big if isinstance(v, (Node, Selection))]
+        if not nodes or not draw(st.booleans()):
+            return {}
+        return {"dfm_after": draw(st.lists(st.sampled_from(nodes), min_size=1, max_size=2))}
 
     def block(small: list[Any], big: list[Any], depth: int) -> None:
         for _ in range(draw(st.integers(1, 3))):
-            kind = draw(
-                st.sampled_from(
-                    ["square", "add", "yield", "loop", "if"] if depth < 2 else ["square", "add", "yield"]
-                )
-            )
+            kinds = ["square", "add", "yield", "point", "pick"]
+            kind = draw(st.sampled_from([*kinds, "loop", "if"] if depth < 2 else kinds))
             anything = small + big
             if kind == "square":
-                big.append(api.Square(x=draw(st.sampled_from(anything)), **pin("math.Square")))
+                big.append(api.Square(x=draw(st.sampled_from(anything)), **pin("math.Square"), **after(big)))
             elif kind == "add":
                 a, b = draw(st.sampled_from(anything)), draw(st.sampled_from(anything))
-                big.append(api.Add(a=a, b=b, **pin("math.Add")))
+                big.append(api.Add(a=a, b=b, **pin("math.Add"), **after(big)))
+            elif kind == "point":
+                x, y = draw(st.sampled_from(anything)), draw(st.sampled_from(anything))
+                point = api.Point(x=x, y=y, **pin("math.Point"))
+                big.append(point.fieldref(draw(st.sampled_from(["x", "y"]))))
+            elif kind == "pick":
+                items = api.Range(n=4, **pin("math.Range"))
+                big.append(items.fieldref(draw(st.integers(-4, 3))))
             elif kind == "yield":
-                nodes = [v for v in anything if isinstance(v, (Node, PlaceParam))]
+                nodes = [v for v in anything if isinstance(v, (Node, PlaceParam, Selection))]
                 Yield(draw(st.sampled_from(nodes)), place=f"y{next(counter)}")
             elif kind == "loop":
                 with ForEach(api.Range(n=draw(st.sampled_from(small)))) as item:
                     block([*small, item], list(big), depth + 1)
             else:
-                left = draw(st.sampled_from([v for v in anything if isinstance(v, (Node, PlaceParam))]))
+                left = draw(
+                    st.sampled_from([v for v in anything if isinstance(v, (Node, PlaceParam, Selection))])
+                )
                 op = draw(st.sampled_from(sorted(COMPARE)))
                 with If(COMPARE[op](left, draw(st.integers(0, 4)))):
                     block(list(small), list(big), depth + 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -142,13 +142,20 @@ def compile_with_details(
     *,
     manager: DfmPluginManager | None = None,
     timings: dict[str, float] | None = None,
+    restrict_to_sites: Iterable[str] | None = None,
 ) -> Compilation:
     """Like :func:`compile_pipeline`, also returning the graph, problem and placement.
 
     If ``timings`` is given, the seconds spent in each of :data:`PHASES` are stored in it.
+    ``restrict_to_sites``: place operations on these sites only (they must include the homesite).
     """
     fed = as_federation(federation)
     pir = as_pipeline_ir(pipeline)
+    if pir.mode != "execute":
+        raise CompileError(
+            f"pipeline '{pir.name}': discovery mode is not supported yet "
+            f"(Pipeline(mode={pir.mode!r})); only mode='execute' pipelines can be prepared"
+        )
     deep = ir.nesting_problem(pir)  # the phases below recurse through the pipeline
     if deep is not None:
         raise CompileError(f"pipeline '{pir.name}': {deep} (the limit)")
@@ -156,7 +163,7 @@ def compile_with_details(
     clock = time.perf_counter
     marks = [clock()]
     with gc_paused():
-        graph = build_graph(fed, pir)
+        graph = build_graph(fed, pir, restrict_to_sites)
         marks.append(clock())
         problem = PlacementProblem.from_graph(graph, fed)
         marks.append(clock())
@@ -193,6 +200,7 @@ def compile_pipeline(
     strategy: str | Strategy = "auto",
     *,
     manager: DfmPluginManager | None = None,
+    restrict_to_sites: Iterable[str] | None = None,
 ) -> PreparedPipeline:
     """Compile ``pipeline`` for ``federation`` into a :class:`PreparedPipeline`.
 
@@ -206,4 +214,6 @@ def compile_pipeline(
     Compiling the same pipeline for the same federation twice gives equal results
     with the same ``digest`` (the SHA-256 of the canonical JSON of everything else).
     """
-    return compile_with_details(federation, pipeline, strategy, manager=manager).prepared
+    return compile_with_details(
+        federation, pipeline, strategy, manager=manager, restrict_to_sites=restrict_to_sites
+    ).prepared

@@ -14,7 +14,8 @@ Node kinds (the ``kind`` attribute):
 Edges (the ``kind`` attribute) carry ``bytes``, the estimated payload crossing them:
 ``data`` (a value read by its consumer: the producer operation's ``estimated-size``, or
 in the time model its ``compute_cost`` size estimate, see :mod:`dfm.compiler.costs`),
-``item`` (scatter -> loop item) and ``control`` (ForEach/If -> each statement directly
+``item`` (scatter -> loop item), ``after`` (a ``dfm_after`` dependency: a small constant for
+the completion signal) and ``control`` (ForEach/If -> each statement directly
 inside it: a small constant for the control token). Parameters and literals add no
 edge: parameter values are delivered to every site that needs them at job start.
 
@@ -96,6 +97,7 @@ class AnalyzedNode:
     parent: str | None  # innermost enclosing ForEach/If id (source of its control edge)
     refs: tuple[str, ...]  # value nodes it reads, in order, without repeats
     params: tuple[str, ...]  # parameters it reads, in order, without repeats
+    after: tuple[str, ...] = ()  # value nodes it must run after, without reading them (dfm_after)
 
 
 def _stmt_label(stmt: ir.Statement) -> str:
@@ -145,6 +147,9 @@ def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
     all_ids: dict[str, str] = {}  # id -> label, to tell forward references from unknown ones
 
     def claim(node_id: str, label: str) -> None:
+        problem = ir.node_id_problem(node_id)
+        if problem is not None:
+            raise CompileError(f"pipeline '{pipeline.name}': {problem}")
         if node_id in all_ids:
             raise CompileError(
                 f"pipeline '{pipeline.name}': node id '{node_id}' is used twice ({all_ids[node_id]})"
@@ -168,9 +173,11 @@ def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
     values: dict[str, AnalyzedNode] = {}  # value-producing nodes seen so far: calls and items
     seen: dict[str, AnalyzedNode] = {}
 
-    def check_reads(stmt: ir.Statement, scope: Scope) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def check_reads(
+        stmt: ir.Statement, scope: Scope, reads: list[ir.Value] | None = None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         label = _stmt_label(stmt)
-        reads = _reads(stmt)
+        reads = _reads(stmt) if reads is None else reads
         refs: list[str] = []
         params: list[str] = []
         for value in reads:
@@ -182,8 +189,17 @@ def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
                     )
                 params.append(value.name)
                 continue
+            if isinstance(value, ir.Advise):
+                raise CompileError(
+                    f"{label} asks for advice (Advise()), which only a discovery pipeline gives; "
+                    "pass a value, or use Pipeline(mode='discovery')"
+                )
             if not isinstance(value, ir.Ref):
                 continue
+            if isinstance(value, ir.Select):
+                problem = ir.path_problem(value.path)
+                if problem is not None:
+                    raise CompileError(f"{label} reads {value.node} with a bad selector: {problem}")
             target = value.node
             if target not in all_ids:
                 hint = did_you_mean(target, all_ids)
@@ -211,17 +227,23 @@ def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
         for stmt in stmts:
             refs, params = check_reads(stmt, scope)
             if isinstance(stmt, ir.Call):
-                node = AnalyzedNode(stmt.id, "call", stmt, scope, parent, refs, params)
+                if stmt.advise_site:
+                    raise CompileError(
+                        f"{_stmt_label(stmt)} asks for advice on its site (site=Advise()), which only "
+                        "a discovery pipeline gives; name a site, BestOf(...) or nothing"
+                    )
+                after, _ = check_reads(stmt, scope, [ir.Ref(a) for a in stmt.after])
+                node = AnalyzedNode(stmt.id, "call", stmt, scope, parent, refs, params, after)
                 values[stmt.id] = node
             elif isinstance(stmt, ir.Yield):
-                if isinstance(stmt.value, ir.Lit):
+                if isinstance(stmt.value, (ir.Lit, ir.PickledLit, ir.Advise)):
                     raise CompileError(
                         f"{_stmt_label(stmt)} yields a literal; yield an operation result, "
                         "a ForEach item or a PlaceParam"
                     )
                 node = AnalyzedNode(stmt.id, "yield", stmt, scope, parent, refs, params)
             elif isinstance(stmt, ir.ForEach):
-                if isinstance(stmt.over, ir.Lit):
+                if isinstance(stmt.over, (ir.Lit, ir.PickledLit, ir.Advise)):
                     raise CompileError(
                         f"{_stmt_label(stmt)} iterates over a literal; iterate over an operation "
                         "result or a PlaceParam"
@@ -284,6 +306,23 @@ def _call_candidates(
             f"(sites considered: {considered})"
         )
     candidates = list(offering)
+    if call.site is not None and call.site in federation.sites and call.site not in sites:
+        raise CompileError(
+            f"{label} is pinned to site '{call.site}', outside restrict_to_sites ({considered})"
+        )
+    if call.among:
+        unknown = [s for s in call.among if s not in federation.sites]
+        if unknown:
+            hint = did_you_mean(unknown[0], federation.sites)
+            raise CompileError(
+                f"{label}: BestOf names unknown site '{unknown[0]}'" + (f"; {hint}" if hint else "")
+            )
+        candidates = [s for s in candidates if s in call.among]
+        if not candidates:
+            raise CompileError(
+                f"cannot place {label}: none of the BestOf sites ({', '.join(call.among)}) offers "
+                f"'{call.operation}' (sites offering it: {', '.join(offering)})"
+            )
     if call.site is not None:
         if call.site not in federation.sites:
             hint = did_you_mean(call.site, federation.sites)
@@ -291,6 +330,11 @@ def _call_candidates(
                 f"{label} is pinned to unknown site '{call.site}'"
                 + (f"; {hint}" if hint else "")
                 + f" (sites: {considered})"
+            )
+        if call.site not in candidates and call.site in offering:
+            raise CompileError(
+                f"{label} is pinned to site '{call.site}', which is not among its BestOf sites "
+                f"({', '.join(call.among)})"
             )
         if call.site not in offering:
             raise CompileError(
@@ -340,7 +384,11 @@ def _timed(
     return compute, max(sizes) if sizes else size[node.id]
 
 
-def build_graph(federation: Federation | FederationHandle, pipeline: ir.PipelineIR | Pipeline) -> nx.DiGraph:
+def build_graph(
+    federation: Federation | FederationHandle,
+    pipeline: ir.PipelineIR | Pipeline,
+    restrict_to_sites: Iterable[str] | None = None,
+) -> nx.DiGraph:
     """Build the dataflow graph of ``pipeline`` on ``federation``.
 
     Graph attributes: ``federation`` (name), ``pipeline`` (name), ``homesite``,
@@ -363,6 +411,19 @@ def build_graph(federation: Federation | FederationHandle, pipeline: ir.Pipeline
             f"federation {fed.name}: homesite '{home}' is not a site" + (f"; {hint}" if hint else "")
         )
     sites = site_order(fed)
+    if restrict_to_sites is not None:
+        allowed = set(restrict_to_sites)
+        unknown = sorted(allowed - set(fed.sites))
+        if unknown:
+            hint = did_you_mean(unknown[0], fed.sites)
+            raise CompileError(
+                f"restrict_to_sites: unknown site '{unknown[0]}'" + (f"; {hint}" if hint else "")
+            )
+        if home not in allowed:
+            raise CompileError(
+                f"restrict_to_sites must include the homesite '{home}' (it receives the results)"
+            )
+        sites = tuple(s for s in sites if s in allowed)
     timed = uses_time_model(fed)
     nodes = analyze(pir)
     offers = _offer_index(fed, sites)
@@ -436,4 +497,7 @@ def build_graph(federation: Federation | FederationHandle, pipeline: ir.Pipeline
             graph.add_edge(node.parent, node.id, kind=kind, bytes=nbytes)
         for ref in node.refs:
             graph.add_edge(ref, node.id, kind="data", bytes=size[ref])
+        for ref in node.after:  # dfm_after: only a completion signal crosses sites
+            if not graph.has_edge(ref, node.id):
+                graph.add_edge(ref, node.id, kind="after", bytes=CONTROL_BYTES)
     return graph

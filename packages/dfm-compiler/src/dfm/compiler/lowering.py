@@ -9,6 +9,12 @@ Follows the execution semantics documented in :mod:`dfm.kernel.ir.net`:
 * one :class:`CallT` per operation call, its arguments ``Constant`` (literal),
   ``FromPlace("p:name")`` (parameter) or ``FromPlace`` of the local or received place;
 * one :class:`SendT` per (producer node, consumer site) pair, scoped like the producer;
+* selectors (``node.fieldref(...)``): one :class:`SelectT` per distinct selector of a node,
+  on the producer's site and scoped like it, writing ``v:<node>.s<k>`` (k: first-use order);
+  consumers on other sites receive ``r:<node>.s<k>``, so only the selected part is sent;
+* ``dfm_after``: one :class:`DoneT` per node others run after, writing ``None`` to
+  ``v:<node>.done`` once the node's value exists; that signal, not the value, is what is sent
+  (``r:<node>.done``), and the waiting :class:`CallT` lists it in ``after``;
 * a :class:`YieldT` on the homesite per Yield;
 * a :class:`ScatterT` per ForEach, on the site of its collection, notifying every site
   with a transition inside the loop; a :class:`BranchT` per If, notifying every site
@@ -31,6 +37,7 @@ from collections.abc import Mapping
 import attrs
 import networkx as nx  # type: ignore[import-untyped]
 
+from dfm.compiler.graph import _reads
 from dfm.kernel.config.models import Federation
 from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir.net import (
@@ -40,12 +47,15 @@ from dfm.kernel.ir.net import (
     CompareC,
     CondC,
     Constant,
+    DoneT,
     FromPlace,
     Input,
     LoopScope,
     NotC,
+    PickledC,
     Place,
     ScatterT,
+    SelectT,
     SendT,
     SiteNet,
     Transition,
@@ -84,6 +94,30 @@ class _Lowering:
         self.counter = 0
         self._offers: dict[str, dict[str, str | None]] = {}
         self.senders: dict[str, dict[str, str]] = {}  # site -> received place or control -> sender
+        # producer node -> variant -> consumer sites; a variant is None (the whole value),
+        # a selector path, or "done" (the dfm_after signal); in first-use order
+        self.uses: dict[str, dict[tuple[ir.Step, ...] | str | None, set[str]]] = {}
+        self.suffix: dict[tuple[str, tuple[ir.Step, ...] | str], str] = {}  # (node, variant) -> ".s1"
+        for node in self.order:
+            data = self.nodes[node]
+            if data["kind"] == "item":
+                continue
+            site = placement[node]
+            for value in _reads(data["stmt"]):
+                if isinstance(value, ir.Select):
+                    self._use(value.node, value.path, site)
+                elif isinstance(value, ir.Ref):
+                    self._use(value.node, None, site)
+            if data["kind"] == "call":
+                for other in data["stmt"].after:
+                    self._use(other, "done", site)
+
+    def _use(self, node: str, variant: tuple[ir.Step, ...] | str | None, site: str) -> None:
+        by_variant = self.uses.setdefault(node, {})
+        by_variant.setdefault(variant, set()).add(site)
+        if variant is not None and (node, variant) not in self.suffix:
+            count = sum(1 for (n, v) in self.suffix if n == node and v != "done")
+            self.suffix[(node, variant)] = ".done" if variant == "done" else f".s{count + 1}"
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -102,18 +136,24 @@ class _Lowering:
     def _depth(self, node: str) -> int:
         return scope_depth(self.nodes[node]["scope"])
 
-    def _ref_place(self, node: str, site: str) -> str:
+    def _ref_place(self, node: str, site: str, variant: tuple[ir.Step, ...] | str | None = None) -> str:
+        name = node if variant is None else node + self.suffix[(node, variant)]
         if self.placement[node] == site:
-            return _value_place(node)
-        return _received_place(node)
+            return _value_place(name)
+        return _received_place(name)
 
     def _input(self, value: ir.Value, site: str) -> Input:
         if isinstance(value, ir.Lit):
             return Constant(value.value)
+        if isinstance(value, ir.PickledLit):
+            return PickledC(value.data)
         if isinstance(value, ir.Param):
             self._place(site, _param_place(value.name), 1, "param")
             return FromPlace(_param_place(value.name))
-        return FromPlace(self._ref_place(value.node, site))
+        assert isinstance(value, ir.Ref), "Advise() is refused by analysis"
+        return FromPlace(
+            self._ref_place(value.node, site, value.path if isinstance(value, ir.Select) else None)
+        )
 
     def _source(self, value: ir.Value, site: str) -> str:
         """A place name for a value read as a whole token (Yield, ForEach)."""
@@ -138,20 +178,28 @@ class _Lowering:
         return self._offers[site][call.operation]
 
     def _sends(self, node: str) -> None:
-        """One SendT per other site consuming ``node``'s value."""
+        """The selections and signals of ``node`` others read, and one SendT per other site
+        consuming each variant (the whole value, a selected part, or the done signal)."""
         site = self.placement[node]
-        data = self.graph.succ[node]
-        consumer_sites = {
-            self.placement[c]
-            for c, edge in data.items()
-            if edge["kind"] == "data" and self.placement[c] != site
-        }
         scope = self.nodes[node]["scope"]
         depth = scope_depth(scope)
-        for target in sorted(consumer_sites, key=self.rank.__getitem__):
-            self._add(site, SendT(self._next_id(), scope, _value_place(node), target, _received_place(node)))
-            self._place(target, _received_place(node), depth, "received")
-            self.senders.setdefault(target, {})[_received_place(node)] = site
+        for variant, consumers in self.uses.get(node, {}).items():
+            name = node
+            if variant is not None:
+                name = node + self.suffix[(node, variant)]
+                output = _value_place(name)
+                if variant == "done":
+                    self._add(site, DoneT(self._next_id(), scope, _value_place(node), output))
+                else:
+                    assert isinstance(variant, tuple)
+                    self._add(site, SelectT(self._next_id(), scope, _value_place(node), variant, output))
+                self._place(site, output, depth, "value")
+            for target in sorted((c for c in consumers if c != site), key=self.rank.__getitem__):
+                self._add(
+                    site, SendT(self._next_id(), scope, _value_place(name), target, _received_place(name))
+                )
+                self._place(target, _received_place(name), depth, "received")
+                self.senders.setdefault(target, {})[_received_place(name)] = site
 
     # -- the pass -----------------------------------------------------------------------
 
@@ -166,6 +214,7 @@ class _Lowering:
             site = self.placement[node]
             if kind == "call":
                 args = {name: self._input(value, site) for name, value in stmt.args.items()}
+                after = tuple(self._ref_place(other, site, "done") for other in stmt.after)
                 output = _value_place(node)
                 self._add(
                     site,
@@ -177,6 +226,7 @@ class _Lowering:
                         self._provider(stmt, site),
                         args,
                         output,
+                        after,
                     ),
                 )
                 self._place(site, output, scope_depth(scope), "value")
@@ -224,7 +274,7 @@ class _Lowering:
             def place_key(p: Place) -> tuple[int, int, str]:
                 if p.kind == "param":
                     return (0, params_order.get(p.name[2:], 0), p.name)
-                return (1, self.index[p.name[2:]], p.name)
+                return (1, self.index[p.name[2:].partition(".")[0]], p.name)
 
             site_controls = tuple(c for c in controls if site in notify[c])
             nets[site] = SiteNet(

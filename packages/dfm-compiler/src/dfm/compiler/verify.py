@@ -14,7 +14,10 @@ Checks, over all sites' nets together:
   is a prefix of its reader's scope, so it fires whenever the reader does;
 * control: each ForEach/If has exactly one ScatterT/BranchT, and every site with a
   transition inside a loop or branch is notified and lists it in ``controls``;
-* residency: no SendT carries the output of a resident operation off its site.
+* selections and done signals (SelectT, DoneT) write value places at their own depth,
+  each produced once;
+* residency: no SendT carries the output of a resident operation (or a selected part of
+  it) off its site; a done signal carries no data.
 
 A violation raises :class:`CompileError` labelled as an internal compiler error.
 """
@@ -28,10 +31,12 @@ from dfm.kernel.errors import CompileError
 from dfm.kernel.ir.net import (
     BranchT,
     CallT,
+    DoneT,
     LoopScope,
     Place,
     ScatterT,
     Scope,
+    SelectT,
     SendT,
     SiteNet,
     YieldT,
@@ -96,6 +101,10 @@ def verify_nets(
                     problems.append(
                         f"{site}: {t.id} calls {t.node}, which is placed at {placement.get(t.node)}"
                     )
+            elif isinstance(t, (SelectT, DoneT)):
+                if (site, t.output) in produced_scope:
+                    problems.append(f"{site}: {t.output} is produced twice")
+                produced_scope[(site, t.output)] = t.scope
             elif isinstance(t, ScatterT):
                 produced_scope[(site, t.output)] = (*t.scope, LoopScope(t.loop))
                 controls_t.setdefault(t.loop, []).append((site, t))
@@ -158,7 +167,7 @@ def verify_nets(
                     problems.append(
                         f"{site}: {t.id} reads {name}, produced in a scope it is not inside: may wait forever"
                     )
-            if isinstance(t, CallT):
+            if isinstance(t, (CallT, SelectT, DoneT)):
                 out = declared.get(t.output)
                 if out is None or out.depth != depth or out.kind != "value":
                     problems.append(
@@ -211,7 +220,9 @@ def verify_nets(
         for site, net in nets.items():
             for t in net.transitions:
                 if isinstance(t, SendT) and t.source.startswith("v:"):
-                    node = t.source[2:]
+                    node, _, variant = t.source[2:].partition(".")
+                    if variant == "done":  # a completion signal carries no data
+                        continue
                     if site in problem.resident.get(node, ()):
                         problems.append(
                             f"{site}: {t.id} sends the output of {problem.label(node)} to {t.site}, "

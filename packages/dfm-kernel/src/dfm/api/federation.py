@@ -11,7 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dfm.api.pipeline import Condition, Node, PlaceParam, _check_literal, record_call
+from dfm.api.pipeline import (
+    Advise,
+    BestOf,
+    Condition,
+    Node,
+    PickledObject,
+    PlaceParam,
+    Selection,
+    _check_literal,
+    record_call,
+)
 from dfm.kernel.config import load_config
 from dfm.kernel.config.models import Federation, Operation, Parameter
 from dfm.kernel.errors import PipelineError
@@ -50,11 +60,11 @@ class OperationCall:
 
     def _check_value(self, name: str, spec: Parameter, value: Any) -> None:
         """The value's kind against the parameter's flags, and a literal against its JSON Schema."""
-        if isinstance(value, Condition):
-            return  # refused by record_call, with its own message
+        if isinstance(value, (Condition, Advise)):
+            return  # refused by record_call with its own message; Advise: refused when prepared
         if isinstance(value, PlaceParam):
             kind, allowed = "place", spec.accepts_place_input
-        elif isinstance(value, Node):
+        elif isinstance(value, (Node, Selection)):
             kind, allowed = "node", spec.accepts_node_input
         else:
             kind, allowed = "literal", spec.accepts_literal_input
@@ -66,17 +76,32 @@ class OperationCall:
                 f"{self.name}: parameter '{name}' does not accept {kind} input ({what});"
                 f" the federation declares accepts-{kind}-input: false"
             )
-        if kind == "literal":
+        if kind == "literal" and not isinstance(value, PickledObject):  # a pickled object is opaque
             _check_literal(value, "argument")  # JSON-compatible first, then its schema
             problem = _schema_mismatch(spec, value, self._federation.schemas)
             if problem is not None:
                 raise PipelineError(f"{self.name}: parameter '{name}': {problem}")
 
-    def __call__(self, *, site: str | None = None, provider: str | None = None, **args: Any) -> Node:
-        if site is not None and site not in self._federation.sites:
-            hint = did_you_mean(site, self._federation.sites)
-            raise PipelineError(f"{self.name}: unknown site '{site}'" + (f"; {hint}" if hint else ""))
-        exposed = self._exposed_specs(site)
+    def __call__(
+        self,
+        *,
+        site: str | BestOf | Advise | None = None,
+        provider: str | BestOf | None = None,
+        dfm_after: Any = None,
+        dfm_node_id: Any = None,
+        **args: Any,
+    ) -> Node:
+        """Record a call. ``site``: a name, ``BestOf(sites=...)`` (the placement chooses among
+        them) or ``Advise()`` (discovery); ``provider``: a name; ``dfm_after``: nodes this call
+        runs after without reading them; ``dfm_node_id``: a ``well_known_id(...)``."""
+        names = (
+            [site] if isinstance(site, str) else list(site.sites or ()) if isinstance(site, BestOf) else []
+        )
+        for name in names:
+            if name not in self._federation.sites:
+                hint = did_you_mean(name, self._federation.sites)
+                raise PipelineError(f"{self.name}: unknown site '{name}'" + (f"; {hint}" if hint else ""))
+        exposed = self._exposed_specs(site if isinstance(site, str) else None)
         allowed = set(self.spec.parameters) | set(exposed)
         for arg, value in args.items():
             if arg not in allowed:
@@ -92,7 +117,9 @@ class OperationCall:
         missing = [p for p in self.spec.required if p not in args and p in self.spec.parameters]
         if missing:
             raise PipelineError(f"{self.name}: missing required argument(s): {', '.join(missing)}")
-        return record_call(self.name, args, site=site, provider=provider)
+        return record_call(
+            self.name, args, site=site, provider=provider, dfm_after=dfm_after, dfm_node_id=dfm_node_id
+        )
 
 
 def _schema_mismatch(spec: Parameter, value: Any, schemas: dict[str, Any]) -> str | None:

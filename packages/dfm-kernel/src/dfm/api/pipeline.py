@@ -99,7 +99,11 @@ class Node(_Operand):
         )
 
     def _value(self) -> irp.Ref:
-        block = _current("a node reference")
+        self._check_use("a node reference")
+        return irp.Ref(self.id)
+
+    def _check_use(self, what: str) -> _Block:
+        block = _current(what)
         if block.pipeline is not self._pipeline:
             raise PipelineError(f"{self._label} ({self.id}) belongs to another pipeline")
         if block.path[: len(self._path)] != self._path:
@@ -107,15 +111,74 @@ class Node(_Operand):
                 f"{self._label} ({self.id}) was produced inside a ForEach or If block "
                 "and cannot be used outside it"
             )
-        return irp.Ref(self.id)
+        return block
+
+    def fieldref(self, sel: int | str) -> Selection:
+        """A part of this node's value: item ``sel`` (int index or str key) or its field ``sel``.
+
+        Usable wherever a node is (an argument, ``Yield``, ``ForEach``, ``If``) and chainable:
+        ``node.fieldref("rows").fieldref(0)``. The part is selected at the site producing the
+        value, so only that part crosses to other sites. The safe set of steps is documented in
+        :func:`dfm.kernel.ir.pipeline.select`.
+        """
+        return Selection(self, (_check_step(sel),))
+
+
+def _check_step(sel: object) -> int | str:
+    problem = irp.step_problem(sel)
+    if problem is not None:
+        raise PipelineError(f"fieldref({sel!r:.60}): {problem}")
+    assert isinstance(sel, (int, str))
+    return sel
+
+
+class Selection(_Operand):
+    """``node.fieldref(sel)``: a part of a node's value (see :meth:`Node.fieldref`)."""
+
+    def __init__(self, node: Node, path: tuple[int | str, ...]):
+        if len(path) > irp.MAX_SELECT_STEPS:
+            raise PipelineError(f"a selector has at most {irp.MAX_SELECT_STEPS} steps")
+        self.node = node
+        self.path = path
+
+    @property
+    def id(self) -> str:
+        return self.node.id
+
+    def __repr__(self) -> str:
+        return f"<{self.node._label} {self.node.id}{''.join(f'[{s!r}]' for s in self.path)}>"
+
+    def __bool__(self) -> bool:
+        raise PipelineError(f"{self!r} has no value while the pipeline is recorded; use 'with If(...):'")
+
+    def fieldref(self, sel: int | str) -> Selection:
+        return Selection(self.node, (*self.path, _check_step(sel)))
+
+    def _value(self) -> irp.Select:
+        self.node._check_use("a node reference")
+        return irp.Select(self.node.id, self.path)
 
 
 class PlaceParam(_Operand):
-    """A value supplied per execution: ``session.execute(prepared, {"name": ...})``."""
+    """A value supplied per execution: ``session.execute(prepared, {"name": ...})``.
 
-    def __init__(self, name: str):
-        _check_name("parameter", name, "PlaceParam")
-        self.name = name
+    ``PlaceParam("name")`` or ``PlaceParam(place="name")`` (NVIDIA DFM's keyword); ``multiuse``
+    is accepted for compatibility (a parameter may always be read by many nodes here).
+    """
+
+    def __init__(self, place: str | None = None, multiuse: bool = False, *, name: str | None = None):
+        if place is None:
+            place = name
+        elif name is not None and name != place:
+            raise PipelineError(f"PlaceParam given two names: {place!r} and {name!r}")
+        _check_name("parameter", place, "PlaceParam")
+        assert isinstance(place, str)
+        self.name: str = place
+        self.multiuse = bool(multiuse)
+
+    @property
+    def place(self) -> str:
+        return self.name
 
     def __repr__(self) -> str:
         return f"PlaceParam({self.name!r})"
@@ -154,6 +217,91 @@ class Condition:
         raise PipelineError("conditions are evaluated at run time; use 'with If(condition):'")
 
 
+_UNSET: Any = object()
+
+
+class _Comparison(Condition):
+    """NVIDIA DFM's comparison classes: ``GreaterThan(left=x, right=3)`` (or positional) is ``x > 3``."""
+
+    op: irp.CompareOp = "=="
+
+    def __init__(self, left: Any = _UNSET, right: Any = _UNSET, *, operator: str | None = None):
+        name = type(self).__name__
+        if left is _UNSET or right is _UNSET:
+            raise PipelineError(f"{name} needs two operands: {name}(left=..., right=...)")
+        if operator is not None and operator != self.op:
+            raise PipelineError(f"{name} compares with {self.op!r}, not {operator!r}")
+        operands = []
+        for side in (left, right):
+            if isinstance(side, Condition):
+                raise PipelineError(
+                    f"{name}: compare values, not conditions; combine conditions with And/Or/Not"
+                )
+            operands.append(_as_value(side))
+        super().__init__(irp.Compare(self.op, operands[0], operands[1]))
+
+
+class Equal(_Comparison):
+    op = "=="
+
+
+class NotEqual(_Comparison):
+    op = "!="
+
+
+class GreaterThan(_Comparison):
+    op = ">"
+
+
+class GreaterThanOrEqual(_Comparison):
+    op = ">="
+
+
+class LessThan(_Comparison):
+    op = "<"
+
+
+class LessThanOrEqual(_Comparison):
+    op = "<="
+
+
+class _BoolOp(Condition):
+    op: Literal["and", "or"] = "and"
+
+    def __init__(self, *items: Any, left: Any = _UNSET, right: Any = _UNSET):
+        operands = [*items, *(x for x in (left, right) if x is not _UNSET)]
+        name = type(self).__name__
+        if len(operands) < 2:
+            raise PipelineError(f"{name} needs at least two operands: {name}(left=..., right=...)")
+        conds = [_as_condition(x) for x in operands]
+        depth = 1 + max(c.depth for c in conds)
+        super().__init__(irp.BoolOp(self.op, tuple(c.cond for c in conds)), depth)
+
+
+class And(_BoolOp):
+    """All operands hold: ``And(a, b)``, ``And(left=a, right=b)`` or ``a & b``."""
+
+    op = "and"
+
+
+class Or(_BoolOp):
+    """Any operand holds: ``Or(a, b)``, ``Or(left=a, right=b)`` or ``a | b``."""
+
+    op = "or"
+
+
+class Not(Condition):
+    """The operand does not hold: ``Not(a)`` or ``~a``."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        operands = [*args, *kwargs.values()]
+        unknown = set(kwargs) - {"expr", "operand", "value", "cond", "item"}
+        if len(operands) != 1 or unknown:
+            raise PipelineError("Not takes one operand: Not(condition)")
+        inner = _as_condition(operands[0])
+        super().__init__(irp.Not(inner.cond), inner.depth + 1)
+
+
 def _as_condition(value: Any) -> Condition:
     if isinstance(value, Condition):
         return value
@@ -166,8 +314,14 @@ def _as_cond(value: Any) -> irp.Cond:
 
 def _as_value(value: Any) -> irp.Value:
     """Turn an argument written in a pipeline into an IR value."""
-    if isinstance(value, Node):
+    if isinstance(value, (Node, Selection)):
         return value._value()
+    if isinstance(value, PickledObject):
+        return irp.PickledLit(value.data)
+    if isinstance(value, Advise):
+        return irp.Advise()
+    if isinstance(value, (BestOf, NodeId)):
+        raise PipelineError(f"{value!r} is not a value; BestOf goes in site=, well_known_id in dfm_node_id=")
     if isinstance(value, PlaceParam):
         block = _current("PlaceParam")
         params = block.pipeline._params
@@ -206,7 +360,7 @@ def _check_literal(value: Any, where: str) -> None:
         ) from None
     if isinstance(value, (list, tuple)):
         for item in value:
-            if isinstance(item, (Node, PlaceParam)):
+            if isinstance(item, (Node, PlaceParam, Selection)):
                 raise PipelineError(f"{where}: node references inside literals are not supported")
 
 
@@ -231,8 +385,12 @@ class Pipeline:
     deeper ones raise :class:`~dfm.kernel.errors.PipelineError` where written.
     """
 
-    def __init__(self, name: str = "pipeline"):
-        self.name = name
+    def __init__(self, name: str | None = None, mode: Literal["execute", "discovery"] = "execute"):
+        if mode not in ("execute", "discovery"):
+            raise PipelineError(f"Pipeline mode must be 'execute' or 'discovery', not {mode!r}")
+        self.name = "pipeline" if name is None else name
+        self.mode = mode
+        self._ids: set[str] = set()  # well-known ids taken
         self._counter = 0
         self._params: list[str] = []
         self._places: dict[str, bool] = {}  # yield place -> multiuse
@@ -253,10 +411,21 @@ class Pipeline:
             stack.pop()
         if exc_type is None:
             self._ir = irp.PipelineIR(
-                tuple(self._root.statements), tuple(self._params), self.name, dict(self._labels)
+                tuple(self._root.statements),
+                tuple(self._params),
+                self.name,
+                self.mode,
+                labels=dict(self._labels),
             )
 
-    def _next_id(self) -> str:
+    def _next_id(self, well_known: Any = None) -> str:
+        if well_known is not None:
+            if not isinstance(well_known, NodeId):
+                well_known = well_known_id(well_known)
+            if well_known in self._ids:
+                raise PipelineError(f"node id '{well_known}' is used twice in this pipeline")
+            self._ids.add(str(well_known))
+            return str(well_known)
         self._counter += 1
         return f"n{self._counter}"
 
@@ -280,6 +449,7 @@ class Pipeline:
             data = json.loads(text)
             pipeline = cls(data.get("name", "pipeline"))
             pipeline._ir = from_data(data, irp.PipelineIR)
+            pipeline.mode = pipeline._ir.mode
         except Exception as exc:  # cattrs wraps a RecursionError in its validation errors
             if not _caused_by_recursion(exc):
                 raise
@@ -294,7 +464,7 @@ class Pipeline:
 
     @classmethod
     def from_ir(cls, pipeline_ir: irp.PipelineIR) -> Pipeline:
-        pipeline = cls(pipeline_ir.name)
+        pipeline = cls(pipeline_ir.name, pipeline_ir.mode)
         pipeline._ir = pipeline_ir
         return pipeline
 
@@ -375,24 +545,144 @@ def _item_label() -> str | None:
         return None
 
 
+class NodeId(str):
+    """A node id chosen by the user: ``well_known_id("name")`` (see :func:`well_known_id`)."""
+
+    __slots__ = ()
+
+
+def well_known_id(ident: int | str) -> NodeId:
+    """A stable, user-chosen node id: ``api.Op(..., dfm_node_id=well_known_id("load"))``.
+
+    The id names the node in the prepared pipeline, in messages and in results (a callback's
+    ``from_node_id``), instead of ``n1``, ``n2``... It must be unique in its pipeline, 1-64
+    characters of ``A-Z a-z 0-9 _ -`` (not starting with ``-``), and not of the form ``n<digits>``
+    (the automatic ids).
+    """
+    if isinstance(ident, bool) or not isinstance(ident, (int, str)):
+        raise PipelineError(f"well_known_id takes an int or a str, not {type(ident).__name__}")
+    text = str(ident)
+    problem = irp.node_id_problem(text)
+    if problem is not None:
+        raise PipelineError(f"well_known_id: {problem}")
+    if irp.AUTO_ID.fullmatch(text):
+        raise PipelineError(f"well_known_id({text!r}): ids of the form n<digits> are DFM's automatic ids")
+    return NodeId(text)
+
+
+class BestOf:
+    """``site=BestOf()``: let the placement choose the site (the default), or
+    ``site=BestOf(sites=["a", "b"])``: choose among these sites only."""
+
+    def __init__(self, sites: Any = None):
+        if sites is not None:
+            if isinstance(sites, str):
+                sites = [sites]
+            sites = tuple(dict.fromkeys(sites))
+            if not sites:
+                raise PipelineError(
+                    "BestOf(sites=[]) leaves no site to choose from; omit sites= for any site"
+                )
+            for site in sites:
+                _check_name("site", site, "BestOf site")
+        self.sites: tuple[str, ...] | None = sites
+
+    def __repr__(self) -> str:
+        return f"BestOf(sites={list(self.sites) if self.sites is not None else None})"
+
+
+class Advise:
+    """``Advise()``: ask discovery for advice on a field (or on ``site=``); discovery mode only."""
+
+    def __repr__(self) -> str:
+        return "Advise()"
+
+
+class PickledObject:
+    """``PickledObject(value)``: send a Python object by pickle, as a literal argument or a parameter.
+
+    An explicit opt-in: a site runs a pipeline with a pickled literal, and a session sends a
+    pickled parameter, only if the federation config sets ``allow-pickle: true``; otherwise
+    the site refuses it. Unpickling runs code: use it only between parties that trust each other.
+    """
+
+    def __init__(self, value: Any):
+        import base64
+        import pickle
+
+        try:
+            raw = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise PipelineError(f"PickledObject: the value cannot be pickled: {exc}") from None
+        self.value = value
+        self.data = base64.b64encode(raw).decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"PickledObject({type(self.value).__name__})"
+
+
+def _after_ids(block: _Block, after: Any) -> tuple[str, ...]:
+    if after is None:
+        return ()
+    items = [after] if isinstance(after, (Node, Selection, str)) else list(after)
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, Selection):
+            item = item.node
+        if isinstance(item, Node):
+            item._check_use("dfm_after")
+            node_id = item.id
+        elif isinstance(item, str):
+            node_id = str(item)
+            problem = irp.node_id_problem(node_id)
+            if problem is not None:
+                raise PipelineError(f"dfm_after: {problem}")
+        else:
+            raise PipelineError(f"dfm_after takes operation results or node ids, not {type(item).__name__}")
+        if node_id not in out:
+            out.append(node_id)
+    return tuple(out)
+
+
 def record_call(
-    operation: str, args: dict[str, Any], site: str | None = None, provider: str | None = None
+    operation: str,
+    args: dict[str, Any],
+    site: Any = None,
+    provider: Any = None,
+    *,
+    dfm_after: Any = None,
+    dfm_node_id: Any = None,
 ) -> Node:
-    """Record an operation call in the current block (used by operation objects)."""
+    """Record an operation call in the current block (used by operation objects).
+
+    ``site``: a site name, ``BestOf(sites=...)`` or ``Advise()``; ``provider``: a provider
+    name (or ``BestOf()``: any); ``dfm_after``: nodes (or ids) this call runs after, without
+    reading their values; ``dfm_node_id``: a :func:`well_known_id`.
+    """
     block = _current(f"operation {operation}")
     _check_name("operation", operation)
+    among: tuple[str, ...] = ()
+    advise_site = False
+    if isinstance(site, BestOf):
+        among = site.sites or ()
+        site = None
+    elif isinstance(site, Advise):
+        advise_site, site = True, None
     if site is not None:
         _check_name("site", site)
+    if isinstance(provider, BestOf):
+        provider = None
     if provider is not None:
         _check_name("provider", provider)
+    after = _after_ids(block, dfm_after)
     values = {name: _as_value(value) for name, value in args.items()}
-    node_id = block.pipeline._next_id()
-    block.statements.append(irp.Call(node_id, operation, values, site, provider))
+    node_id = block.pipeline._next_id(dfm_node_id)
+    block.statements.append(irp.Call(node_id, operation, values, site, provider, among, after, advise_site))
     _label_call(block.pipeline, node_id, operation, values)
     return Node(block.pipeline, node_id, block.path, operation)
 
 
-def Yield(value: Any, place: str = "yield", multiuse: bool = False) -> None:
+def Yield(value: Any, place: str = "yield", multiuse: bool = False, *, dfm_node_id: Any = None) -> None:
     """Send ``value`` to the application under the name ``place``."""
     block = _current("Yield")
     _check_name("place", place, "Yield place")
@@ -402,21 +692,25 @@ def Yield(value: Any, place: str = "yield", multiuse: bool = False) -> None:
             f"Yield place '{place}' is used twice; give each Yield its own place "
             "or pass multiuse=True to every Yield of that place"
         )
-    if not isinstance(value, (Node, PlaceParam)):
+    if not isinstance(value, (Node, PlaceParam, Selection)):
         raise PipelineError(
             f"Yield to '{place}': yield an operation result, a ForEach item or a PlaceParam, not a literal"
         )
     places[place] = multiuse
-    block.statements.append(irp.Yield(block.pipeline._next_id(), _as_value(value), place, multiuse))
+    ir_value = _as_value(value)
+    block.statements.append(irp.Yield(block.pipeline._next_id(dfm_node_id), ir_value, place, multiuse))
 
 
 class ForEach:
     """``with ForEach(collection) as item:`` runs the body once per item."""
 
-    def __init__(self, over: Any):
-        if not isinstance(over, (Node, PlaceParam)):
+    def __init__(self, seq: Any = None, *, over: Any = None, dfm_node_id: Any = None):
+        if seq is None:
+            seq = over
+        if not isinstance(seq, (Node, PlaceParam, Selection)):
             raise PipelineError("ForEach iterates over an operation result or a PlaceParam")
-        self._over = over
+        self._over = seq
+        self._node_id = dfm_node_id
         self._block: _Block | None = None
 
     def __enter__(self) -> Node:
@@ -424,7 +718,7 @@ class ForEach:
         _check_block_depth(parent, "ForEach")
         over = _as_value(self._over)
         pipeline = parent.pipeline
-        self._id = pipeline._next_id()
+        self._id = pipeline._next_id(self._node_id)
         self._var = pipeline._next_id()
         self._parent = parent
         self._over_value = over
@@ -447,15 +741,20 @@ class ForEach:
 class If:
     """``with If(condition):`` runs its body only when the condition holds; see :class:`Else`."""
 
-    def __init__(self, condition: Any):
-        self._condition = condition
+    def __init__(self, cond: Any = None, *, condition: Any = None, dfm_node_id: Any = None):
+        if cond is None:
+            cond = condition
+        if cond is None:
+            raise PipelineError("If needs a condition: If(x > 3) or If(cond=GreaterThan(left=x, right=3))")
+        self._condition = cond
+        self._node_id = dfm_node_id
 
     def __enter__(self) -> None:
         parent = _current("If")
         _check_block_depth(parent, "If")
         self._cond = _as_cond(self._condition)
         self._parent = parent
-        self._id = parent.pipeline._next_id()
+        self._id = parent.pipeline._next_id(self._node_id)
         self._block = _Block(parent.pipeline, (*parent.path, self._id))
         _stack().append(self._block)
 

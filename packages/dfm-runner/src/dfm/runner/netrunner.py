@@ -43,10 +43,13 @@ from dfm.kernel.ir.net import (
     CompareC,
     CondC,
     Constant,
+    DoneT,
     Input,
     LoopScope,
     NotC,
+    PickledC,
     ScatterT,
+    SelectT,
     SendT,
     SiteNet,
     Transition,
@@ -55,6 +58,7 @@ from dfm.kernel.ir.net import (
     scope_depth,
     transition_inputs,
 )
+from dfm.kernel.ir.pipeline import SelectError, select
 from dfm.runner.messages import (
     BranchTaken,
     Frame,
@@ -95,6 +99,15 @@ class _Stream:
         self.forwarded: dict[str, int] = {}  # receiving site -> items sent to it
         self.acked: dict[str, int] = {}  # receiving site -> items it acknowledged
         self.sent_ack = 0  # items we acknowledged to our sender (a received stream)
+
+
+def _unpickle(source: PickledC) -> Any:
+    """A ``PickledObject`` literal; only nets of sites whose config allows pickle get here
+    (:meth:`dfm.runner.site.SiteRuntime.check_net` refuses the others)."""
+    import base64
+    import pickle
+
+    return pickle.loads(base64.b64decode(source.data))
 
 
 class CompiledNet:
@@ -313,6 +326,8 @@ class NetRunner:
     def _value(self, source: Input, frame: Frame) -> tuple[bool, Any]:
         if isinstance(source, Constant):
             return True, source.value
+        if isinstance(source, PickledC):
+            return True, _unpickle(source)
         return self._read(source.place, frame)
 
     def _try_fire(self, t: Transition, frame: Frame) -> None:
@@ -336,10 +351,27 @@ class NetRunner:
             self.site.to_app(Result(self.job, t.place, frame, values[t.source]))  # type: ignore[union-attr]
         elif isinstance(t, CallT):
             args = {
-                name: (src.value if isinstance(src, Constant) else values[src.place])
+                name: (
+                    src.value
+                    if isinstance(src, Constant)
+                    else _unpickle(src)
+                    if isinstance(src, PickledC)
+                    else values[src.place]
+                )
                 for name, src in t.args.items()
             }
             self._call(t, frame, args)
+        elif kind is SelectT:
+            try:
+                part = select(values[t.source], t.path)  # type: ignore[union-attr]
+            except SelectError as exc:
+                path = "".join(f"[{step!r}]" for step in t.path)  # type: ignore[union-attr]
+                node = t.source[2:]  # type: ignore[union-attr]
+                self.site.fail(self.job, f"site '{self.site.name}': selector {path} on {node}: {exc}")
+                return
+            self.on_token(t.output, frame, part)  # type: ignore[union-attr]
+        elif kind is DoneT:
+            self.on_token(t.output, frame, None)  # type: ignore[union-attr]
         elif isinstance(t, ScatterT):
             self._scatter(t, frame, values[t.source])
         elif isinstance(t, BranchT):

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import collections
 import enum
+import inspect
 import itertools
 import json
 import logging
@@ -31,12 +32,13 @@ from typing import Any
 
 import attrs
 
+from dfm.api.pipeline import PickledObject
 from dfm.kernel.config import config_source, load_config
 from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import DfmError, JobError
 from dfm.kernel.fedregistry import resolve_federation
 from dfm.kernel.ir.net import PreparedPipeline
-from dfm.kernel.ir.pipeline import PipelineIR
+from dfm.kernel.ir.pipeline import PipelineIR, Ref, Yield
 from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
 from dfm.runner.messages import (
@@ -66,6 +68,11 @@ class JobStatus(enum.Enum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    ABORTED = "CANCELLED"  # NVIDIA DFM's name: an alias, ``JobStatus.ABORTED is JobStatus.CANCELLED``
+
+    @classmethod
+    def _missing_(cls, value: object) -> JobStatus | None:
+        return cls.CANCELLED if value == "ABORTED" else None
 
     @property
     def ended(self) -> bool:
@@ -90,6 +97,53 @@ _END = object()
 #: Results of a job the application may hold unread before the homesite's streams pause
 #: (session option ``result_window``); see :class:`Job`.
 RESULT_WINDOW = 1024
+
+ResultCallback = Callable[..., Any]
+"""A result callback: ``callback(result: JobResult)`` (DFM's shape) or NVIDIA DFM's
+``callback(from_site, from_node_id, frame, target_place, data)``; either may be ``async``."""
+
+
+def _takes_five(callback: Callable[..., Any]) -> bool:
+    """Whether ``callback`` has NVIDIA DFM's shape (five positional arguments), not ours (one)."""
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return False
+    try:
+        signature.bind(None, None, None, None, None)
+    except TypeError:
+        return False
+    try:
+        signature.bind(None)
+    except TypeError:
+        return True
+    # both bind (defaults or *args): ours unless it names the reference's parameters
+    return "target_place" in signature.parameters or "from_site" in signature.parameters
+
+
+class _Callback:
+    """One registered callback, adapted to its shape; an ``async`` one is awaited on the session loop."""
+
+    def __init__(self, job: Job, callback: Callable[..., Any]):
+        self.job = job
+        self.callback = callback
+        self.reference_shape = _takes_five(callback)
+
+    def __call__(self, result: JobResult) -> None:
+        if self.reference_shape:
+            site, node = self.job._origin(result.place)
+            out = self.callback(site, node, result.frame, result.place, result.value)
+        else:
+            out = self.callback(result)
+        if inspect.isawaitable(out):
+            task = asyncio.ensure_future(out)
+            self.job._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self.job._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("async callback of job %s raised", self.job.id, exc_info=task.exception())
 
 
 class Job:
@@ -133,7 +187,10 @@ class Job:
         self._waiting_sites = set(prepared.nets)
         self._started_sites: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._callbacks: dict[str | None, list[Callable[[JobResult], None]]] = {}
+        self._callbacks: dict[str | None, list[_Callback]] = {}
+        self._default_callbacks: list[_Callback] = []  # places without a callback of their own
+        self._tasks: set[asyncio.Future[Any]] = set()  # running async callbacks
+        self._origins: dict[str, tuple[str, str | None]] = {}
         self.started_at = time.monotonic()
         self.ended_at: float | None = None
         self._counts: dict[str, int] = {}  # results per place (the progress display)
@@ -151,13 +208,52 @@ class Job:
         """Why the job failed (site, operation and the adapter's message), or None."""
         return self._error
 
-    def on(self, place: str | None, callback: Callable[[JobResult], None]) -> None:
-        """Call ``callback(result)`` for each result of ``place`` (None: every place).
+    def on(self, place: str | None, callback: ResultCallback) -> None:
+        """Call ``callback`` for each result of ``place`` (None: every place).
 
-        Callbacks run on the session's event loop thread; keep them short.
-        Results delivered before registration are not replayed.
+        Both shapes work: ``callback(result)`` with a :class:`JobResult`, and NVIDIA DFM's
+        ``callback(from_site, from_node_id, frame, target_place, data)`` (told apart by the
+        signature). A sync callback runs on the session's event loop thread (keep it short);
+        an ``async`` one is awaited on that loop without blocking it. Results delivered
+        before registration are not replayed.
         """
-        self._callbacks.setdefault(place, []).append(callback)
+        self._callbacks.setdefault(place, []).append(_Callback(self, callback))
+
+    def on_default(self, callback: ResultCallback) -> None:
+        """Call ``callback`` for each result of a place that has no callback of its own."""
+        self._default_callbacks.append(_Callback(self, callback))
+
+    def _origin(self, place: str) -> tuple[str, str | None]:
+        """(from_site, from_node_id) of a place's results, for NVIDIA DFM-shaped callbacks.
+
+        The node is the place's Yield (None when several Yields share it); the site is
+        where the yielded value is produced (the homesite for a parameter).
+        """
+        found = self._origins.get(place)
+        if found is None:
+            prepared = self.prepared
+            yields = [
+                stmt
+                for stmt, _, _ in prepared.pipeline.walk()
+                if isinstance(stmt, Yield) and stmt.place == place
+            ]
+            site, node = prepared.homesite, None
+            if len(yields) == 1:
+                node = yields[0].id
+                value = yields[0].value
+                if isinstance(value, Ref):
+                    site = prepared.placement.get(value.node, site)
+            found = self._origins[place] = (site, node)
+        return found
+
+    def get_status(self) -> JobStatus:
+        """The job's status (NVIDIA DFM's name for :attr:`status`)."""
+        return self._status
+
+    def wait_until_finished(self, timeout: float | None = None) -> bool:
+        """Block until the job ends; False if it is still running after ``timeout`` seconds
+        (NVIDIA DFM's form of :meth:`wait`)."""
+        return self._done.wait(timeout)
 
     def results(self, timeout: float | None = None) -> Iterator[JobResult]:
         """Yield results as they arrive until the job ends.
@@ -178,7 +274,7 @@ class Job:
                 if self._status is JobStatus.CANCELLED:
                     raise JobError(f"job {self.id} was cancelled")
                 return
-            if not self._callbacks:
+            if not (self._callbacks or self._default_callbacks):  # else counted as delivered
                 self._took(1)
             yield item
 
@@ -205,7 +301,7 @@ class Job:
                 except queue.Empty:
                     break
             if batch:
-                if not self._callbacks:
+                if not (self._callbacks or self._default_callbacks):  # else counted as delivered
                     self._took(len(batch))
                 yield batch
             if item is _END:
@@ -344,14 +440,14 @@ class Job:
         result = JobResult(msg.place, tuple(msg.frame), msg.value)
         self._queue.put(result)
         self._counts[msg.place] = self._counts.get(msg.place, 0) + 1
-        if self._callbacks and not self._detached:
+        if (self._callbacks or self._default_callbacks) and not self._detached:
             self._took(1)
-            for key in (msg.place, None):
-                for callback in self._callbacks.get(key, ()):
-                    try:
-                        callback(result)
-                    except Exception:
-                        log.exception("callback for place %s of job %s raised", msg.place, self.id)
+            own = self._callbacks.get(msg.place, ())
+            for callback in (*(own or self._default_callbacks), *self._callbacks.get(None, ())):
+                try:
+                    callback(result)
+                except Exception:
+                    log.exception("callback for place %s of job %s raised", msg.place, self.id)
 
     def _end(self, status: JobStatus, error: str | None = None) -> None:
         if self._ended:
@@ -633,21 +729,43 @@ class Session:
 
     # -- API ---------------------------------------------------------------------------------
 
-    def prepare(self, pipeline: Any, strategy: str | None = None) -> PreparedPipeline:
-        """Compile a pipeline (``dfm.api.Pipeline`` or its IR) for this federation."""
+    def prepare(
+        self,
+        pipeline: Any,
+        strategy: str | None = None,
+        *,
+        restrict_to_sites: str | Iterable[str] | None = None,
+    ) -> PreparedPipeline:
+        """Compile a pipeline (``dfm.api.Pipeline`` or its IR) for this federation.
+
+        ``restrict_to_sites``: run operations only on these sites (a list of names, which must
+        include the homesite), or ``"homesite"`` for the homesite alone; None: any site.
+        """
         from dfm.compiler import compile_pipeline
 
         ir = pipeline if isinstance(pipeline, PipelineIR) else pipeline.ir
-        return compile_pipeline(self.federation, ir, strategy or self.strategy, manager=self._manager)
+        sites: list[str] | None = None
+        if restrict_to_sites == "homesite":
+            sites = [self.federation.home()]
+        elif isinstance(restrict_to_sites, str):
+            sites = [restrict_to_sites]
+        elif restrict_to_sites is not None:
+            sites = list(restrict_to_sites)
+        return compile_pipeline(
+            self.federation, ir, strategy or self.strategy, manager=self._manager, restrict_to_sites=sites
+        )
 
     def execute(
         self,
-        prepared: PreparedPipeline,
+        prepared: PreparedPipeline | Any,
         params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         *,
-        callbacks: Mapping[str, Callable[[JobResult], None]] | None = None,
+        callbacks: Mapping[str, ResultCallback] | None = None,
         timeout: float | None = None,
         autostop: bool = True,
+        input_params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        default_callback: ResultCallback | None = None,
+        place_callbacks: Mapping[str, ResultCallback] | None = None,
     ) -> Job:
         """Start a job: one frame per parameter set. Returns at once.
 
@@ -658,15 +776,35 @@ class Session:
         parameter sets (frames) while it runs, and it ends only after
         :meth:`Job.send_stop_frame` once every frame is done (``params`` may then be None:
         no frame yet).
+
+        NVIDIA DFM's forms work too: ``input_params=`` for ``params``, ``place_callbacks=``
+        for ``callbacks``, ``default_callback=`` for every place without its own callback,
+        a pipeline not prepared yet (prepared here), and callbacks of either shape (see
+        :meth:`Job.on`). A parameter value ``PickledObject(x)`` sends ``x`` by pickle, which
+        needs ``allow-pickle: true`` in the federation config.
         """
         if self._closed:
             raise DfmError("this session is closed")
+        if input_params is not None:
+            if params is not None:
+                raise DfmError("execute() takes params or input_params, not both")
+            params = input_params
+        if place_callbacks is not None:
+            if callbacks is not None:
+                raise DfmError("execute() takes callbacks or place_callbacks, not both")
+            callbacks = place_callbacks
+        if not isinstance(prepared, PreparedPipeline):
+            prepared = self.prepare(prepared)
         if prepared.federation != self.federation.name:
             raise DfmError(
                 f"pipeline was prepared for federation '{prepared.federation}', "
                 f"this session is connected to '{self.federation.name}'"
             )
-        sets = [] if params is None and not autostop else _parameter_sets(params)
+        sets = (
+            []
+            if params is None and not autostop
+            else [self._unpickled(values) for values in _parameter_sets(params)]
+        )
         if not sets and autostop:
             raise DfmError("execute() needs at least one parameter set")
         if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
@@ -675,9 +813,24 @@ class Session:
         job = Job(self, uuid.uuid4().hex[:16], prepared, len(sets), open=not autostop)
         for place, callback in (callbacks or {}).items():
             job.on(place, callback)
+        if default_callback is not None:
+            job.on_default(default_callback)
         self._jobs[job.id] = job
         self._call_soon(self._begin, job, sets, timeout)
         return job
+
+    def _unpickled(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``PickledObject`` parameter values as the objects they carry (sent by pickle), if allowed."""
+        out = dict(values)
+        for name, value in values.items():
+            if isinstance(value, PickledObject):
+                if not self.federation.allow_pickle:
+                    raise DfmError(
+                        f"parameter '{name}' is a PickledObject, which the sites refuse without "
+                        "'allow-pickle: true' in the federation config"
+                    )
+                out[name] = value.value
+        return out
 
     # -- on the loop --------------------------------------------------------------------------
 

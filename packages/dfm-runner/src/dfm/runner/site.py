@@ -41,7 +41,24 @@ from dfm.kernel.config.models import (
 )
 from dfm.kernel.context import ProviderContext, SiteContext
 from dfm.kernel.errors import DfmError
-from dfm.kernel.ir.net import CallT, ScatterT, SendT, SiteNet, YieldT, transition_inputs
+from dfm.kernel.ir.net import (
+    BranchT,
+    CallT,
+    CompareC,
+    CondC,
+    DoneT,
+    NotC,
+    PickledC,
+    ScatterT,
+    SelectT,
+    SendT,
+    SiteNet,
+    Transition,
+    TruthyC,
+    YieldT,
+    transition_inputs,
+)
+from dfm.kernel.ir.pipeline import path_problem
 from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.names import name_problem, shown
 from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
@@ -113,6 +130,26 @@ class _SyncItems:
         except RuntimeError:  # the pool is shut down: close here
             with contextlib.suppress(Exception):
                 self.generator.close()
+
+
+def _has_pickled(t: Transition) -> bool:
+    if isinstance(t, CallT):
+        return any(isinstance(a, PickledC) for a in t.args.values())
+    if isinstance(t, BranchT):
+        pending: list[CondC] = [t.cond]
+        while pending:
+            cond = pending.pop()
+            if isinstance(cond, CompareC):
+                if isinstance(cond.left, PickledC) or isinstance(cond.right, PickledC):
+                    return True
+            elif isinstance(cond, TruthyC):
+                if isinstance(cond.value, PickledC):
+                    return True
+            elif isinstance(cond, NotC):
+                pending.append(cond.item)
+            else:
+                pending.extend(cond.items)
+    return False
 
 
 class NetRefused(DfmError):
@@ -507,10 +544,13 @@ class SiteRuntime:
         """Refuse a net that this site's own config does not allow, whoever compiled it.
 
         Checked: operations offered here, bindings declared here, the residency
-        policy (no output of a resident operation, or an item of it, is sent
-        off the site or yielded), known sites, and a well-formed net (every
-        place a transition uses is declared, every received place and control
-        names the one site that sends it).
+        policy (no output of a resident operation, or an item or selected part
+        of it, is sent off the site or yielded), known sites, a well-formed net
+        (every place a transition uses is declared, every received place and
+        control names the one site that sends it), selectors within the safe set
+        (:func:`dfm.kernel.ir.pipeline.select`; no step of the form ``__name__``),
+        and no pickled literal (``PickledObject``) unless this site's config
+        sets ``allow-pickle: true``.
         """
         if net.site != self.name:
             raise NetRefused(f"site '{self.name}' refuses a net compiled for site '{net.site}'")
@@ -544,6 +584,19 @@ class SiteRuntime:
                 unknown = [s for s in t.notify if s not in self.federation.sites]
                 if unknown:
                     problems.append(f"loop notifies unknown site(s) {', '.join(unknown)}")
+            elif isinstance(t, SelectT):
+                problem = path_problem(t.path)
+                if problem is None and any(
+                    isinstance(step, str) and step.startswith("__") and step.endswith("__") for step in t.path
+                ):
+                    problem = "selector steps of the form __name__ are refused"
+                if problem is not None:
+                    problems.append(f"{t.id} has a bad selector: {shown(problem)}")
+            if _has_pickled(t) and not self.federation.allow_pickle:
+                problems.append(
+                    f"{t.id} holds a pickled literal (PickledObject), which this site refuses "
+                    "without 'allow-pickle: true' in its config"
+                )
         if problems:
             raise NetRefused(f"site '{self.name}' refuses the pipeline: " + "; ".join(problems))
 
@@ -554,7 +607,7 @@ class SiteRuntime:
             problems.append("a place is declared twice")
         for t in net.transitions:
             used = list(transition_inputs(t))
-            if isinstance(t, (CallT, ScatterT)):
+            if isinstance(t, (CallT, ScatterT, SelectT, DoneT)):
                 used.append(t.output)
             missing = sorted({p for p in used if p not in places})
             if missing:
@@ -586,7 +639,7 @@ class SiteRuntime:
         while grew:  # an item of a resident collection is resident too
             grew = False
             for t in net.transitions:
-                if isinstance(t, ScatterT) and t.source in resident and t.output not in resident:
+                if isinstance(t, (ScatterT, SelectT)) and t.source in resident and t.output not in resident:
                     resident.add(t.output)
                     grew = True
         problems = []

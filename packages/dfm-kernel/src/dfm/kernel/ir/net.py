@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import attrs
 
-from dfm.kernel.ir.pipeline import CompareOp, PipelineIR
+from dfm.kernel.ir.pipeline import CompareOp, PipelineIR, Step
 
 # -- scopes --------------------------------------------------------------------
 
@@ -60,7 +60,10 @@ PlaceKind = Literal["value", "received", "param", "item"]
 
 @attrs.frozen
 class Place:
-    name: str  # "v:n3" local value, "r:n3" received from another site, "p:name" parameter
+    # "v:n3" local value, "r:n3" received from another site, "p:name" parameter;
+    # "v:n3.s1" / "r:n3.s1" a selected part of n3's value, "v:n3.done" / "r:n3.done" the
+    # signal that n3 has produced its value (dfm_after)
+    name: str
     depth: int
     kind: PlaceKind = "value"
 
@@ -75,7 +78,15 @@ class Constant:
     value: Any
 
 
-Input = FromPlace | Constant
+@attrs.frozen
+class PickledC:
+    """A ``PickledObject`` literal: base64 of its pickle. A site runs a net holding one only
+    if its own config sets ``allow-pickle: true``."""
+
+    data: str
+
+
+Input = FromPlace | Constant | PickledC
 
 # -- conditions evaluated by BranchT ------------------------------------------------
 
@@ -119,6 +130,7 @@ class CallT:
     provider: str | None
     args: dict[str, Input]
     output: str
+    after: tuple[str, ...] = ()  # places (signals) that must hold a token first; not passed on
 
 
 @attrs.frozen
@@ -165,13 +177,37 @@ class BranchT:
     notify: tuple[str, ...]
 
 
-Transition = CallT | SendT | YieldT | ScatterT | BranchT
+@attrs.frozen
+class SelectT:
+    """Write the part ``path`` of the token of ``source`` to ``output`` (see
+    :func:`dfm.kernel.ir.pipeline.select`); placed on the producing site, so only the
+    selected part crosses to other sites."""
+
+    id: str
+    scope: Scope
+    source: str
+    path: tuple[Step, ...]
+    output: str
+
+
+@attrs.frozen
+class DoneT:
+    """Write ``None`` to ``output`` once ``source`` has a token: the signal a ``dfm_after``
+    dependency waits for (no data crosses sites, only the fact that it is done)."""
+
+    id: str
+    scope: Scope
+    source: str
+    output: str
+
+
+Transition = CallT | SendT | YieldT | ScatterT | BranchT | SelectT | DoneT
 
 
 def transition_inputs(t: Transition) -> list[str]:
     """Names of the places a transition reads."""
     if isinstance(t, CallT):
-        return [a.place for a in t.args.values() if isinstance(a, FromPlace)]
+        return [a.place for a in t.args.values() if isinstance(a, FromPlace)] + list(t.after)
     if isinstance(t, BranchT):
         return _cond_places(t.cond)
     return [t.source]

@@ -7,6 +7,9 @@ same program twice gives the same IR.
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
@@ -38,7 +41,41 @@ class Param:
     name: str
 
 
-Value = Lit | Ref | Param
+Step = int | str
+"""One selector step: an int index, or a str mapping key or field name (see :func:`select`)."""
+
+MAX_SELECT_STEPS = 32
+MAX_STEP_CHARS = 200
+
+
+@attrs.frozen
+class Select(Ref):
+    """A part of the result of an earlier node: ``node.fieldref(sel)...`` (``path``, outermost first).
+
+    A selector is data, never code: each step is an int index (of a list, tuple or
+    array), a str key (of a mapping) or the name of a declared field (of an attrs
+    instance, a dataclass, a named tuple or a pydantic model); see :func:`select`.
+    """
+
+    path: tuple[Step, ...] = ()
+
+
+@attrs.frozen
+class PickledLit:
+    """A Python object written in the pipeline as ``PickledObject(value)``: base64 of its pickle.
+
+    Sites refuse a net carrying one unless their config sets ``allow-pickle: true``.
+    """
+
+    data: str
+
+
+@attrs.frozen
+class Advise:
+    """``Advise()``: a field to advise on (discovery mode only)."""
+
+
+Value = Lit | Ref | Select | Param | PickledLit | Advise
 
 # -- boolean conditions for If -------------------------------------------------
 
@@ -82,6 +119,11 @@ class Call:
     args: dict[str, Value] = attrs.Factory(dict)
     site: str | None = None
     provider: str | None = None
+    # BestOf(sites=[...]): the placement chooses among these sites only (empty: no restriction)
+    among: tuple[str, ...] = ()
+    # dfm_after: node ids that must have produced their value (in the same frame) before this call
+    after: tuple[str, ...] = ()
+    advise_site: bool = False  # site=Advise(): discovery mode only
 
 
 @attrs.frozen
@@ -132,6 +174,7 @@ class PipelineIR:
     statements: tuple[Statement, ...] = ()
     params: tuple[str, ...] = ()  # PlaceParam names, in first-use order
     name: str = "pipeline"
+    mode: Literal["execute", "discovery"] = "execute"
     labels: dict[str, str] = attrs.field(factory=dict, eq=False)
 
     def walk(self) -> list[tuple[Statement, tuple[ForEach | If, ...], bool | None]]:
@@ -268,10 +311,27 @@ def name_problems(ir: PipelineIR) -> list[str]:
         for value in items:
             if isinstance(value, Param):
                 check("parameter", value.name, "PlaceParam")
+            elif isinstance(value, Select):
+                problem = path_problem(value.path)
+                if problem is not None and problem not in found:
+                    found.append(f"{value.node}: {problem}")
+
+    def node_id(value: object) -> None:
+        problem = node_id_problem(value)
+        if problem is not None and problem not in found:
+            found.append(problem)
 
     for name in ir.params:
         check("parameter", name, "PlaceParam")
     for stmt, _, _ in ir.walk():
+        node_id(stmt.id)
+        if isinstance(stmt, ForEach):
+            node_id(stmt.var)
+        if isinstance(stmt, Call):
+            for other in stmt.after:
+                node_id(other)
+            for site in stmt.among:
+                check("site", site)
         if isinstance(stmt, Call):
             check("operation", stmt.operation)
             if stmt.site is not None:
@@ -297,3 +357,112 @@ def check_names(ir: PipelineIR) -> None:
     if found:
         more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
         raise PipelineError("; ".join(found[:5]) + more)
+
+
+# -- node ids and selectors -------------------------------------------------------
+#
+# Node ids become parts of place names (``v:<id>``); a well-known id chosen by the
+# user (``well_known_id("name")``) follows the same rule as the ids dfm.api assigns.
+
+NODE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+AUTO_ID = re.compile(r"n[0-9]+")
+
+
+def node_id_problem(node_id: object) -> str | None:
+    """Why ``node_id`` cannot name a node, or None."""
+    if not isinstance(node_id, str) or not NODE_ID.fullmatch(node_id):
+        return f"node id {node_id!r:.80} is not 1-64 characters of A-Z a-z 0-9 _ - (not starting with '-')"
+    return None
+
+
+_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,199}")
+
+
+def step_problem(step: object) -> str | None:
+    """Why ``step`` is not a valid selector step, or None.
+
+    Valid: an int (``bool`` excluded) of at most 18 digits, or a str of 1-200
+    characters without control characters.
+    """
+    if type(step) is int:
+        return None if abs(step) < 10**18 else "an index of more than 18 digits"
+    if type(step) is str:
+        if not 0 < len(step) <= MAX_STEP_CHARS:
+            return f"a key of {len(step)} characters (1-{MAX_STEP_CHARS} allowed)"
+        if any(ord(c) < 32 or ord(c) == 127 for c in step):
+            return "a key with control characters"
+        return None
+    return f"a {type(step).__name__} (a selector step is an int index or a str key or field name)"
+
+
+def path_problem(path: object) -> str | None:
+    """Why ``path`` is not a valid selector path, or None."""
+    if not isinstance(path, tuple) or not 0 < len(path) <= MAX_SELECT_STEPS:
+        return f"a selector path has 1-{MAX_SELECT_STEPS} steps"
+    for step in path:
+        problem = step_problem(step)
+        if problem is not None:
+            return f"selector step {step!r:.60}: {problem}"
+    return None
+
+
+class SelectError(LookupError):
+    """A selector step does not apply to the value it is applied to."""
+
+
+def _declared_fields(value: Any) -> tuple[str, ...] | None:
+    """Field names of an attrs instance, dataclass, named tuple or pydantic model; None otherwise."""
+    cls = type(value)
+    if attrs.has(cls):
+        return tuple(a.name for a in attrs.fields(cls))
+    found = getattr(cls, "__dataclass_fields__", None)
+    if isinstance(found, dict):
+        return tuple(name for name in found if isinstance(name, str))
+    if isinstance(value, tuple):
+        found = getattr(cls, "_fields", None)
+        if isinstance(found, tuple):
+            return tuple(name for name in found if isinstance(name, str))
+    found = getattr(cls, "model_fields", None)  # pydantic v2
+    if isinstance(found, dict):
+        return tuple(name for name in found if isinstance(name, str))
+    return None
+
+
+def select(value: Any, path: tuple[Step, ...]) -> Any:
+    """Apply a selector path to ``value``; :class:`SelectError` when a step does not apply.
+
+    The safe set, step by step:
+
+    * a mapping (``dict`` and other ``collections.abc.Mapping``): the item at the step (int or str key);
+    * an int on a list, tuple, str, bytes or numpy array: the item at that index (negative counts
+      from the end);
+    * a str naming a declared field of an attrs instance, a dataclass, a named tuple or a pydantic
+      model: that field's value. Only declared fields, never a name starting with ``_``: a selector
+      cannot reach methods, dunder attributes or anything else of an object.
+    """
+    for step in path:
+        if isinstance(value, Mapping):
+            try:
+                value = value[step]
+            except (KeyError, TypeError):
+                raise SelectError(f"no key {step!r:.60} in a {type(value).__name__}") from None
+            continue
+        if type(step) is int:
+            numpy = sys.modules.get("numpy")
+            indexable = isinstance(value, (list, tuple, str, bytes)) or (
+                numpy is not None and isinstance(value, numpy.ndarray) and value.ndim > 0
+            )
+            if not indexable:
+                raise SelectError(f"cannot index a {type(value).__name__} with {step}")
+            try:
+                value = value[step]
+            except IndexError:
+                raise SelectError(
+                    f"index {step} out of range for a {type(value).__name__} of length {len(value)}"
+                ) from None
+            continue
+        fields = _declared_fields(value)
+        if type(step) is not str or fields is None or step.startswith("_") or step not in fields:
+            raise SelectError(f"a {type(value).__name__} has no field {step!r:.60}")
+        value = getattr(value, step)
+    return value

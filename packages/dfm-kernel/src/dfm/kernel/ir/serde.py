@@ -27,19 +27,37 @@ _UNIONS = (
 )
 
 
+_OMIT_IF_DEFAULT: dict[type[Any], tuple[str, ...]] = {
+    pipeline.Call: ("among", "after", "advise_site"),
+    pipeline.PipelineIR: ("mode", "labels"),  # display labels: optional metadata
+    net.CallT: ("after",),
+}
+
+
 def _make() -> cattrs.Converter:
     conv = make_converter()
     for module in (pipeline, net):
         for obj in vars(module).values():
             if isinstance(obj, type) and attrs.has(obj) and obj.__module__ == module.__name__:
                 attrs.resolve_types(obj, vars(module))
+    # Fields added after the first wire format are left out while they hold their default,
+    # so pipelines and nets that do not use them keep their JSON (and digests) unchanged.
+    # The hooks are made after the unions their fields hold and before the unions holding them.
+    outer = (pipeline.Statement, net.Transition)
     for union in _UNIONS:
+        if union not in outer:
+            configure_tagged_union(union, conv, tag_name="kind", tag_generator=lambda cls: cls.__name__)
+
+    def omit_defaults(*classes: type[Any]) -> None:
+        for cls in classes:
+            overrides = {name: override(omit_if_default=True) for name in _OMIT_IF_DEFAULT[cls]}
+            hook = make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+            conv.register_unstructure_hook(cls, hook)
+
+    omit_defaults(pipeline.Call, net.CallT)
+    for union in outer:
         configure_tagged_union(union, conv, tag_name="kind", tag_generator=lambda cls: cls.__name__)
-    # display labels are optional metadata: a pipeline without them serializes as before
-    conv.register_unstructure_hook(
-        pipeline.PipelineIR,
-        make_dict_unstructure_fn(pipeline.PipelineIR, conv, labels=override(omit_if_default=True)),
-    )
+    omit_defaults(pipeline.PipelineIR)
     return conv
 
 

@@ -16,6 +16,7 @@ federation shipped here, with ``MATHFED_BETA_API_TOKEN`` set to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -25,8 +26,27 @@ from typing import Any
 
 import pytest
 
-from dfm.api import Else, ForEach, If, Pipeline, PlaceParam, Yield, load_federation
-from dfm.kernel.errors import DfmError, JobError
+from dfm.api import (
+    Advise,
+    And,
+    BestOf,
+    Else,
+    Equal,
+    ForEach,
+    GreaterThan,
+    If,
+    LessThanOrEqual,
+    Not,
+    Or,
+    PickledObject,
+    Pipeline,
+    PlaceParam,
+    Yield,
+    load_federation,
+    well_known_id,
+)
+from dfm.kernel.errors import CompileError, DfmError, JobError
+from dfm.kernel.ir.net import DoneT, SelectT
 from dfm.runner.netrunner import STREAM_WINDOW
 from dfm.runner.session import RESULT_WINDOW, JobStatus
 
@@ -399,6 +419,195 @@ class TransportConformance:
         assert got == list(range(RESULT_WINDOW + 10))  # in order, none lost
         again.cancel()
         assert again.wait(30) is JobStatus.CANCELLED
+
+    # -- NVIDIA DFM's pipeline forms (COMPAT.md sections 2 and 3) ---------------------------------
+
+    def test_fieldref_moves_only_the_selected_part(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p:
+            record = api.Echo(value=PlaceParam("rec"), site="alpha")
+            point = api.Point(x=PlaceParam("x"), y=7, site="alpha")
+            rows = record.fieldref("rows")
+            Yield(api.Square(x=rows.fieldref(1), site="beta"), place="square")
+            Yield(point.fieldref("y"), place="y")  # an attrs field; the Point never leaves alpha
+            Yield(record.fieldref("name"), place="name")
+            with ForEach(seq=rows) as row, If(cond=row > 10):
+                Yield(row, place="big", multiuse=True)
+            with If(record.fieldref("flags").fieldref("on")):
+                Yield(record.fieldref("rows").fieldref(-1), place="last")
+        prepared = session.prepare(p)
+        alpha = prepared.nets["alpha"]
+        selects = [t for t in alpha.transitions if isinstance(t, SelectT)]
+        assert {t.path for t in selects} >= {("rows",), ("rows", 1), ("y",), ("name",)}
+        sent = {t.source for t in alpha.transitions if type(t).__name__ == "SendT"}
+        assert "v:n1" not in sent and "v:n2" not in sent  # whole values stay at alpha
+        rec = {"rows": [5, 20, 30], "name": "ada", "flags": {"on": True}, "blob": "x" * 1000}
+        job = session.execute(prepared, {"rec": rec, "x": 1})
+        got = sorted((r.place, r.frame, r.value) for r in job.results(timeout=30))
+        assert got == [
+            ("big", (0, 1), 20),
+            ("big", (0, 2), 30),
+            ("last", (0,), 30),
+            ("name", (0,), "ada"),
+            ("square", (0,), 400),
+            ("y", (0,), 7),
+        ]
+
+    def test_a_selector_that_does_not_apply_fails_the_job(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p:
+            point = api.Point(x=1, y=2, site="alpha")
+            Yield(point.fieldref("secret"), place="method")  # a method, not a declared field
+            Yield(api.Echo(value={"a": 1}, site="alpha").fieldref("b"), place="missing")
+        job = session.execute(session.prepare(p))
+        assert job.wait(30) is JobStatus.FAILED
+        assert "site 'alpha'" in job.error and "selector" in job.error
+        assert "method called" not in job.error
+
+    def test_bestof_chooses_among_its_sites(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p:
+            Yield(api.Square(x=PlaceParam("x"), site=BestOf(sites=["beta"])), place="beta")
+            Yield(api.Square(x=PlaceParam("x"), site=BestOf(sites=["alpha", "beta"])), place="either")
+            Yield(api.Square(x=PlaceParam("x"), site=BestOf()), place="any")
+        prepared = session.prepare(p)
+        assert prepared.placement["n1"] == "beta"
+        assert prepared.placement["n3"] in ("alpha", "beta")
+        job = session.execute(prepared, {"x": 3})
+        assert sorted((r.place, r.value) for r in job.results(timeout=30)) == [
+            ("any", 9),
+            ("beta", 9),
+            ("either", 9),
+        ]
+        with Pipeline() as bad:
+            Yield(api.Range(n=2, site=BestOf(sites=["beta"])), place="r")
+        with pytest.raises(CompileError, match="none of the BestOf sites"):
+            session.prepare(bad)
+
+    def test_dfm_after_orders_calls_without_moving_data(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p:
+            first = api.Sleep(seconds=0.5, value=PlaceParam("v"), site="home")
+            second = api.Square(x=2, site="beta", dfm_after=[first])
+            Yield(first, place="first")
+            Yield(second, place="second")
+        prepared = session.prepare(p)
+        beta = prepared.nets["beta"]
+        assert [p.name for p in beta.places if p.kind == "received"] == ["r:n1.done"]
+        assert any(isinstance(t, DoneT) for t in prepared.nets["home"].transitions)
+        job = session.execute(prepared, {"v": "x" * 100})
+        assert [r.place for r in job.results(timeout=30)] == ["first", "second"]
+
+    def test_well_known_ids_and_reference_shaped_callbacks(self, session, mathfed):
+        api = mathfed.api.math
+        seen: list[tuple[Any, ...]] = []
+        lock = threading.Lock()
+
+        def reference(from_site, from_node_id, frame, target_place, data):
+            with lock:
+                seen.append(("sync", from_site, from_node_id, tuple(frame), target_place, data))
+
+        async def later(from_site, from_node_id, frame, target_place, data):
+            await asyncio.sleep(0.01)
+            with lock:
+                seen.append(("async", from_site, from_node_id, tuple(frame), target_place, data))
+
+        async def ours(result):
+            with lock:
+                seen.append(("ours", result.place, result.value))
+
+        with Pipeline(name="ids") as p:
+            sq = api.Square(x=PlaceParam("x"), site="beta", dfm_node_id=well_known_id("square"))
+            Yield(sq, place="out", dfm_node_id=well_known_id("result"))
+            Yield(api.Add(a=sq, b=1, site="home"), place="other")
+            Yield(api.Add(a=sq, b=2, site="home"), place="third")
+        prepared = session.prepare(p)
+        assert prepared.placement["square"] == "beta" and "result" in prepared.placement
+        job = session.execute(
+            prepared,
+            input_params={"x": 3},
+            place_callbacks={"out": reference, "other": later},
+            default_callback=ours,
+        )
+        assert job.wait_until_finished(30)
+        until(lambda: len(seen) == 3, what="three callbacks")
+        assert sorted(seen, key=repr) == sorted(
+            [
+                ("sync", "beta", "result", (0,), "out", 9),
+                ("async", "home", "n2", (0,), "other", 10),
+                ("ours", "third", 11),
+            ],
+            key=repr,
+        )
+
+    def test_reference_keywords_and_condition_classes(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline(name="keywords", mode="execute") as p:
+            items = api.Range(n=PlaceParam(place="n"))
+            with ForEach(seq=items) as i:
+                big = GreaterThan(left=i, right=1)
+                with If(cond=And(big, Not(Equal(left=i, right=3)))):
+                    Yield(value=i, place="kept", multiuse=True)
+                with If(cond=Or(LessThanOrEqual(i, 0), Equal(i, 3))):
+                    Yield(value=i, place="edges", multiuse=True)
+        job = session.execute(p, input_params=[{"n": 5}])  # prepared implicitly, as in NVIDIA DFM
+        got = sorted((r.place, r.frame[1:], r.value) for r in job.results(timeout=30))
+        assert got == [
+            ("edges", (0,), 0),
+            ("edges", (3,), 3),
+            ("kept", (2,), 2),
+            ("kept", (4,), 4),
+        ]
+        assert job.get_status() is JobStatus.FINISHED
+
+    def test_restrict_to_sites(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p:
+            Yield(api.Square(x=PlaceParam("x")), place="sq")
+        home = session.prepare(p, restrict_to_sites="homesite")
+        assert set(home.nets) == {"home"}
+        pair = session.prepare(p, restrict_to_sites=["home", "beta"])
+        assert set(pair.placement.values()) <= {"home", "beta"}
+        assert [r.value for r in session.execute(home, {"x": 4}).results(timeout=30)] == [16]
+        with Pipeline() as ranged:
+            Yield(api.Range(n=2), place="r")  # only alpha offers it
+        with pytest.raises(CompileError, match="no site offers"):
+            session.prepare(ranged, restrict_to_sites="homesite")
+
+    def test_pickled_object_is_refused_without_allow_pickle(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline() as p:
+            Yield(api.Echo(value=PickledObject({1, 2}), site="alpha"), place="set")
+        job = session.execute(session.prepare(p))
+        assert job.wait(30) is JobStatus.FAILED
+        assert "site 'alpha' refuses the pipeline" in job.error and "allow-pickle" in job.error
+        with Pipeline() as q:
+            Yield(api.Echo(value=PlaceParam("v"), site="alpha"), place="v")
+        with pytest.raises(DfmError, match="allow-pickle"):
+            session.execute(session.prepare(q), {"v": PickledObject({1, 2})})
+
+    def test_discovery_mode_and_advise_are_refused_when_prepared(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline(mode="discovery") as p:
+            Yield(api.Square(x=PlaceParam("x")), place="sq")
+        with pytest.raises(CompileError, match="discovery mode is not supported yet"):
+            session.prepare(p)
+        with Pipeline() as q:
+            Yield(api.Square(x=Advise()), place="sq")
+        with pytest.raises(CompileError, match=r"Advise\(\)"):
+            session.prepare(q)
+        with Pipeline() as r:
+            Yield(api.Square(x=1, site=Advise()), place="sq")
+        with pytest.raises(CompileError, match=r"site=Advise\(\)"):
+            session.prepare(r)
+
+    def test_aborted_is_cancelled(self, session, mathfed):
+        with Pipeline() as p:
+            Yield(mathfed.api.math.Sleep(seconds=30, value=1), place="late")
+        job = session.execute(session.prepare(p))
+        job.cancel()
+        assert job.wait(30) is JobStatus.ABORTED
+        assert JobStatus.ABORTED is JobStatus.CANCELLED and JobStatus("ABORTED") is JobStatus.CANCELLED
 
 
 def _square_pipeline(mathfed: Any) -> Pipeline:

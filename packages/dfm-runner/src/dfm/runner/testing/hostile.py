@@ -215,6 +215,51 @@ class HostilePeerSuite:
             list(job.results(timeout=60))  # ...and alice refuses to run it
         assert job.status is JobStatus.FAILED
 
+    def test_token_for_a_selection_place_from_the_wrong_site(self, hostile_session, hostilefed):
+        with Pipeline() as p:
+            late = hostilefed.api.test.Slow(seconds=VICTIM_DELAY, value=PlaceParam("v"), site="home")
+            Yield(hostilefed.api.test.Echo(value=late.fieldref("part"), site="alice"), place="out")
+        prepared = hostile_session.prepare(p)
+        (place,) = [p.name for p in prepared.nets["alice"].places if p.kind == "received"]
+        assert place.endswith(".s1")  # alice receives only the selected part, from home
+        job = hostile_session.execute(prepared, {"v": {"part": "real-part", "rest": "never sent"}})
+        self.attack(hostile_session, hostilefed, "token", job=job.id, place=place)
+        assert "receives from 'home' only" in wait_for_refusal(hostile_session, "'mallory'", place, job.id)
+        self.assert_victim_unharmed(job, "real-part")
+
+    @pytest.mark.parametrize("path", [("__class__",), ("rows", "__dict__"), (1.5,), (["a"],), ()], ids=repr)
+    def test_net_with_a_selector_outside_the_safe_set(self, hostile_session, hostilefed, path):
+        from dfm.kernel.ir.net import SelectT
+
+        with Pipeline() as p:
+            late = hostilefed.api.test.Slow(seconds=0, value=PlaceParam("v"), site="home")
+            Yield(hostilefed.api.test.Echo(value=late.fieldref("part"), site="alice"), place="out")
+        prepared = hostile_session.prepare(p)
+        home = prepared.nets["home"]
+        forged = tuple(attrs.evolve(t, path=path) if isinstance(t, SelectT) else t for t in home.transitions)
+        nets = {**prepared.nets, "home": attrs.evolve(home, transitions=forged)}
+        tampered = attrs.evolve(prepared, nets=nets, digest=prepared.digest + "-forged")
+        job = hostile_session.execute(tampered, {"v": {"part": 1}})
+        with pytest.raises(JobError, match="bad selector"):
+            list(job.results(timeout=60))
+        assert job.status is JobStatus.FAILED
+
+    def test_selected_part_of_resident_data_stays(self, hostile_session, hostilefed):
+        from dfm.compiler import compile_pipeline
+        from dfm.kernel.config.models import SitePolicy
+
+        fed = hostile_session.federation
+        with Pipeline() as p:
+            Yield(hostilefed.api.test.Records(site="alice").fieldref(0), place="row")
+        with pytest.raises(DfmError, match=r"residency|resident"):
+            hostile_session.prepare(p)
+        lax = attrs.evolve(
+            fed, sites={**fed.sites, "alice": attrs.evolve(fed.sites["alice"], policy=SitePolicy())}
+        )
+        job = hostile_session.execute(compile_pipeline(lax, p.ir, "auto"))
+        with pytest.raises(JobError, match="resident data"):
+            list(job.results(timeout=60))
+
     def test_resident_data_still_aggregates(self, hostile_session, hostilefed):
         with Pipeline() as p:
             Yield(hostilefed.api.test.Count(rows=hostilefed.api.test.Records(site="alice")), place="n")

@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any
 
+import attrs
+
 
 class _Base:
     def __init__(self, site: Any, provider: Any):
@@ -142,3 +144,22 @@ class SyncForever(_Base):
                 SyncForever.closed += 1
 
         return items()
+
+
+class Echo(_Base):
+    def body(self, value: Any) -> Any:
+        return value
+
+
+@attrs.frozen
+class Point:
+    x: float
+    y: float
+
+    def secret(self) -> str:  # a method: never reachable by a selector
+        return "method called"
+
+
+class MakePoint(_Base):
+    def body(self, x: float, y: float) -> Point:
+        return Point(x, y)
