@@ -92,7 +92,10 @@ class Lan:
         self.created.append(self.switch)
         _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.switch, "link", "set", "br0", "up")
-        hosts_file = [f"127.0.0.1 localhost {' '.join(self.local_names)}".rstrip(), "::1 localhost ip6-localhost"]
+        hosts_file = [
+            f"127.0.0.1 localhost {' '.join(self.local_names)}".rstrip(),
+            "::1 localhost ip6-localhost",
+        ]
         for host in self.hosts:
             hosts_file.append(f"{self.address[host]} {host} {' '.join(self.names[host])}".rstrip())
         for i, host in enumerate(self.hosts):
@@ -115,7 +118,9 @@ class Lan:
     def command(self, host: str, argv: Sequence[str | os.PathLike[str]]) -> list[str]:
         return ["ip", "netns", "exec", self.ns(host), *map(str, argv)]
 
-    def popen(self, host: str, argv: Sequence[str | os.PathLike[str]], **kwargs: Any) -> subprocess.Popen[Any]:
+    def popen(
+        self, host: str, argv: Sequence[str | os.PathLike[str]], **kwargs: Any
+    ) -> subprocess.Popen[Any]:
         return subprocess.Popen(self.command(host, argv), **kwargs)
 
     def run(
@@ -169,7 +174,9 @@ class Lan:
         if remaining:
             problems.append(f"namespaces not deleted: {remaining}")
         leftover_links = [
-            line for line in _ip("-o", "link", "show", check=False).stdout.splitlines() if f" {self.tag}" in line
+            line
+            for line in _ip("-o", "link", "show", check=False).stdout.splitlines()
+            if f" {self.tag}" in line
         ]
         if leftover_links:
             problems.append(f"links left in the root namespace: {leftover_links}")
@@ -206,7 +213,21 @@ def install_venv(
     env["UV_PYTHON_DOWNLOADS"] = "never"
     if third:
         run([uv, "pip", "install", "--quiet", "--python", target, *sorted(third)], env)
-    run([uv, "pip", "install", "--quiet", "--python", target, "--no-index", "--find-links", dist, *requirements], env)
+    run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            target,
+            "--no-index",
+            "--find-links",
+            dist,
+            *requirements,
+        ],
+        env,
+    )
     return where
 
 

@@ -101,7 +101,9 @@ with Session(fed, target="flare", options={"kit": kit, "lost_after": lost_after}
 def _run(argv: list[object]) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
     if done.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, argv))} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        raise AssertionError(
+            f"{' '.join(map(str, argv))} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
     return done
 
 
@@ -195,9 +197,10 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
 
         # -- the network, the processes ----------------------------------------------------------
         lan.create()
-        assert lan.run("app", ["getent", "hosts", SERVER_HOST], capture_output=True, text=True).stdout.split()[
-            0
-        ] == lan.address["server"]
+        assert (
+            lan.run("app", ["getent", "hosts", SERVER_HOST], capture_output=True, text=True).stdout.split()[0]
+            == lan.address["server"]
+        )
         t0 = time.monotonic()
         lan.popen(
             "server",
@@ -244,17 +247,32 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
 
         report = wait_all_connected(120)
         timings["start"] = time.monotonic() - t0
-        assert {site: row["connected"] for site, row in report["sites"].items()} == dict.fromkeys(PLACEMENT, True)
+        assert {site: row["connected"] for site, row in report["sites"].items()} == dict.fromkeys(
+            PLACEMENT, True
+        )
         digests = {row["config_digest"] for row in report["sites"].values()}
         assert digests == {report["config_digest"]}
         assert report["server"] == f"{SERVER_HOST}:{PORT}"
 
         # -- 1. end to end from the app's namespace ---------------------------------------------
+        def hello(name: str) -> list[object]:
+            return [app / "hello.py", "--json", "--", name]
+
         def submit(name: str) -> subprocess.CompletedProcess[str]:
             return lan.run(
                 "app",
-                [*dfm, "fed", "submit", config, "--target", "flare", "--kit", admin_kit]
-                + ["pipeline", app / "hello.py", "--json", "--", name],
+                [
+                    *dfm,
+                    "fed",
+                    "submit",
+                    config,
+                    "--target",
+                    "flare",
+                    "--kit",
+                    admin_kit,
+                    "pipeline",
+                    *hello(name),
+                ],
                 env=app_env,
                 capture_output=True,
                 text=True,
@@ -272,6 +290,7 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
 
         # -- 2. a cut link ----------------------------------------------------------------------
         cut_host = PLACEMENT[CUT_SITE]
+
         def client_parent(host: str) -> list[int]:  # the site's FLARE client (not its job processes)
             return [pid for pid in lan.pids(host) if pid in _pids_mentioning("client_train")]
 
@@ -296,7 +315,9 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
             return json.loads(text)  # type: ignore[no-any-return]
 
         before = line("before")["before"]
-        assert before["status"] == "FINISHED" and before["values"] == ["Hello, before! Greetings from the concierge."]
+        assert before["status"] == "FINISHED" and before["values"] == [
+            "Hello, before! Greetings from the concierge."
+        ]
         lan.cut(cut_host)
         cut_app.stdin.write("cut\n")
         cut_app.stdin.flush()

@@ -47,7 +47,6 @@ def provision(
 
     config = _resolve(federation)
     from dfm.kernel.config import load_config
-
     from dfm.runner.steps import Steps
 
     fed = load_config(config)
@@ -249,7 +248,8 @@ def deploy_status(
             versions = " ".join(f"{k}=={v}" for k, v in sorted(r.versions.items())) or "-"
             digest = r.config_digest[:12] if r.config_digest else "-"
             mark = "  (config differs)" if r.site in differing else ""
-            click.echo(f"  {r.site:<20} {state:<14} config {digest:<12} {versions}{mark}{'  ' + r.detail if r.detail else ''}")
+            detail = f"  {r.detail}" if r.detail else ""
+            click.echo(f"  {r.site:<20} {state:<14} config {digest:<12} {versions}{mark}{detail}")
     if missing or differing:
         problems = []
         if missing:

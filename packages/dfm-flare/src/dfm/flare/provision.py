@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
-import json
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 from typing import Any

@@ -206,7 +206,11 @@ class FlareTransport(Transport):
         timeout = float(self.options.get("connect_timeout", 30))
         self._step(f"connecting to the FLARE server ({kit.name})")
         try:  # seconds, not FLARE's connect timeout, and none of its connector's noise when it is down
-            probe(kit, timeout=min(timeout, float(self.options.get("probe_timeout", 5))), federation=self.federation.name)
+            probe(
+                kit,
+                timeout=min(timeout, float(self.options.get("probe_timeout", 5))),
+                federation=self.federation.name,
+            )
         except FlareSetupError as exc:
             raise TransportError(str(exc)) from None
         try:

@@ -111,7 +111,7 @@ class _SubmitGroup(click.Group):
     "--workspace",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="With --target flare: a deployment folder (dfm-flare.json), as 'dfm fed gen provision --out' writes.",
+    help="With --target flare: a deployment folder (dfm-flare.json) as 'dfm fed gen provision --out' writes.",
 )
 @click.option(
     "--timeout",
@@ -145,7 +145,11 @@ def submit(
     --simulator names, else the one registered with
     'dfm fed config set NAME ... --project-path DIR/project.yml'.
     """
-    chosen = [o for o, v in (("--poc", poc), ("--simulator", simulator), ("--kit", kit), ("--workspace", workspace)) if v]
+    chosen = [
+        o
+        for o, v in (("--poc", poc), ("--simulator", simulator), ("--kit", kit), ("--workspace", workspace))
+        if v
+    ]
     if chosen and target != "flare":
         raise click.UsageError(f"{chosen[0]} goes with --target flare")
     if len(chosen) > 1:
@@ -314,7 +318,13 @@ def submit_script(obj: dict[str, Any], file: Path, args: tuple[str, ...]) -> Non
     config = resolve_federation(federation)
     command = _script_command(file)
     env = dict(os.environ)
-    for key in ("DFM_TRANSPORT", "DFM_FLARE_POC", "DFM_FLARE_SIMULATOR", "DFM_FLARE_KIT", "DFM_FLARE_WORKSPACE"):
+    for key in (
+        "DFM_TRANSPORT",
+        "DFM_FLARE_POC",
+        "DFM_FLARE_SIMULATOR",
+        "DFM_FLARE_KIT",
+        "DFM_FLARE_WORKSPACE",
+    ):
         env.pop(key, None)  # only what this command says
     env.update(
         DFM_FEDERATION=str(config),
