@@ -76,3 +76,81 @@ def test_poc_lifecycle_and_submit(dfm, tmp_path, monkeypatch):
     assert "not running" in dfm("poc", "status", "examplefed").stdout
     cleaned = dfm("poc", "clean", "examplefed")
     assert cleaned.exit_code == 0 and not home.exists()
+
+
+def _down_deployment(tmp_path):
+    """Kits for examplefed whose server is not running (nothing listens on port 1)."""
+    from dfm.flare.provision import provision
+
+    return provision(EXAMPLEFED, tmp_path / "kits", port=1)
+
+
+def test_submit_with_a_kit_of_a_down_deployment_fails_fast_in_one_line(dfm, tmp_path):
+    import time
+
+    state = _down_deployment(tmp_path)
+    script = tmp_path / "hello.py"
+    script.write_text(PIPELINE)
+    start = time.monotonic()
+    result = dfm(
+        "fed", "submit", str(EXAMPLEFED), "--target", "flare", "--kit", str(state.admin_kit),
+        "pipeline", str(script), "--", "Ada",
+    )  # fmt: skip
+    assert time.monotonic() - start < 15
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("flare: ")]
+    assert len(errors) == 1, result.stderr
+    assert "localhost:1 is not reachable" in errors[0]
+
+
+def test_submit_finds_the_registered_project(dfm, tmp_path):
+    state = _down_deployment(tmp_path)
+    registered = dfm(
+        "fed", "config", "set", "exf", "--config-path", str(EXAMPLEFED),
+        "--project-path", str(tmp_path / "kits" / "project.yml"),
+    )  # fmt: skip
+    assert registered.exit_code == 0, registered.output
+    script = tmp_path / "hello.py"
+    script.write_text(PIPELINE)
+    result = dfm("fed", "submit", "exf", "--target", "flare", "pipeline", str(script), "--", "Ada")
+    assert result.exit_code == 1 and "localhost:1 is not reachable" in result.stderr
+    status = dfm("deploy", "status", "exf")
+    assert status.exit_code == 1 and "localhost:1 is not reachable" in status.stderr
+    assert state.admin
+
+
+def test_submit_location_options_are_exclusive_and_need_flare(dfm, tmp_path):
+    script = tmp_path / "hello.py"
+    script.write_text(PIPELINE)
+    both = dfm("fed", "submit", str(EXAMPLEFED), "--target", "flare", "--poc", "--kit", str(tmp_path),
+               "pipeline", str(script))  # fmt: skip
+    assert both.exit_code == 2 and "exclude each other" in both.stderr
+    local = dfm("fed", "submit", str(EXAMPLEFED), "--kit", str(tmp_path), "pipeline", str(script))
+    assert local.exit_code == 2 and "--kit goes with --target flare" in local.stderr
+    unplaced = dfm("fed", "submit", str(EXAMPLEFED), "--target", "flare", "pipeline", str(script))
+    assert unplaced.exit_code == 1 and "needs to know where FLARE runs" in unplaced.stderr
+
+
+def test_poc_status_exits_1_when_not_running(dfm, tmp_path):
+    from dfm.flare.poc import Deployment
+
+    Deployment.prepare(EXAMPLEFED, tmp_path / "flare-home" / "examplefed", port=1)
+    status = dfm("poc", "status", "examplefed")
+    assert status.exit_code == 1 and "not running" in status.stdout
+
+
+def test_steps_are_plain_lines_off_a_terminal():
+    import io
+
+    from dfm.runner.steps import Steps
+
+    out = io.StringIO()
+    with Steps(out, prefix="flare: ") as steps:
+        steps("waiting for site-1, site-2")
+        steps("waiting for site-1, site-2")  # unchanged: not repeated
+        steps("waiting for site-2")
+    assert out.getvalue() == "flare: waiting for site-1, site-2\nflare: waiting for site-2\n"
+    tty = io.StringIO()
+    with Steps(tty, tty=True) as steps:
+        steps("connecting")
+    assert "\r\033[K| connecting" in tty.getvalue() and tty.getvalue().endswith("\r\033[K")

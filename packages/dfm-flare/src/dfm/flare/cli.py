@@ -47,10 +47,13 @@ def provision(
 
     config = _resolve(federation)
     from dfm.kernel.config import load_config
+    from dfm.runner.steps import Steps
 
     fed = load_config(config)
     out = out_dir or Path.cwd() / f"{fed.name}-flare"
-    state = run(config, out, port=port, host=host, clean=clean, storage=storage)
+    with Steps() as steps:
+        steps(f"provisioning {len(fed.sites)} site kit(s) and the server's with FLARE (certificates, code)")
+        state = run(config, out, port=port, host=host, clean=clean, storage=storage)
     click.echo(f"project file: {out / 'project.yml'}")
     click.echo(f"startup kits: {state.prod_dir}")
     click.echo(f"  {state.server:<24} server (controller), port {state.port}")
@@ -101,11 +104,15 @@ def poc_prepare(federation: str, port: int | None) -> None:
 )
 def poc_start(federation: str, timeout: float) -> None:
     """Start the server and one client per site; return when all clients are connected."""
+    from dfm.runner.steps import Steps
+
     deployment = _deployment(federation)
     stale = deployment.state.out_of_date()
     if stale:
         click.echo(f"warning: {stale}", err=True)
-    state = deployment.start(timeout=timeout)
+    with Steps() as steps:
+        steps("starting the FLARE server and clients")
+        state = deployment.start(timeout=timeout, progress=steps)
     click.echo(
         f"started {state.federation}: server and {len(state.sites)} client(s) on port {state.port} "
         f"(logs in {deployment.workspace / 'logs'})"
@@ -116,8 +123,12 @@ def poc_start(federation: str, timeout: float) -> None:
 @click.argument("federation")
 def poc_stop(federation: str) -> None:
     """Shut the deployment down and leave none of its processes behind."""
+    from dfm.runner.steps import Steps
+
     deployment = _deployment(federation)
-    deployment.stop()
+    with Steps() as steps:
+        steps("stopping the FLARE server and clients")
+        deployment.stop()
     left = deployment.leftover_pids()
     if left:
         raise DfmError(f"processes still alive after stop: {left}")
@@ -127,7 +138,10 @@ def poc_stop(federation: str) -> None:
 @poc.command("status")
 @click.argument("federation")
 def poc_status(federation: str) -> None:
-    """Show the deployment's processes and connected clients."""
+    """Show the deployment's processes and connected clients.
+
+    Exits with 1 when it is not running or not every client is connected.
+    """
     from dfm.flare.poc import _alive
 
     deployment = _deployment(federation)
@@ -135,16 +149,19 @@ def poc_status(federation: str) -> None:
     click.echo(f"federation {state.federation}, port {state.port}, workspace {deployment.workspace}")
     if not state.pids:
         click.echo("not running")
-        return
+        raise SystemExit(1)
     for name, pid in state.pids.items():
         click.echo(f"  {name:<24} pid {pid:<8} {'running' if _alive(pid) else 'gone'}")
-    if deployment.running():
-        connected = deployment.connected_clients()
-        expected = set(state.sites.values())
-        click.echo(f"connected clients: {', '.join(connected) or 'none'}")
-        missing = sorted(expected - set(connected))
-        if missing:
-            click.echo(f"not connected: {', '.join(missing)}")
+    if not deployment.running():
+        click.echo("not running (every process is gone)")
+        raise SystemExit(1)
+    connected = deployment.connected_clients()
+    expected = set(state.sites.values())
+    click.echo(f"connected clients: {', '.join(connected) or 'none'}")
+    missing = sorted(expected - set(connected))
+    if missing:
+        click.echo(f"not connected: {', '.join(missing)}")
+        raise SystemExit(1)
 
 
 @poc.command("clean")
@@ -156,3 +173,91 @@ def poc_clean(federation: str) -> None:
         deployment.stop()
         shutil.rmtree(deployment.workspace)
     click.echo(f"removed {deployment.workspace}")
+
+
+@click.group("deploy")
+def deploy() -> None:
+    """A federation's FLARE deployment, wherever it runs (other machines, other organisations)."""
+
+
+@deploy.command("status")
+@click.argument("federation")
+@click.option(
+    "--kit",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The deployment's admin startup kit.",
+)
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A deployment folder (dfm-flare.json), as 'dfm fed gen provision --out' writes.",
+)
+@click.option("--poc", is_flag=True, help="The deployment 'dfm poc start' runs on this machine.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the server."
+)
+def deploy_status(
+    federation: str, kit: Path | None, workspace: Path | None, poc: bool, as_json: bool, timeout: float
+) -> None:
+    """Which sites of FEDERATION are connected, the DFM versions their kits pin, their config digests.
+
+    The deployment is the one --kit, --workspace or --poc names, else the one
+    registered with 'dfm fed config set NAME ... --project-path DIR/project.yml'.
+    A site whose config digest differs from this machine's config is marked.
+    Exits with 1 unless every site is connected with the same config.
+    """
+    import json
+
+    from dfm.flare.deploy import deployment_options, local_digest, status
+    from dfm.kernel.config import load_config
+
+    config = _resolve(federation)
+    fed = load_config(config)
+    project = None
+    if not (kit or workspace or poc):
+        from dfm.kernel.fedregistry import read_registry
+
+        if not Path(federation).is_file():
+            project = (read_registry().get(federation) or {}).get("project_path")
+    options = deployment_options(fed, kit=kit, workspace=workspace, poc=poc, project_path=project)
+    server, rows = status(fed, options, timeout=timeout)
+    mine = local_digest(config)
+    missing = [r.site for r in rows if not r.connected]
+    differing = [r.site for r in rows if r.connected and r.config_digest and r.config_digest != mine]
+    if as_json:
+        report = {
+            "federation": fed.name,
+            "server": server,
+            "config_digest": mine,
+            "sites": {
+                r.site: {
+                    "client": r.client,
+                    "connected": r.connected,
+                    "versions": r.versions,
+                    "config_digest": r.config_digest or None,
+                    **({"detail": r.detail} if r.detail else {}),
+                }
+                for r in rows
+            },
+        }
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"federation {fed.name}, server {server}, config {mine[:12]}")
+        for r in rows:
+            state = "connected" if r.connected else "NOT CONNECTED"
+            versions = " ".join(f"{k}=={v}" for k, v in sorted(r.versions.items())) or "-"
+            digest = r.config_digest[:12] if r.config_digest else "-"
+            mark = "  (config differs)" if r.site in differing else ""
+            detail = f"  {r.detail}" if r.detail else ""
+            click.echo(f"  {r.site:<20} {state:<14} config {digest:<12} {versions}{mark}{detail}")
+    if missing or differing:
+        problems = []
+        if missing:
+            problems.append(f"not connected: {', '.join(missing)}")
+        if differing:
+            problems.append(f"config differs: {', '.join(differing)}")
+        click.echo("; ".join(problems), err=True)
+        raise SystemExit(1)

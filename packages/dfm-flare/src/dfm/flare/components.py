@@ -517,7 +517,8 @@ class DfmController(Controller):
             seen = self._seen.get(site)
             if seen is not None and now - seen > self.lost_after:
                 self._mark_lost(
-                    site, f"no heartbeat for {self.lost_after:g} s (its FLARE job process is gone)"
+                    site,
+                    f"no heartbeat for {self.lost_after:g} s (its FLARE job process is gone or unreachable)",
                 )
 
     def _site_of(self, request: Shareable, fl_ctx: FLContext, claim: str, value: Any) -> str | None:

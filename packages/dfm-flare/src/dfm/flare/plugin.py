@@ -29,3 +29,6 @@ def dfm_cli_commands() -> Iterator[CliCommandEntry]:
         parent="fed gen",  # the group is dfm-cli's
     )
     yield CliCommandEntry("poc", "dfm.flare.cli:poc", summary="Run a federation on FLARE on this machine.")
+    yield CliCommandEntry(
+        "deploy", "dfm.flare.cli:deploy", summary="A federation's FLARE deployment: who is connected."
+    )

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ class Deployment:
     def __init__(self, workspace: str | os.PathLike[str]):
         self.workspace = Path(workspace).resolve()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._progress: Callable[[str], None] | None = None
 
     # -- creation ------------------------------------------------------------------------
 
@@ -181,12 +182,19 @@ class Deployment:
         _children[proc.pid] = proc
         return proc
 
-    def start(self, timeout: float = 90.0, env: Mapping[str, str] | None = None) -> DeploymentState:
+    def start(
+        self,
+        timeout: float = 90.0,
+        env: Mapping[str, str] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> DeploymentState:
         """Start the server and every client; return once all clients are connected.
 
         ``env`` adds variables to the processes' environment (site vaults read
-        secrets from it). On failure everything started is stopped again.
+        secrets from it). ``progress`` is given one line per step (which sites
+        are still awaited, by name). On failure everything started is stopped again.
         """
+        self._progress = progress
         require_nvflare()
         state = self.state
         if self.running():
@@ -219,11 +227,18 @@ class Deployment:
                 )
             state.pids = {name: proc.pid for name, proc in self._procs.items()}
             state.save(self.workspace)
+            self._step(f"started the server and {len(state.sites)} client(s); waiting for the server")
             self._wait_connected(state, time.monotonic() + timeout)
         except BaseException:
             self.stop(graceful=False)
             raise
         return state
+
+    def _step(self, message: str) -> None:
+        report = self._progress
+        if report is not None:
+            with contextlib.suppress(Exception):
+                report(message)
 
     def _check_exited(self, state: DeploymentState) -> None:
         for name, proc in self._procs.items():
@@ -235,6 +250,8 @@ class Deployment:
                 )
 
     def _wait_connected(self, state: DeploymentState, deadline: float) -> None:
+        from dfm.flare.deploy import probe
+
         session = None
         wanted = set(state.sites.values())
         try:
@@ -243,6 +260,11 @@ class Deployment:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise FlareSetupError(f"the FLARE server did not come up: {self.log_tail(state.server)}")
+                try:  # FLARE's connector logs every refused attempt: knock on the port first
+                    probe(state.admin_kit, timeout=min(left, 1.0))
+                except FlareSetupError:
+                    time.sleep(0.2)
+                    continue
                 try:
                     session = admin_session(state, timeout=min(left, 5.0))
                 except FlareSetupError:
@@ -252,6 +274,11 @@ class Deployment:
                 connected = {c.name for c in session.get_connected_client_list()}
                 if wanted <= connected:
                     return
+                site_of = {client: site for site, client in state.sites.items()}
+                self._step(
+                    f"waiting for {len(wanted - connected)} of {len(wanted)} site(s): "
+                    + ", ".join(site_of.get(c, c) for c in sorted(wanted - connected))
+                )
                 if time.monotonic() > deadline:
                     missing = sorted(wanted - connected)
                     raise FlareSetupError(

@@ -11,8 +11,10 @@ and records the result in ``dfm-flare.json``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata as md
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -209,6 +211,26 @@ class _Log:
         self.lines.append("error: " + str(msg))
 
 
+def _record_config_digests(prod_dir: Path, clients: Any) -> None:
+    """Add ``config_sha256`` (of the config as the kit carries it) to each site's descriptor.
+
+    ``dfm deploy status`` reads descriptors through FLARE's ``cat`` admin command,
+    which only shows files such as .json: the YAML config itself cannot be read remotely.
+    """
+    from dfm.flare.layout import SITE_DESCRIPTOR
+
+    for client in clients:
+        custom = prod_dir / client / "local" / "custom"
+        path = custom / SITE_DESCRIPTOR
+        if not path.is_file():
+            continue
+        descriptor = json.loads(path.read_text())
+        config = custom / str(descriptor.get("config", ""))
+        if descriptor.get("config") and config.is_file():
+            descriptor["config_sha256"] = hashlib.sha256(config.read_bytes()).hexdigest()
+            path.write_text(json.dumps(descriptor, indent=2) + "\n")
+
+
 def provision(
     config: str | Path,
     out_dir: str | Path,
@@ -259,6 +281,7 @@ def provision(
     if not prod_dir or ctx.get(CtxKey.BUILD_ERROR):
         detail = "; ".join(line for line in log.lines if line.startswith("error")) or "see project.yml"
         raise FlareSetupError(f"FLARE provisioning failed: {detail}")
+    _record_config_digests(Path(prod_dir), client_names(federation).values())
     state = DeploymentState(
         federation=federation.name,
         config=str(config_path),

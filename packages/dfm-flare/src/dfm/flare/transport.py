@@ -26,7 +26,10 @@ Other options: ``connect_timeout`` (30), ``ready_timeout`` (90), ``submit_attemp
 site is lost), ``chunk_bytes`` (1 MiB), ``workers`` (8), ``poll_max`` (0.2:
 longest pause between fetches when idle), ``active_window`` (2: seconds after
 the last message during which fetches follow each other within 10 ms),
-``heartbeat`` (1: seconds between a site's heartbeats to the server).
+``heartbeat`` (1: seconds between a site's heartbeats to the server), ``probe_timeout``
+(5: seconds to find the server's port answering before FLARE is asked to connect, so
+that a deployment that is down fails in seconds), ``progress`` (a callable given one
+line per slow step of start and stop, e.g. :class:`dfm.runner.steps.Steps`).
 
 Outliving the application: :meth:`FlareTransport.keep` (used by
 ``Session.suspend``) stops talking to the FLARE job without ending it and
@@ -141,6 +144,13 @@ class FlareTransport(Transport):
             thread.start()
             self._threads.append(thread)
 
+    def _step(self, message: str) -> None:
+        """Report a slow step to the ``progress`` option (a callable taking one line), if given."""
+        report = self.options.get("progress")
+        if callable(report):
+            with contextlib.suppress(Exception):
+                report(message)
+
     def _locate(self) -> tuple[str, Path]:
         """(admin user, admin kit dir) from the options."""
         opts = self.options
@@ -155,7 +165,8 @@ class FlareTransport(Transport):
             raise TransportError(
                 "the flare target needs to know where FLARE runs: options {'poc': True} "
                 f"(after 'dfm poc start {self.federation.name}'), {{'workspace': DIR}} "
-                "or {'kit': ADMIN_KIT_DIR}"
+                "or {'kit': ADMIN_KIT_DIR} (on the command line: --poc, --workspace DIR, --kit DIR, "
+                "or a federation registered with --project-path)"
             )
         try:
             state = DeploymentState.load(workspace)
@@ -208,12 +219,23 @@ class FlareTransport(Transport):
     def _open_admin_session(self) -> None:
         from nvflare.fuel.flare_api.flare_api import new_secure_session
 
+        from dfm.flare.deploy import probe
+
         user, kit = self._locate()
         if not (kit / "startup" / "fed_admin.json").is_file():
             raise TransportError(
                 f"FLARE admin startup kit not found: {kit} (expected startup/fed_admin.json)"
             )
         timeout = float(self.options.get("connect_timeout", 30))
+        self._step(f"connecting to the FLARE server ({kit.name})")
+        try:  # seconds, not FLARE's connect timeout, and none of its connector's noise when it is down
+            probe(
+                kit,
+                timeout=min(timeout, float(self.options.get("probe_timeout", 5))),
+                federation=self.federation.name,
+            )
+        except FlareSetupError as exc:
+            raise TransportError(str(exc)) from None
         try:
             self.session = _quiet(new_secure_session, user, str(kit), timeout=timeout)
         except Exception as exc:
@@ -223,6 +245,7 @@ class FlareTransport(Transport):
             ) from None
 
     def _start_job(self) -> None:
+        self._step("checking that every site is connected")
         connected = {c.name for c in self.session.get_connected_client_list()}
         missing = sorted(site for site, client in self.sites.items() if client not in connected)
         if missing:
@@ -234,6 +257,7 @@ class FlareTransport(Transport):
         deadline = time.monotonic() + float(self.options.get("start_timeout", 120)) - 10
         attempts = int(self.options.get("submit_attempts", 3))
         for attempt in range(1, attempts + 1):
+            self._step("submitting the session's FLARE job")
             self.job_id = self._submit()
             try:
                 self._wait_ready(
@@ -340,6 +364,8 @@ class FlareTransport(Transport):
                     raise TransportError("; ".join(errors))
                 if set(self.sites) <= set(ready):
                     return
+            waiting = sorted(set(self.sites) - set(ready))
+            self._step(f"FLARE job {self.job_id}: waiting for site(s) {', '.join(waiting)}")
             if time.monotonic() > deadline:
                 waiting = sorted(set(self.sites) - set(ready))
                 raise TransportError(
@@ -595,6 +621,7 @@ class FlareTransport(Transport):
             return
         deadline = time.monotonic() + float(self.options.get("stop_timeout", 20))
         if not abort and self._failed is None:
+            self._step(f"stopping FLARE job {self.job_id}")
             with contextlib.suppress(Exception):
                 self.session.do_app_command(self.job_id, "dfm.stop", {})
             while time.monotonic() < deadline:

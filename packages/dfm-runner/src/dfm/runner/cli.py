@@ -65,7 +65,7 @@ class _Progress:
 class _SubmitGroup(click.Group):
     """Lets the group's options follow FEDERATION: 'dfm fed submit NAME --target flare pipeline FILE'."""
 
-    _valued = ("--target", "--transport", "--timeout")
+    _valued = ("--target", "--transport", "--timeout", "--kit", "--workspace")
     _flags = ("--poc", "--simulator")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -102,6 +102,18 @@ class _SubmitGroup(click.Group):
     "--simulator", is_flag=True, help="With --target flare: run in FLARE's simulator (nothing provisioned)."
 )
 @click.option(
+    "--kit",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --target flare: the deployment's admin startup kit (a folder with startup/fed_admin.json).",
+)
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --target flare: a deployment folder (dfm-flare.json) as 'dfm fed gen provision --out' writes.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True, max=1e9),
     default=None,
@@ -116,6 +128,8 @@ def submit(
     transport: str | None,
     poc: bool,
     simulator: bool,
+    kit: Path | None,
+    workspace: Path | None,
     timeout: float | None,
 ) -> None:
     """Run a pipeline file or a script on FEDERATION (a config path or a registered name).
@@ -125,12 +139,34 @@ def submit(
     dfm fed submit examplefed --timeout 60 pipeline demo.py -- Ada
     dfm fed submit examplefed --transport process script app.py -- --verbose
     dfm fed submit examplefed script run.sh -- one two
+    dfm fed submit examplefed --target flare --kit kits/admin@examplefed.dfm.local pipeline demo.py
+
+    With --target flare, the deployment is the one --kit, --workspace, --poc or
+    --simulator names, else the one registered with
+    'dfm fed config set NAME ... --project-path DIR/project.yml'.
     """
-    if (poc or simulator) and target != "flare":
-        raise click.UsageError("--poc and --simulator go with --target flare")
-    if poc and simulator:
-        raise click.UsageError("--poc and --simulator exclude each other")
-    options = {"poc": True} if poc else {"simulator": True} if simulator else {}
+    chosen = [
+        o
+        for o, v in (("--poc", poc), ("--simulator", simulator), ("--kit", kit), ("--workspace", workspace))
+        if v
+    ]
+    if chosen and target != "flare":
+        raise click.UsageError(f"{chosen[0]} goes with --target flare")
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} exclude each other")
+    options: dict[str, Any] = {}
+    if poc:
+        options = {"poc": True}
+    elif simulator:
+        options = {"simulator": True}
+    elif kit is not None:
+        options = {"kit": str(kit.resolve())}
+    elif workspace is not None:
+        options = {"workspace": str(workspace.resolve())}
+    elif target == "flare":
+        project = _registered_project(federation)
+        if project is not None:
+            options = {"workspace": str(project.parent)}
     ctx.obj = {
         "federation": federation,
         "target": target,
@@ -138,6 +174,33 @@ def submit(
         "options": options,
         "timeout": timeout,
     }
+
+
+def _registered_project(federation: str) -> Path | None:
+    """The FLARE project file registered for ``federation`` (``--project-path``), if any."""
+    if Path(federation).is_file():
+        return None
+    from dfm.kernel.fedregistry import read_registry
+
+    entry = read_registry().get(federation) or {}
+    project = entry.get("project_path")
+    return Path(project) if project else None
+
+
+def _open_session(handle: Any, target: str, transport: str | None, options: dict[str, Any]) -> Any:
+    """A Session; on FLARE its slow start and stop steps are shown on stderr."""
+    from dfm.runner import Session
+
+    if target != "flare":
+        return Session(handle, target=target, transport=transport, options=options), None
+    from dfm.runner.steps import Steps
+
+    steps = Steps(prefix="flare: ")
+    try:
+        session = Session(handle, target=target, transport=transport, options={**options, "progress": steps})
+    finally:
+        steps.close()
+    return session, steps
 
 
 ARGS_NAMES = ("args", "argv")  # a get_pipeline(args) of NVIDIA DFM's form receives ARGS
@@ -199,13 +262,13 @@ def submit_pipeline(
         timeout = obj.get("timeout")
     from dfm.api import load_federation
     from dfm.api.files import parameters_from, pipeline_from, run_pipeline_file
-    from dfm.runner import Session
 
     handle = load_federation(federation)
     module = _with_args(run_pipeline_file(file), list(args))
     pipeline = pipeline_from(module, handle)
     params = parameters_from(module, list(args), handle)
-    with Session(handle, target=target, transport=transport, options=obj["options"]) as session:
+    session, steps = _open_session(handle, target, transport, obj["options"])
+    with session:
         prepared = session.prepare(pipeline)
         job = session.execute(prepared, params, timeout=timeout)
         # the job fails by itself at the timeout; waiting longer covers a session that stalls
@@ -231,6 +294,8 @@ def submit_pipeline(
             except TimeoutError:
                 job.cancel()
                 raise DfmError(f"job {job.id} timed out after {timeout} s and was cancelled") from None
+    if steps is not None:
+        steps.close()
     click.echo(f"job {job.id} {job.status.value}", err=True)
 
 
@@ -253,7 +318,13 @@ def submit_script(obj: dict[str, Any], file: Path, args: tuple[str, ...]) -> Non
     config = resolve_federation(federation)
     command = _script_command(file)
     env = dict(os.environ)
-    for key in ("DFM_TRANSPORT", "DFM_FLARE_POC", "DFM_FLARE_SIMULATOR"):
+    for key in (
+        "DFM_TRANSPORT",
+        "DFM_FLARE_POC",
+        "DFM_FLARE_SIMULATOR",
+        "DFM_FLARE_KIT",
+        "DFM_FLARE_WORKSPACE",
+    ):
         env.pop(key, None)  # only what this command says
     env.update(
         DFM_FEDERATION=str(config),
@@ -262,8 +333,8 @@ def submit_script(obj: dict[str, Any], file: Path, args: tuple[str, ...]) -> Non
     )
     if transport:
         env["DFM_TRANSPORT"] = transport
-    for option in obj["options"]:  # poc, simulator
-        env[f"DFM_FLARE_{option.upper()}"] = "1"
+    for option, value in obj["options"].items():  # poc, simulator: "1"; kit, workspace: a folder
+        env[f"DFM_FLARE_{option.upper()}"] = "1" if value is True else str(value)
     code = _run_script([*command, *args], env, obj.get("timeout"), file)
     if code < 0:
         try:

@@ -586,6 +586,9 @@ class Session:
         for option in ("poc", "simulator"):  # set by 'dfm fed submit --target flare --poc/--simulator'
             if os.environ.get(f"DFM_FLARE_{option.upper()}") == "1":
                 options[option] = True
+        for option in ("kit", "workspace"):  # ... --kit DIR / --workspace DIR (or a registered project)
+            if os.environ.get(f"DFM_FLARE_{option.upper()}"):
+                options[option] = os.environ[f"DFM_FLARE_{option.upper()}"]
         return cls(
             federation,
             target=os.environ.get("DFM_TARGET", "local"),
