@@ -63,7 +63,7 @@ def provision(
 
 
 def _out(option: Path | None, configured: str | None, config: Path, default: str) -> Path:
-    """--out, else the folder the federation's provision settings name (relative to its config), else ./DEFAULT."""
+    """--out, else the folder the provision settings name (relative to the config), else ./DEFAULT."""
     if option is not None:
         return option
     if configured:
@@ -112,7 +112,13 @@ def _report(out: Path, files: list[Path]) -> None:
 
 @click.command("docker")
 @click.argument("federation")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder [provision.docker.dockerfile.dir, else ./NAME-docker].")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder [provision.docker.dockerfile.dir, else ./NAME-docker].",
+)
 @_force_option
 @_patch_option
 @click.option("--base-image", default=None, help="Base image of every role [python:3.11-slim].")
@@ -145,8 +151,14 @@ def docker(
     config, fed, patch = _load(federation, patch_file)
     out = _out(out_dir, docker_settings(fed, patch).dockerfile_dir, config, f"{fed.name}-docker")
     files = generate_docker(
-        fed, config_path=config, output_dir=out, force=force, patch=patch, base_image=base_image,
-        kits=kits, wheelhouse=wheelhouse,
+        fed,
+        config_path=config,
+        output_dir=out,
+        force=force,
+        patch=patch,
+        base_image=base_image,
+        kits=kits,
+        wheelhouse=wheelhouse,
     )
     _report(out, files)
     click.echo(f"next: dfm fed gen provision {fed.name} --host SERVER_HOST, then {out / 'build.sh'}")
@@ -154,7 +166,13 @@ def docker(
 
 @click.command("helm")
 @click.argument("federation")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder [provision.helm.path, else ./NAME-helm].")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder [provision.helm.path, else ./NAME-helm].",
+)
 @_force_option
 @_patch_option
 @_host_option
@@ -180,15 +198,23 @@ def helm(
     config, fed, patch = _load(federation, patch_file)
     out = _out(out_dir, helm_settings(fed, patch)["path"], config, f"{fed.name}-helm")
     files = generate_helm(
-        fed, config_path=config, output_dir=out, force=force, patch=patch, server_host=server_host,
-        port=port, kits=kits,
+        fed,
+        config_path=config,
+        output_dir=out,
+        force=force,
+        patch=patch,
+        server_host=server_host,
+        port=port,
+        kits=kits,
     )
     _report(out, files)
 
 
 @click.command("compose")
 @click.argument("federation")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder [./NAME-compose].")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder [./NAME-compose]."
+)
 @_force_option
 @_patch_option
 @_host_option

@@ -1,4 +1,4 @@
-"""dfm-flare's hook implementations: the ``flare`` transport, ``dfm fed gen provision|docker|compose|helm``, ``dfm poc``.
+"""dfm-flare's hooks: the ``flare`` transport, ``dfm fed gen provision|docker|compose|helm``, ``dfm poc``.
 
 Cheap to import: records point at their implementations by import string, so
 ``dfm --help`` and ``dfm plugins list`` never import nvflare.

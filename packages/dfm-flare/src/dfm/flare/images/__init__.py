@@ -17,4 +17,11 @@ from dfm.flare.images.compose import generate_compose
 from dfm.flare.images.docker import generate_docker
 from dfm.flare.images.helm import generate_helm
 
-__all__ = ["GenerateError", "generate_compose", "generate_docker", "generate_helm", "load_patch", "merge_patch"]
+__all__ = [
+    "GenerateError",
+    "generate_compose",
+    "generate_docker",
+    "generate_helm",
+    "load_patch",
+    "merge_patch",
+]

@@ -89,7 +89,9 @@ def load_patch(path: str | os.PathLike[str] | None) -> dict[str, Any]:
     try:
         data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise GenerateError(f"{file}: not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}") from None
+        raise GenerateError(
+            f"{file}: not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -106,7 +108,7 @@ def load_patch(path: str | os.PathLike[str] | None) -> dict[str, Any]:
 
 
 def provision_section(federation: Federation, kind: str, patch: Mapping[str, Any]) -> dict[str, Any]:
-    """``provision.<kind>`` of the config (``{}`` when absent) with the patch's ``provision.<kind>`` merged in."""
+    """``provision.<kind>`` of the config (``{}`` if absent), the patch's ``provision.<kind>`` merged in."""
     base: Any = getattr(federation.provision, kind, None) if federation.provision else None
     section = merge_patch(base or {}, (patch.get("provision") or {}).get(kind) or {})
     if not isinstance(section, dict):
@@ -305,7 +307,12 @@ def roles(federation: Federation, config_path: Path) -> list[Role]:
 
     manager = get_plugin_manager()
     out = [
-        Role(SERVER_NAME, "server", SERVER_NAME, requirements=tuple(_pinned(federation, list(CORE_DISTRIBUTIONS))))
+        Role(
+            SERVER_NAME,
+            "server",
+            SERVER_NAME,
+            requirements=tuple(_pinned(federation, list(CORE_DISTRIBUTIONS))),
+        )
     ]
     seen = {SERVER_NAME: SERVER_NAME, "admin": "the admin"}
     for site, client in client_names(federation).items():

@@ -55,7 +55,11 @@ def entrypoint(role: Role) -> list[str]:
     if role.kind == "server":
         module, conf, extra = "nvflare.private.fed.app.server.server_train", "fed_server.json", []
     elif role.kind == "client":
-        module, conf, extra = "nvflare.private.fed.app.client.client_train", "fed_client.json", [f"uid={role.participant}"]
+        module, conf, extra = (
+            "nvflare.private.fed.app.client.client_train",
+            "fed_client.json",
+            [f"uid={role.participant}"],
+        )
     else:
         return ["dfm"]
     return ["python3", "-u", "-m", module, "-m", KIT_DIR, "-s", conf, "--set", secure[0], *extra, *secure[1:]]
@@ -85,8 +89,10 @@ def dockerfile(federation: Federation, role: Role, settings: ImageSettings, base
         "FROM ${BASE_IMAGE}",
         f'LABEL org.opencontainers.image.title="{settings.image}-{role.slug}" \\',
         f'      org.opencontainers.image.version="{settings.tag}" \\',
-        f'      io.dfm.federation="{federation.name}" io.dfm.role="{role.kind}" io.dfm.participant="{role.participant}"',
-        f"RUN useradd --system --uid {USER_ID} --user-group --home-dir /home/dfm --create-home --shell /usr/sbin/nologin dfm",
+        f'      io.dfm.federation="{federation.name}" io.dfm.role="{role.kind}" \\',
+        f'      io.dfm.participant="{role.participant}"',
+        f"RUN useradd --uid {USER_ID} --user-group --home-dir /home/dfm --create-home \\",
+        "    --shell /usr/sbin/nologin dfm",
         f"COPY --from=install {VENV} {VENV}",
         f"COPY --chown={USER_ID}:{USER_ID} kits/{role.slug}/ {KIT_DIR}/",
     ]
@@ -111,17 +117,27 @@ def dockerfile(federation: Federation, role: Role, settings: ImageSettings, base
     return "\n".join(lines) + "\n"
 
 
-def _build_script(federation: Federation, all_roles: list[Role], settings: ImageSettings, kits: str, wheelhouse: str, base_image: str) -> str:
+def _build_script(
+    federation: Federation,
+    all_roles: list[Role],
+    settings: ImageSettings,
+    kits: str,
+    wheelhouse: str,
+    base_image: str,
+) -> str:
     q = shlex.quote
     role_table = " ".join(f"{r.slug}={r.participant}" for r in all_roles)
     images = {r.slug: settings.image_name(r) for r in all_roles}
     image_case = "\n".join(f"    {r.slug}) echo {q(images[r.slug])} ;;" for r in all_roles)
-    pushed_case = "\n".join(f"    {r.slug}) echo {q(settings.image_name(r, pushed=True))} ;;" for r in all_roles)
+    pushed_case = "\n".join(
+        f"    {r.slug}) echo {q(settings.image_name(r, pushed=True))} ;;" for r in all_roles
+    )
     login = ""
     if settings.push_url:
         registry_host = settings.push_url.split("/", 1)[0]
         if settings.username_env:
-            user_line = f'  user="${{{settings.username_env}:?set {settings.username_env} to the registry user name}}"'
+            name = settings.username_env
+            user_line = f'  user="${{{name}:?set {name} to the registry user name}}"'
         elif settings.username:
             user_line = f"  user={q(settings.username)}"
         else:
@@ -129,14 +145,13 @@ def _build_script(federation: Federation, all_roles: list[Role], settings: Image
         if settings.password_env and user_line:
             login = (
                 f"{user_line}\n"
-                f'  printf %s "${{{settings.password_env}:?set {settings.password_env} to the registry password}}" \\\n'
+                f'  printf %s "${{{settings.password_env}:?set {settings.password_env} to the registry password}}" \\\n'  # noqa: E501
                 f'    | "$ENGINE" login --username "$user" --password-stdin {q(registry_host)}\n'
             )
     save_block = ""
     if settings.save:
         stem = settings.save[:-4] if settings.save.endswith(".tar") else settings.save
-        save_block = f"""
-  archive="$OUT/{stem}-$role.tar"
+        save_block = f"""  archive="$OUT/{stem}-$role.tar"
   rm -f "$archive"
   if [ "$ENGINE" = buildah ]; then
     buildah push "$image" "docker-archive:$archive:$image"
@@ -147,8 +162,7 @@ def _build_script(federation: Federation, all_roles: list[Role], settings: Image
 """
     push_block = ""
     if settings.push_url:
-        push_block = """
-  remote=$(remote_of "$role")
+        push_block = """  remote=$(remote_of "$role")
   "$ENGINE" tag "$image" "$remote"
   "$ENGINE" push "$remote"
   echo "pushed $remote"
@@ -203,16 +217,19 @@ participant_of() {{
   exit 2
 }}
 
-if [ "$#" -gt 0 ]; then selected="$*"; else selected=$(for p in $ROLES; do printf '%s ' "${{p%%=*}}"; done); fi
+all_roles=$(for p in $ROLES; do printf '%s ' "${{p%%=*}}"; done)
+if [ "$#" -gt 0 ]; then selected="$*"; else selected=$all_roles; fi
 
 # The kits: a prod_NN folder, or a provisioning folder (its dfm-flare.json names the prod_NN folder).
 if [ -f "$KITS/dfm-flare.json" ]; then
-  KITS=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["prod_dir"])' "$KITS/dfm-flare.json")
+  KITS=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["prod_dir"])' \\
+    "$KITS/dfm-flare.json")
 fi
 for role in $selected; do
   kit="$KITS/$(participant_of "$role")"
   if [ ! -d "$kit/startup" ]; then
-    echo "no startup kit for role $role at $kit (run 'dfm fed gen provision {federation.name}' and set DFM_KITS)" >&2
+    echo "no startup kit for role $role at $kit" \\
+      "(run 'dfm fed gen provision {federation.name}' and set DFM_KITS)" >&2
     exit 1
   fi
 done
@@ -226,9 +243,11 @@ offline=()
 [ "${{DFM_OFFLINE:-0}}" = 1 ] && offline=(--no-index)
 for role in $selected; do
   cp -a "$KITS/$(participant_of "$role")" "$CONTEXT/kits/$role"
-  # exactly this role's requirement set (and what it depends on), preferring the wheelhouse
-  "$PYTHON" -m pip download --quiet --disable-pip-version-check "${{offline[@]}}" ${{DFM_PIP_ARGS:-}} \\
-    --find-links "$WHEELHOUSE" --dest "$CONTEXT/wheels" -r "$HERE/$role/requirements.txt"
+  # wheels of exactly this role's requirement set and what it depends on, preferring the wheelhouse
+  # (a dependency published only as an sdist is built into a wheel here, so images never build)
+  "$PYTHON" -m pip wheel --quiet --disable-pip-version-check "${{offline[@]}}" ${{DFM_PIP_ARGS:-}} \\
+    --find-links "$WHEELHOUSE" --find-links "$CONTEXT/wheels" --wheel-dir "$CONTEXT/wheels" \\
+    -r "$HERE/$role/requirements.txt"
 done
 
 {login_block}for role in $selected; do
@@ -236,11 +255,15 @@ done
   args=(build --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$HERE/$role/{settings.dockerfile}" -t "$image")
   [ -n "$PLATFORM" ] && args+=(--platform "$PLATFORM")
   "$ENGINE" "${{args[@]}}" "$CONTEXT"
-  echo "built $image"{save_block}{push_block}done
+  echo "built $image"
+{save_block}{push_block}done
 """
 
 
-DOCKERIGNORE = "# Generated by dfm-flare: only what the Dockerfiles copy\n*\n!wheels/\n!kits/\n!*/requirements.txt\n!admin/federation/\n"
+DOCKERIGNORE = (
+    "# Generated by dfm-flare: only what the Dockerfiles copy\n"
+    "*\n!wheels/\n!kits/\n!*/requirements.txt\n!admin/federation/\n"
+)
 
 
 def generate_docker(

@@ -2,7 +2,8 @@
 
 Output folder::
 
-    deploy.sh                 kits (and site secrets from the environment) as Secrets, then helm upgrade --install
+    deploy.sh                 kits (and site secrets from the environment) as Secrets, then
+                              helm upgrade --install
     <chart>/Chart.yaml
     <chart>/values.yaml       per role: image, resources, nodeSelector, tolerations; namespace
     <chart>/templates/        server Deployment + Service, one Deployment per site
@@ -100,7 +101,12 @@ def chart_values(
         "startupPackageSource": helm["startup_package_source"],
         "imagePullPolicy": "IfNotPresent",
         "imagePullSecrets": [],
-        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": USER_ID, "runAsGroup": USER_ID, "fsGroup": USER_ID},
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": USER_ID,
+            "runAsGroup": USER_ID,
+            "fsGroup": USER_ID,
+        },
     }
     sites: dict[str, Any] = {}
     for role in roles(federation, config_path):
@@ -309,15 +315,17 @@ def _deploy_script(federation: Federation, values: dict[str, Any], chart: str, k
     kit_rows = [f"{values['server']['participant']}={values['server']['kitSecret']}"]
     kit_rows += [f"{s['participant']}={s['kitSecret']}" for s in values["sites"].values()]
     secret_rows = []
-    for slug, site in values["sites"].items():
+    for site in values["sites"].values():
         if site["secretEnv"]:
-            secret_rows.append(f"  create_site_secret {q(site['secretsSecret'])} {' '.join(site['secretEnv'])}")
+            secret_rows.append(
+                f"  create_site_secret {q(site['secretsSecret'])} {' '.join(site['secretEnv'])}"
+            )
     secrets_block = "\n".join(secret_rows) or "  : # no site reads secrets from its environment"
     return f"""#!/usr/bin/env bash
 {header(federation, "helm")}#
 # Usage: ./deploy.sh [extra helm arguments, e.g. -f my-values.yaml]
 #   DFM_KITS       the provisioned kits: a prod_NN folder, or the folder 'dfm fed gen provision' wrote
-#   DFM_NAMESPACE  [{values['namespace']}]   DFM_RELEASE [{chart}]   KUBECTL [kubectl]   HELM [helm]
+#   DFM_NAMESPACE  [{values["namespace"]}]   DFM_RELEASE [{chart}]   KUBECTL [kubectl]   HELM [helm]
 # Creates each participant's startup kit as a Secret (kit.tar.gz), each site's secrets Secret from the
 # environment variables the site reads (values never written to disk outside a 0600 temporary file),
 # then installs or upgrades the chart.
@@ -325,7 +333,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)
 KITS=${{DFM_KITS:-{kits if kits.startswith("/") else "$HERE/" + kits}}}
-NAMESPACE=${{DFM_NAMESPACE:-{values['namespace']}}}
+NAMESPACE=${{DFM_NAMESPACE:-{values["namespace"]}}}
 RELEASE=${{DFM_RELEASE:-{chart}}}
 KUBECTL=${{KUBECTL:-kubectl}}
 HELM=${{HELM:-helm}}
@@ -333,7 +341,8 @@ PYTHON=${{PYTHON:-python3}}
 SOURCE=$(sed -n 's/^startupPackageSource: *//p' "$HERE/{chart}/values.yaml")
 
 if [ -f "$KITS/dfm-flare.json" ]; then
-  KITS=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["prod_dir"])' "$KITS/dfm-flare.json")
+  KITS=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["prod_dir"])' \\
+    "$KITS/dfm-flare.json")
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -343,10 +352,11 @@ apply() {{ "$KUBECTL" apply -f - >/dev/null; }}
 "$KUBECTL" create namespace "$NAMESPACE" --dry-run=client -o yaml | apply
 
 if [ "$SOURCE" = workspace ]; then
-  for row in {' '.join(q(r) for r in kit_rows)}; do
+  for row in {" ".join(q(r) for r in kit_rows)}; do
     participant=${{row%%=*}} secret=${{row#*=}}
     if [ ! -d "$KITS/$participant/startup" ]; then
-      echo "no startup kit for $participant in $KITS (run 'dfm fed gen provision {federation.name} --host SERVER_HOST')" >&2
+      echo "no startup kit for $participant in $KITS" \\
+        "(run 'dfm fed gen provision {federation.name} --host SERVER_HOST')" >&2
       exit 1
     fi
     tar -C "$KITS/$participant" -czf "$tmp/kit.tar.gz" .
@@ -368,7 +378,8 @@ create_site_secret() {{
   if [ "${{#missing[@]}}" -gt 0 ]; then
     echo "secret $secret not created: ${{missing[*]}} not set (create it yourself, or set them and rerun)" >&2
   else
-    "$KUBECTL" -n "$NAMESPACE" create secret generic "$secret" --from-env-file="$tmp/env" --dry-run=client -o yaml | apply
+    "$KUBECTL" -n "$NAMESPACE" create secret generic "$secret" --from-env-file="$tmp/env" \\
+      --dry-run=client -o yaml | apply
     echo "secret $secret: $*"
   fi
   rm -f "$tmp/env"
@@ -394,7 +405,9 @@ def generate_helm(
     patch = patch or {}
     out = Path(output_dir)
     helm = helm_settings(federation, patch)
-    values = chart_values(federation, Path(config_path).resolve(), patch=patch, server_host=server_host, port=port)
+    values = chart_values(
+        federation, Path(config_path).resolve(), patch=patch, server_host=server_host, port=port
+    )
     values = merge_patch(values, patch.get("values") or {})
     if not isinstance(values.get("server"), dict) or not isinstance(values.get("sites"), dict):
         raise GenerateError("the values patch left no 'server' or no 'sites' mapping")
@@ -402,7 +415,9 @@ def generate_helm(
     chart_yaml = {
         "apiVersion": "v2",
         "name": chart,
-        "description": f"DFM federation {federation.name} on NVIDIA FLARE: server and {len(values['sites'])} site(s)",
+        "description": (
+            f"DFM federation {federation.name} on NVIDIA FLARE: server and {len(values['sites'])} site(s)"
+        ),
         "type": "application",
         "version": helm["chartVersion"],
         "appVersion": helm["appVersion"],
