@@ -281,7 +281,7 @@ def site_secret_env(federation: Federation, site: str) -> tuple[list[str], list[
     from dfm.runner.vault import DEFAULT_ENV_PREFIX
 
     spec = federation.sites[site]
-    keys = set()
+    keys: set[str] = set()
     entries = list(spec.interface.values())
     for provider in spec.providers.values():
         entries.extend(provider.interface.values())
