@@ -5,7 +5,7 @@ them by hand. Each package's local dependencies (declared dependencies that
 are also distributions in this repository) are installed from their paths in
 the same install command, so the resolver picks the local copies.
 
-    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration, docs, flare
+    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration, docs, flare, containers
     python3 dev/nox.py -s demo         # the examplefed demo on the embedded target
     python3 dev/nox.py -s "tests(dfm-kernel)"
     python3 dev/nox.py -t adapters
@@ -30,7 +30,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 RUFF = "ruff==0.14.3"
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "flare"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "flare", "containers"]
 
 _NAME_SPLIT = re.compile(r"[\s<>=!~;\[(]")
 
@@ -213,10 +213,12 @@ def containers(session: nox.Session) -> None:
         )
         os.replace(f"{rootfs_tar}.part", rootfs_tar)
         shutil.rmtree(rootfs, ignore_errors=True)
-    known = session.run(
-        "buildah", "images", "--quiet", CONTAINER_BASE, external=True, silent=True, success_codes=[0, 125]
+    import subprocess
+
+    known = subprocess.run(
+        ["buildah", "inspect", "--type", "image", CONTAINER_BASE], capture_output=True, check=False
     )
-    if not (known or "").strip():
+    if known.returncode != 0:
         context = CONTAINER_CACHE / "base-context"
         context.mkdir(exist_ok=True)
         (context / "Containerfile").write_text('FROM scratch\nADD base-bookworm.tar /\nCMD ["/bin/bash"]\n')
