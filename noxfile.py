@@ -5,7 +5,7 @@ them by hand. Each package's local dependencies (declared dependencies that
 are also distributions in this repository) are installed from their paths in
 the same install command, so the resolver picks the local copies.
 
-    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration, docs, flare
+    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration, docs, flare, containers
     python3 dev/nox.py -s demo         # the examplefed demo on the embedded target
     python3 dev/nox.py -s "tests(dfm-kernel)"
     python3 dev/nox.py -t adapters
@@ -30,7 +30,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 RUFF = "ruff==0.14.3"
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "flare"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "flare", "containers"]
 
 _NAME_SPLIT = re.compile(r"[\s<>=!~;\[(]")
 
@@ -162,6 +162,114 @@ def flare(session: nox.Session) -> None:
     _install_local(session, ["dfm-flare"])
     session.env["DFM_STRICT_PLUGINS"] = "1"
     session.run("pytest", *_pytest_args(session, "packages/dfm-flare/tests"))
+
+
+CONTAINER_CACHE = (
+    ROOT / ".nox" / "containers-cache"
+)  # debootstrap base image and wheelhouse, kept between runs
+CONTAINER_BASE = "localhost/dfm-test-base:bookworm"
+
+
+@nox.session
+def containers(session: nox.Session) -> None:
+    """Build the server and one site image from 'dfm fed gen docker' with buildah, and start FLARE in them.
+
+    Needs root and apt (installs buildah and debootstrap); skips otherwise. The base image
+    is made offline from Debian's packages (debootstrap, cached in .nox/containers-cache);
+    third-party wheels are fetched into the cached wheelhouse on the host, never in a build.
+    """
+    if os.geteuid() != 0:
+        session.skip("needs root (buildah storage, debootstrap, chroot isolation)")
+    if not shutil.which("apt-get"):
+        session.skip("needs apt-get (Debian's buildah and debootstrap packages)")
+    missing = sorted(
+        {
+            deb
+            for tool, deb in (("buildah", "buildah"), ("debootstrap", "debootstrap"))
+            if not shutil.which(tool)
+        }
+    )
+    if missing:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env, success_codes=[0, 100])
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env)
+    _install_local(session, ["dfm-flare"], "pip")
+    CONTAINER_CACHE.mkdir(parents=True, exist_ok=True)
+    # the base: Debian bookworm with python3 and its venv module, made from Debian's packages
+    rootfs_tar = CONTAINER_CACHE / "base-bookworm.tar"
+    if not rootfs_tar.is_file():
+        rootfs = CONTAINER_CACHE / "rootfs"
+        shutil.rmtree(rootfs, ignore_errors=True)
+        session.run(
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3,python3-venv",
+            "bookworm",
+            str(rootfs),
+            external=True,
+            silent=True,
+        )
+        session.run(
+            "tar", "--numeric-owner", "-C", str(rootfs), "-cf", f"{rootfs_tar}.part", ".", external=True
+        )
+        os.replace(f"{rootfs_tar}.part", rootfs_tar)
+        shutil.rmtree(rootfs, ignore_errors=True)
+    import subprocess
+
+    known = subprocess.run(
+        ["buildah", "inspect", "--type", "image", CONTAINER_BASE], capture_output=True, check=False
+    )
+    if known.returncode != 0:
+        context = CONTAINER_CACHE / "base-context"
+        context.mkdir(exist_ok=True)
+        (context / "Containerfile").write_text('FROM scratch\nADD base-bookworm.tar /\nCMD ["/bin/bash"]\n')
+        target = context / "base-bookworm.tar"
+        if target.exists():
+            target.unlink()
+        os.link(rootfs_tar, target)
+        session.run(
+            "buildah",
+            "build",
+            "--isolation",
+            "chroot",
+            "--quiet",
+            "-t",
+            CONTAINER_BASE,
+            str(context),
+            external=True,
+        )
+        target.unlink()
+    # the wheelhouse: our wheels (fresh) plus the third-party wheels they need (fetched on the host)
+    wheels = CONTAINER_CACHE / "wheelhouse"
+    sources = {pkg.name: pkg.path for pkg in _closure(["dfm-flare"])}
+    uv = "uv" if session.venv_backend == "uv" else None
+    if uv is None:
+        session.install("build")
+    built = wheelhouse.build(
+        sources, wheels, lambda args: session.run(*args), uv=uv, python=None if uv else "python"
+    )
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--find-links",
+        str(wheels),
+        "--wheel-dir",
+        str(wheels),
+        *(str(w) for w in built),
+    )
+    session.env.update(
+        {
+            "DFM_STRICT_PLUGINS": "1",
+            "DFM_CONTAINER_BASE": CONTAINER_BASE,
+            "DFM_CONTAINER_WHEELHOUSE": str(wheels),
+            "BUILDAH_ISOLATION": "chroot",
+        }
+    )
+    session.run("pytest", *_pytest_args(session, "packages/dfm-flare/tests/test_containers.py"))
 
 
 @nox.session
