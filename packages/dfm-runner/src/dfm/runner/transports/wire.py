@@ -68,7 +68,7 @@ def encode_frame(msg: Any, codec: Codec, spill_dir: Path) -> list[bytes | memory
     if isinstance(msg, Install):
         wire["net"] = to_data(msg.net)
     # the safe codec can hand out large strings lazily, encoded chunk by chunk into the spill file
-    if isinstance(codec, SafeCodec):
+    if type(codec) is SafeCodec:  # exactly ours: a subclass may override encode() without it
         header, buffers = codec.encode(wire, lazy_text=True)
     else:
         header, buffers = codec.encode(wire)
