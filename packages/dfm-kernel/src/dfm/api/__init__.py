@@ -3,10 +3,20 @@
 from dfm.api import Pipeline, Yield, PlaceParam, ForEach, If, Else, load_federation
 
 NVIDIA DFM's names are here too: ``BestOf``, ``Advise``, ``well_known_id``,
-``PickledObject``, and the condition classes ``And``, ``Or``, ``Not``, ``Equal``,
+``PickledObject``, discovery's ``field_advisor`` and advice types, and the condition classes ``And``, ``Or``, ``Not``, ``Equal``,
 ``NotEqual``, ``GreaterThan``, ``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``.
 """
 
+from dfm.kernel.advice import (
+    AdvisedDateRange,
+    AdvisedDict,
+    AdvisedError,
+    AdvisedLiteral,
+    AdvisedOneOf,
+    AdvisedSubsetOf,
+    Okay,
+    field_advisor,
+)
 from dfm.api.federation import FederationHandle, Namespace, OperationCall, load_federation
 from dfm.api.pipeline import (
     Advise,
@@ -39,6 +49,12 @@ __all__ = [
     "MAX_BLOCK_DEPTH",
     "MAX_VALUE_DEPTH",
     "Advise",
+    "AdvisedDateRange",
+    "AdvisedDict",
+    "AdvisedError",
+    "AdvisedLiteral",
+    "AdvisedOneOf",
+    "AdvisedSubsetOf",
     "And",
     "BestOf",
     "Condition",
@@ -56,6 +72,7 @@ __all__ = [
     "NodeId",
     "Not",
     "NotEqual",
+    "Okay",
     "OperationCall",
     "Or",
     "PickledObject",
@@ -63,6 +80,7 @@ __all__ = [
     "PlaceParam",
     "Selection",
     "Yield",
+    "field_advisor",
     "load_federation",
     "well_known_id",
 ]
