@@ -52,7 +52,9 @@ class Summary(Aggregate):
         numeric = [n for n, v in zip(names, rows[0] if rows else (), strict=False) if type(v) in (int, float)]
         numeric = [n for n in numeric if n != "id"]
         if value is not None and value not in numeric:
-            return AdvisedError(f"column {value!r} is not a numeric column here (columns: {', '.join(numeric)})")
+            return AdvisedError(
+                f"column {value!r} is not a numeric column here (columns: {', '.join(numeric)})"
+            )
         return AdvisedOneOf(numeric)
 
     @field_advisor("by", order=3)

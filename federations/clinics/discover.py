@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         site = discovery.choose(node, period=args.date, column="systolic_bp")
         print(f"records on {args.date}: {site}")
         with Pipeline(name="chosen") as p:
-            Yield(fed.api.clinic.Summary(kind="mean", column="systolic_bp", by="cohort", site=site), place="bp")
+            Yield(
+                fed.api.clinic.Summary(kind="mean", column="systolic_bp", by="cohort", site=site), place="bp"
+            )
         (result,) = list(session.execute(session.prepare(p), {}).results(timeout=60))
         print(f"mean systolic BP by cohort at {site}: {sorted(result.value['groups'])}")
     return 0

@@ -3,20 +3,11 @@
 from dfm.api import Pipeline, Yield, PlaceParam, ForEach, If, Else, load_federation
 
 NVIDIA DFM's names are here too: ``BestOf``, ``Advise``, ``well_known_id``,
-``PickledObject``, discovery's ``field_advisor`` and advice types, and the condition classes ``And``, ``Or``, ``Not``, ``Equal``,
-``NotEqual``, ``GreaterThan``, ``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``.
+``PickledObject``, discovery's ``field_advisor`` and advice types (``Okay``, ``Advised*``),
+and the condition classes ``And``, ``Or``, ``Not``, ``Equal``, ``NotEqual``, ``GreaterThan``,
+``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``.
 """
 
-from dfm.kernel.advice import (
-    AdvisedDateRange,
-    AdvisedDict,
-    AdvisedError,
-    AdvisedLiteral,
-    AdvisedOneOf,
-    AdvisedSubsetOf,
-    Okay,
-    field_advisor,
-)
 from dfm.api.federation import FederationHandle, Namespace, OperationCall, load_federation
 from dfm.api.pipeline import (
     Advise,
@@ -42,6 +33,16 @@ from dfm.api.pipeline import (
     Selection,
     Yield,
     well_known_id,
+)
+from dfm.kernel.advice import (
+    AdvisedDateRange,
+    AdvisedDict,
+    AdvisedError,
+    AdvisedLiteral,
+    AdvisedOneOf,
+    AdvisedSubsetOf,
+    Okay,
+    field_advisor,
 )
 from dfm.kernel.ir.pipeline import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH
 

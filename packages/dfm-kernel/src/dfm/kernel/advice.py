@@ -23,7 +23,7 @@ Advice travels as JSON-compatible data (:func:`advice_to_data` / :func:`advice_f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -48,6 +48,14 @@ MAX_ADVICE_DEPTH = 50  # nesting of advice and of the values it carries
 MAX_ADVICE_ITEMS = 100_000  # values in one piece of advice
 
 
+def _as_list(values: Iterable[Any]) -> list[Any]:
+    return list(values)
+
+
+def _as_dict(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(fields)
+
+
 @attrs.frozen
 class Okay:
     """No advice: any value the operation accepts will do (or the value given is fine)."""
@@ -57,14 +65,14 @@ class Okay:
 class AdvisedOneOf:
     """The field takes one of ``values``."""
 
-    values: list[Any] = attrs.field(converter=list)
+    values: list[Any] = attrs.field(converter=_as_list)
 
 
 @attrs.frozen
 class AdvisedSubsetOf:
     """The field takes a list of some of ``values``."""
 
-    values: list[Any] = attrs.field(converter=list)
+    values: list[Any] = attrs.field(converter=_as_list)
 
 
 @attrs.frozen
@@ -78,7 +86,7 @@ class AdvisedLiteral:
 class AdvisedDict:
     """The field is a mapping; ``fields`` advises on each of its keys."""
 
-    fields: dict[str, Advice] = attrs.field(converter=dict)
+    fields: dict[str, Any] = attrs.field(converter=_as_dict)
 
 
 @attrs.frozen
@@ -96,8 +104,18 @@ class AdvisedError:
     message: str
 
 
-Advice = Okay | AdvisedOneOf | AdvisedSubsetOf | AdvisedLiteral | AdvisedDict | AdvisedDateRange | AdvisedError
-ADVICE_TYPES = (Okay, AdvisedOneOf, AdvisedSubsetOf, AdvisedLiteral, AdvisedDict, AdvisedDateRange, AdvisedError)
+Advice = (
+    Okay | AdvisedOneOf | AdvisedSubsetOf | AdvisedLiteral | AdvisedDict | AdvisedDateRange | AdvisedError
+)
+ADVICE_TYPES = (
+    Okay,
+    AdvisedOneOf,
+    AdvisedSubsetOf,
+    AdvisedLiteral,
+    AdvisedDict,
+    AdvisedDateRange,
+    AdvisedError,
+)
 
 _ADVISOR = "__dfm_field_advisor__"
 

@@ -133,7 +133,9 @@ class Discovery:
 
     def __repr__(self) -> str:
         answered = len(self.asked) - len(self._waiting)
-        return f"<Discovery {self.name!r}: {len(self.tree)} calls, {answered}/{len(self.asked)} sites answered>"
+        return (
+            f"<Discovery {self.name!r}: {len(self.tree)} calls, {answered}/{len(self.asked)} sites answered>"
+        )
 
     # -- filled in on the session's loop ---------------------------------------------------
 
@@ -197,7 +199,10 @@ class Discovery:
         return self._entry(node, site)
 
     def advice(self, node: Any, site: str, field: str) -> Any:
-        """The site's advice on one field: ``Okay()`` where it gave none, ``AdvisedError`` if it cannot serve the call."""
+        """The site's advice on one field.
+
+        ``Okay()`` where it gave none, ``AdvisedError`` when it cannot serve the call at all.
+        """
         entry = self._entry(node, site)
         if entry.error is not None:
             return AdvisedError(entry.error)
@@ -260,8 +265,6 @@ class Discovery:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The tree as plain data: node -> site -> {"error": ..., "fields": {field: advice}}."""
         return {
-            node: {
-                site: {"error": e.error, "fields": dict(e.fields)} for site, e in sorted(entries.items())
-            }
+            node: {site: {"error": e.error, "fields": dict(e.fields)} for site, e in sorted(entries.items())}
             for node, entries in self.tree.items()
         }

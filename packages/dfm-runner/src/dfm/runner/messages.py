@@ -217,7 +217,15 @@ SiteMessage = (
     | Discover
 )
 AppMessage = Result | JobStarted | SiteDone | SiteFailed | Advice | Refused | SiteLost
-CONTROL = (Install, StartJob, MoreFrames, StopFrames, Credit, CancelJob, Discover)  # from the application only
+CONTROL = (
+    Install,
+    StartJob,
+    MoreFrames,
+    StopFrames,
+    Credit,
+    CancelJob,
+    Discover,
+)  # from the application only
 
 KINDS: dict[str, type[Any]] = {
     cls.__name__: cls

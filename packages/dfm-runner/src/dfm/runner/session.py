@@ -884,7 +884,9 @@ class Session:
             return
         discovery = self._discoveries.get(msg.job)
         if discovery is None:
-            self._refused(f"application refused an Advice of discovery {msg.job} from '{sender}': no such discovery")
+            self._refused(
+                f"application refused an Advice of discovery {msg.job} from '{sender}': no such discovery"
+            )
         elif sender not in discovery._waiting:
             self._refused(
                 f"application refused an Advice of discovery {msg.job} from '{sender}': "

@@ -447,7 +447,10 @@ class SiteRuntime:
         try:
             bound = self.adapter(operation, provider)
         except Exception as exc:
-            return {"fields": {}, "error": self.vault.scrub(f"site '{self.name}': {type(exc).__name__}: {exc}")}
+            return {
+                "fields": {},
+                "error": self.vault.scrub(f"site '{self.name}': {type(exc).__name__}: {exc}"),
+            }
         timeout = bound.entry.timeout or ADVISOR_TIMEOUT
         context = dict(call["known"])
         fields: dict[str, Any] = {}
@@ -465,7 +468,9 @@ class SiteRuntime:
                 context[field] = chosen
         return {"fields": fields, "error": None}
 
-    async def _run_advisor(self, advisor: Callable[..., Any], value: Any, context: dict[str, Any], timeout: float) -> Any:
+    async def _run_advisor(
+        self, advisor: Callable[..., Any], value: Any, context: dict[str, Any], timeout: float
+    ) -> Any:
         if inspect.iscoroutinefunction(advisor):
             task = asyncio.ensure_future(advisor(value, context))
             try:

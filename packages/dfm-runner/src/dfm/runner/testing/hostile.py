@@ -217,9 +217,7 @@ class HostilePeerSuite:
         hostile_session._call_soon(hostile_session.transport.send, "alice", Discover(found.id, [call]))
         assert found.wait(30)
         assert "site 'alice' does not offer operation 'test.Attack'" in found.tree["n1"]["alice"].error
-        hostile_session._call_soon(
-            hostile_session.transport.send, "alice", Discover("e" * 16, [{"node": 1}])
-        )
+        hostile_session._call_soon(hostile_session.transport.send, "alice", Discover("e" * 16, [{"node": 1}]))
         assert "a call is malformed" in wait_for_refusal(hostile_session, "'alice'", "Discover", "e" * 16)
 
     # -- nets are re-verified at the site, whoever compiled them ---------------------------------

@@ -91,7 +91,21 @@ class Attack(_Base):
         elif kind == "credit":  # backpressure credit is the application's
             runtime.send("alice", m.Credit(job, 10**9))
         elif kind == "discover":  # discovery is the application's to ask for
-            runtime.send("alice", m.Discover(job, [{"node": "n1", "operation": "test.Echo", "provider": None, "known": {}, "ask": ["value"]}]))
+            runtime.send(
+                "alice",
+                m.Discover(
+                    job,
+                    [
+                        {
+                            "node": "n1",
+                            "operation": "test.Echo",
+                            "provider": None,
+                            "known": {},
+                            "ask": ["value"],
+                        }
+                    ],
+                ),
+            )
         elif kind == "advice":  # advice for a discovery that did not ask mallory
             runtime.to_app(m.Advice(job, "mallory", {"n1": {"fields": {}, "error": None}}))
         elif kind == "advice-as-home":  # advice in the name of the site that was asked
