@@ -22,7 +22,7 @@ from dfm.kernel.errors import CompileError, JobError
 from dfm.runner import JobStatus, Session
 
 CLINICS = Path(__file__).resolve().parents[1] / "federations" / "clinics"
-FILES = ("clinics.dfm.yaml", "demo.py", "make_data.py")
+FILES = ("clinics.dfm.yaml", "demo.py", "make_data.py", "clinic_advice.py", "discover.py")
 
 
 def _load(path: Path, name: str) -> ModuleType:
@@ -150,3 +150,40 @@ def test_the_demo_script_writes_its_data_and_runs_on_the_process_transport(tmp_p
         "clinic-b.sqlite",
         "clinic-c.sqlite",
     ]
+
+
+# -- discovery: what each clinic can serve, without running anything ----------------------------
+
+
+@pytest.mark.parametrize("transport", ["inproc", "process"])
+def test_discovery_tells_what_each_clinic_serves(clinics, transport):
+    from dfm.api import AdvisedDateRange, AdvisedOneOf, AdvisedSubsetOf, Okay
+
+    discover = _load(clinics.folder / "discover.py", "clinics_discover_under_test")
+    pipeline, node = discover.get_discovery_pipeline(clinics.fed)
+    with Session(clinics.fed, transport=transport) as session:
+        found = session.discover(pipeline, timeout=60)
+    assert found.sites(node) == ["clinic-a", "clinic-b", "clinic-c"]  # research does not offer it
+    for site in found.sites(node):
+        assert found.site_advice(node, site).ok
+        assert found.advice(node, site, "kind") == AdvisedOneOf(["count", "sum", "mean", "min", "max"])
+        assert found.values(node, site, "column") == ["age", "systolic_bp"]
+        assert found.values(node, site, "by") == ["sex", "cohort", "diagnosis"]
+        cohorts = found.advice(node, site, "cohorts")
+        assert isinstance(cohorts, AdvisedSubsetOf) and cohorts.values
+        ages = found.values(node, site, "min_age")
+        assert ages is not None and 18 <= ages[0] < ages[-1] <= 95
+        assert isinstance(found.advice(node, site, "period"), AdvisedDateRange)
+    assert found.advice(node, "clinic-c", "period") == AdvisedDateRange("2016-01-01", "2023-06-30")
+    assert found.advice(node, "clinic-a", "nothing") == Okay()
+    assert found.choose(node, period="2017-03-01") == "clinic-c"
+    assert found.choose(node, period=("2022-01-01", "2024-01-01"), prefer="clinic-b") == "clinic-b"
+    assert found.choose(node, column="systolic_bp", kind="mean") == "clinic-a"
+
+
+def test_discovery_example_script(clinics, capsys):
+    discover = _load(clinics.folder / "discover.py", "clinics_discover_script_under_test")
+    assert discover.main(["--transport", "inproc", "--date", "2017-03-01"]) == 0
+    out = capsys.readouterr().out
+    assert "clinic-a:" in out and "period" in out and "records on 2017-03-01: clinic-c" in out
+    assert "mean systolic BP by cohort at clinic-c" in out

@@ -153,8 +153,8 @@ def compile_with_details(
     pir = as_pipeline_ir(pipeline)
     if pir.mode != "execute":
         raise CompileError(
-            f"pipeline '{pir.name}': discovery mode is not supported yet "
-            f"(Pipeline(mode={pir.mode!r})); only mode='execute' pipelines can be prepared"
+            f"pipeline '{pir.name}' is a discovery pipeline (Pipeline(mode={pir.mode!r})): it is "
+            "not placed or compiled; ask for advice with session.discover(pipeline)"
         )
     deep = ir.nesting_problem(pir)  # the phases below recurse through the pipeline
     if deep is not None:

@@ -3,8 +3,9 @@
 from dfm.api import Pipeline, Yield, PlaceParam, ForEach, If, Else, load_federation
 
 NVIDIA DFM's names are here too: ``BestOf``, ``Advise``, ``well_known_id``,
-``PickledObject``, and the condition classes ``And``, ``Or``, ``Not``, ``Equal``,
-``NotEqual``, ``GreaterThan``, ``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``.
+``PickledObject``, discovery's ``field_advisor`` and advice types (``Okay``, ``Advised*``),
+and the condition classes ``And``, ``Or``, ``Not``, ``Equal``, ``NotEqual``, ``GreaterThan``,
+``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``.
 """
 
 from dfm.api.federation import FederationHandle, Namespace, OperationCall, load_federation
@@ -33,12 +34,28 @@ from dfm.api.pipeline import (
     Yield,
     well_known_id,
 )
+from dfm.kernel.advice import (
+    AdvisedDateRange,
+    AdvisedDict,
+    AdvisedError,
+    AdvisedLiteral,
+    AdvisedOneOf,
+    AdvisedSubsetOf,
+    Okay,
+    field_advisor,
+)
 from dfm.kernel.ir.pipeline import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH
 
 __all__ = [
     "MAX_BLOCK_DEPTH",
     "MAX_VALUE_DEPTH",
     "Advise",
+    "AdvisedDateRange",
+    "AdvisedDict",
+    "AdvisedError",
+    "AdvisedLiteral",
+    "AdvisedOneOf",
+    "AdvisedSubsetOf",
     "And",
     "BestOf",
     "Condition",
@@ -56,6 +73,7 @@ __all__ = [
     "NodeId",
     "Not",
     "NotEqual",
+    "Okay",
     "OperationCall",
     "Or",
     "PickledObject",
@@ -63,6 +81,7 @@ __all__ = [
     "PlaceParam",
     "Selection",
     "Yield",
+    "field_advisor",
     "load_federation",
     "well_known_id",
 ]

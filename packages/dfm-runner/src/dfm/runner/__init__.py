@@ -12,10 +12,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dfm.runner.discovery import Discovery
     from dfm.runner.session import Job, JobResult, JobStatus, Session
     from dfm.runner.transports.base import Transport, TransportError
 
 _EXPORTS = {
+    "Discovery": "dfm.runner.discovery",
     "Job": "dfm.runner.session",
     "JobResult": "dfm.runner.session",
     "JobStatus": "dfm.runner.session",
@@ -24,7 +26,7 @@ _EXPORTS = {
     "TransportError": "dfm.runner.transports.base",
 }
 
-__all__ = ["Job", "JobResult", "JobStatus", "Session", "Transport", "TransportError"]
+__all__ = ["Discovery", "Job", "JobResult", "JobStatus", "Session", "Transport", "TransportError"]
 
 
 def __getattr__(name: str) -> Any:

@@ -125,6 +125,18 @@ class CancelJob:
     job: str
 
 
+@attrs.define(slots=True)
+class Discover:
+    """Discovery: advise on these calls (no net, nothing runs but the adapters' advisors).
+
+    ``calls``: ``{"node", "operation", "provider", "known": {field: value}, "ask": [field]}``
+    each, only for operations the site offers (it re-checks that against its own config).
+    """
+
+    job: str
+    calls: list[Any]
+
+
 # -- to the application ---------------------------------------------------------
 
 
@@ -155,6 +167,18 @@ class SiteFailed:
     job: str
     site: str
     message: str
+
+
+@attrs.define(slots=True)
+class Advice:
+    """A site's answer to :class:`Discover`: node id -> ``{"fields": {field: advice}, "error": str | None}``.
+
+    Advice is in its JSON-compatible form (:func:`dfm.kernel.advice.advice_to_data`).
+    """
+
+    job: str
+    site: str
+    nodes: dict[str, Any]
 
 
 @attrs.define(slots=True)
@@ -190,9 +214,18 @@ SiteMessage = (
     | StreamEnd
     | StreamAck
     | CancelJob
+    | Discover
 )
-AppMessage = Result | JobStarted | SiteDone | SiteFailed | Refused | SiteLost
-CONTROL = (Install, StartJob, MoreFrames, StopFrames, Credit, CancelJob)  # from the application only
+AppMessage = Result | JobStarted | SiteDone | SiteFailed | Advice | Refused | SiteLost
+CONTROL = (
+    Install,
+    StartJob,
+    MoreFrames,
+    StopFrames,
+    Credit,
+    CancelJob,
+    Discover,
+)  # from the application only
 
 KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -208,10 +241,12 @@ KINDS: dict[str, type[Any]] = {
         StreamEnd,
         StreamAck,
         CancelJob,
+        Discover,
         Result,
         JobStarted,
         SiteDone,
         SiteFailed,
+        Advice,
         Refused,
         SiteLost,
     )

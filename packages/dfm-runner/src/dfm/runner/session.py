@@ -38,13 +38,16 @@ from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import DfmError, JobError
 from dfm.kernel.fedregistry import resolve_federation
 from dfm.kernel.ir.net import PreparedPipeline
-from dfm.kernel.ir.pipeline import PipelineIR, Ref, Yield
+from dfm.kernel.ir.pipeline import PipelineIR, Ref, Yield, nesting_problem
 from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
+from dfm.runner.discovery import Discovery, discover_calls
 from dfm.runner.messages import (
     APP,
+    Advice,
     CancelJob,
     Credit,
+    Discover,
     Install,
     JobStarted,
     MoreFrames,
@@ -550,6 +553,7 @@ class Session:
         transport_cls = self._manager.get("transports", transport).load()
         self._options = dict(options or {})
         self._jobs: dict[str, Job] = {}
+        self._discoveries: dict[str, Discovery] = {}
         self._detached: dict[str, Job] = {}
         self._installed: set[tuple[str, str]] = set()
         self._net_digests: dict[str, dict[str, str]] = {}  # prepared digest -> site -> its net's digest
@@ -797,6 +801,9 @@ class Session:
                 raise DfmError("execute() takes callbacks or place_callbacks, not both")
             callbacks = place_callbacks
         if not isinstance(prepared, PreparedPipeline):
+            ir = prepared if isinstance(prepared, PipelineIR) else getattr(prepared, "ir", None)
+            if isinstance(ir, PipelineIR) and ir.mode == "discovery":  # nothing runs: ask for advice
+                return self.discover(ir, timeout=timeout or 60.0)  # type: ignore[return-value]
             prepared = self.prepare(prepared)
         if prepared.federation != self.federation.name:
             raise DfmError(
@@ -821,6 +828,74 @@ class Session:
         self._jobs[job.id] = job
         self._call_soon(self._begin, job, sets, timeout)
         return job
+
+    def discover(self, pipeline: Any, *, timeout: float = 60.0) -> Discovery:
+        """Ask every candidate site for advice on the calls of a discovery-mode pipeline.
+
+        Nothing is placed or run: each site offering a call's operation (only the pinned site,
+        or those of ``BestOf(sites=...)``, when the call names them) runs its adapter's
+        ``@field_advisor`` methods and answers. Returns when every site answered, or after
+        ``timeout`` seconds (a site that has not answered by then gets an error entry).
+        """
+        discovery = self.start_discovery(pipeline, timeout=timeout)
+        discovery.wait(timeout + 5)
+        return discovery
+
+    def start_discovery(self, pipeline: Any, *, timeout: float = 60.0) -> Discovery:
+        """Like :meth:`discover`, returning at once: ``Discovery.wait()`` waits for the answers."""
+        if self._closed:
+            raise DfmError("this session is closed")
+        ir = pipeline if isinstance(pipeline, PipelineIR) else pipeline.ir
+        if ir.mode != "discovery":
+            raise DfmError(
+                f"pipeline '{ir.name}' is in mode {ir.mode!r}; discover() takes Pipeline(mode='discovery')"
+            )
+        if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+            raise DfmError(f"discover() timeout must be a number of seconds > 0, not {timeout!r}")
+        deep = nesting_problem(ir)
+        if deep is not None:
+            raise DfmError(f"pipeline '{ir.name}': {deep} (the limit)")
+        operations, per_site = discover_calls(self.federation, ir)
+        asked = {site: [c["node"] for c in calls] for site, calls in per_site.items()}
+        discovery = Discovery(uuid.uuid4().hex[:16], ir.name, operations, asked)
+        self._discoveries[discovery.id] = discovery
+        self._call_soon(self._begin_discovery, discovery, per_site, float(timeout))
+        return discovery
+
+    def _begin_discovery(self, discovery: Discovery, per_site: dict[str, list[Any]], timeout: float) -> None:
+        self._loop.call_later(timeout, self._end_discovery, discovery, timeout)
+        for site, calls in per_site.items():
+            try:
+                self.transport.send(site, Discover(discovery.id, calls))
+            except Exception as exc:
+                discovery._give_up(site, f"cannot ask site '{site}' for advice: {exc}")
+        if discovery.done:
+            self._discoveries.pop(discovery.id, None)
+
+    def _end_discovery(self, discovery: Discovery, timeout: float) -> None:
+        for site in list(discovery._waiting):
+            discovery._give_up(site, f"site '{site}' did not answer within {timeout:g} s")
+        self._discoveries.pop(discovery.id, None)
+
+    def _advice(self, msg: Advice, sender: str) -> None:
+        """Advice only from the site named, asked by a discovery still waiting for it."""
+        if msg.site != sender:
+            self._refused(f"application refused an Advice naming site '{msg.site}' from '{sender}'")
+            return
+        discovery = self._discoveries.get(msg.job)
+        if discovery is None:
+            self._refused(
+                f"application refused an Advice of discovery {msg.job} from '{sender}': no such discovery"
+            )
+        elif sender not in discovery._waiting:
+            self._refused(
+                f"application refused an Advice of discovery {msg.job} from '{sender}': "
+                "not asked, or answered already"
+            )
+        else:
+            discovery._answer(sender, msg.nodes)
+            if discovery.done:
+                self._discoveries.pop(discovery.id, None)
 
     def _unpickled(self, values: dict[str, Any]) -> dict[str, Any]:
         """``PickledObject`` parameter values as the objects they carry (sent by pickle), if allowed."""
@@ -949,6 +1024,13 @@ class Session:
             for running in list(self._jobs.values()):
                 if msg.site in running.prepared.nets:
                     self._fail(running, f"site '{msg.site}' was lost: {msg.reason}")
+            for discovery in list(self._discoveries.values()):
+                discovery._give_up(msg.site, f"site '{msg.site}' was lost: {msg.reason}")
+                if discovery.done:
+                    self._discoveries.pop(discovery.id, None)
+            return
+        if kind is Advice:
+            self._advice(msg, sender)
             return
         if kind not in (SiteDone, SiteFailed, JobStarted):
             self._refused(f"application refused a {kind.__name__} from '{sender}'")

@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from dfm.kernel.advice import AdvisedError, advice_to_data, advisors, decided
 from dfm.kernel.config.models import (
     FROM_OPERATION,
     Const,
@@ -66,8 +67,10 @@ from dfm.kernel.records import load_target
 from dfm.runner.messages import (
     APP,
     CONTROL,
+    Advice,
     BranchTaken,
     Credit,
+    Discover,
     Install,
     JobStarted,
     LoopCount,
@@ -91,6 +94,8 @@ _PLACE = re.compile(r"[vrp]:[A-Za-z0-9_.-]{1,200}")  # places are named by the c
 MAX_PENDING = 100_000  # messages held for jobs not started here yet (a peer may run ahead)
 MAX_LOOP_ITEMS = 100_000_000
 MAX_FRAMES = 100_000_000  # frames of one job (an open job grows with MoreFrames)
+MAX_DISCOVER_CALLS = 10_000  # calls one Discover may ask about
+ADVISOR_TIMEOUT = 30.0  # seconds an advisor may take when its interface entry sets no timeout
 _DONE = object()
 
 
@@ -334,6 +339,8 @@ class SiteRuntime:
                 self._more_frames(msg)
             elif kind is StopFrames:
                 self._stop_frames(msg)
+            elif kind is Discover:
+                self._discover(msg)
             elif kind is Credit:
                 runner = self.jobs.get(msg.job)
                 if runner is not None and type(msg.allowed) is int:
@@ -384,6 +391,100 @@ class SiteRuntime:
                 self.refuse(sender, f"BranchTaken for '{msg.cond}' of job {job} is malformed")
             else:
                 runner.on_branch(msg.cond, msg.frame, msg.branch)
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    def _discover(self, msg: Discover) -> None:
+        """Check a Discover's shape, then run the advisors of every call it names (never a body)."""
+        calls = msg.calls
+        problem = None
+        if not isinstance(calls, list) or len(calls) > MAX_DISCOVER_CALLS:
+            problem = f"calls must be a list of at most {MAX_DISCOVER_CALLS}"
+        else:
+            for call in calls:
+                if (
+                    not isinstance(call, dict)
+                    or set(call) != {"node", "operation", "provider", "known", "ask"}
+                    or not isinstance(call["node"], str)
+                    or not isinstance(call["operation"], str)
+                    or not (call["provider"] is None or isinstance(call["provider"], str))
+                    or not isinstance(call["known"], dict)
+                    or not all(isinstance(k, str) for k in call["known"])
+                    or not isinstance(call["ask"], list)
+                    or not all(isinstance(k, str) for k in call["ask"])
+                ):
+                    problem = "a call is malformed"
+                    break
+        if problem is not None:
+            self.refuse(APP, f"Discover for job {shown(msg.job)}: {problem}")
+            return
+        self.loop.create_task(self._advise_all(msg.job, calls), name=f"{msg.job}:discover")
+
+    async def _advise_all(self, job: str, calls: list[dict[str, Any]]) -> None:
+        nodes: dict[str, Any] = {}
+        for call in calls:
+            nodes[call["node"]] = await self._advise(call)
+        if self.vault.seen:
+            nodes = self.vault.scrub_value(nodes)
+        try:
+            self._to_app(Advice(job, self.name, nodes))
+        except DfmError as exc:  # a value the codec cannot carry: say so instead of the advice
+            message = self.vault.scrub(f"site '{self.name}' cannot send its advice: {exc}")
+            self._to_app(Advice(job, self.name, {n: {"fields": {}, "error": message} for n in nodes}))
+
+    async def _advise(self, call: dict[str, Any]) -> dict[str, Any]:
+        """One call's advice: ``{"fields": {field: advice data}, "error": None | why not}``."""
+        operation, provider = call["operation"], call["provider"]
+        offered = operation in self.offers and (
+            provider is None or self.federation.interface_entry(self.name, operation, provider) is not None
+        )
+        if not offered:  # the site's own config decides, whoever asks
+            where = "" if provider is None else f" from provider {shown(provider)}"
+            return {
+                "fields": {},
+                "error": f"site '{self.name}' does not offer operation {shown(operation)}{where}",
+            }
+        try:
+            bound = self.adapter(operation, provider)
+        except Exception as exc:
+            return {
+                "fields": {},
+                "error": self.vault.scrub(f"site '{self.name}': {type(exc).__name__}: {exc}"),
+            }
+        timeout = bound.entry.timeout or ADVISOR_TIMEOUT
+        context = dict(call["known"])
+        fields: dict[str, Any] = {}
+        for field, advisor in advisors(bound.instance):
+            value = call["known"].get(field)
+            try:
+                advice = await self._run_advisor(advisor, value, dict(context), timeout)
+                fields[field] = advice_to_data(advice)
+            except Exception as exc:  # an advisor's failure is advice, never a failed job
+                text = f"{exc}" if isinstance(exc, DfmError) else f"{type(exc).__name__}: {exc}"
+                fields[field] = advice_to_data(AdvisedError(self.vault.scrub(text)))
+                continue
+            known, chosen = decided(advice)
+            if known and field not in context:
+                context[field] = chosen
+        return {"fields": fields, "error": None}
+
+    async def _run_advisor(
+        self, advisor: Callable[..., Any], value: Any, context: dict[str, Any], timeout: float
+    ) -> Any:
+        if inspect.iscoroutinefunction(advisor):
+            task = asyncio.ensure_future(advisor(value, context))
+            try:
+                return await self._within(task, timeout)
+            finally:
+                task.cancel()
+        work = self.pool.submit(functools.partial(advisor, value, context))
+        call = asyncio.wrap_future(work, loop=self.loop)
+        try:
+            return await self._within(call, timeout)
+        finally:
+            if not work.done():
+                self.pool.abandon(work)
+                call.cancel()
 
     # -- open jobs and streams -----------------------------------------------------------------
 

@@ -28,6 +28,12 @@ import pytest
 
 from dfm.api import (
     Advise,
+    AdvisedDateRange,
+    AdvisedDict,
+    AdvisedError,
+    AdvisedLiteral,
+    AdvisedOneOf,
+    AdvisedSubsetOf,
     And,
     BestOf,
     Else,
@@ -37,6 +43,7 @@ from dfm.api import (
     If,
     LessThanOrEqual,
     Not,
+    Okay,
     Or,
     PickledObject,
     Pipeline,
@@ -590,7 +597,7 @@ class TransportConformance:
         api = mathfed.api.math
         with Pipeline(mode="discovery") as p:
             Yield(api.Square(x=PlaceParam("x")), place="sq")
-        with pytest.raises(CompileError, match="discovery mode is not supported yet"):
+        with pytest.raises(CompileError, match=r"discovery pipeline.*session.discover\(pipeline\)"):
             session.prepare(p)
         with Pipeline() as q:
             Yield(api.Square(x=Advise()), place="sq")
@@ -600,6 +607,90 @@ class TransportConformance:
             Yield(api.Square(x=1, site=Advise()), place="sq")
         with pytest.raises(CompileError, match=r"site=Advise\(\)"):
             session.prepare(r)
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def test_discovery_asks_every_candidate_site(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline(mode="discovery") as p:
+            sq = api.Square(x=Advise(), site=Advise())
+            Yield(sq, place="sq")
+        found = session.discover(p, timeout=30)
+        assert found.done and found.sites(sq) == ["alpha", "beta", "home"]
+        assert found.values(sq, "home", "x") == [1, 2]
+        assert found.advice(sq, "beta", "x") == AdvisedOneOf([4, 5])
+        assert found.choose(sq, x=3) == "alpha"
+        assert found.choose(sq, prefer="beta") == "beta"
+        assert found.choose(sq, x=5) == "beta"
+        with pytest.raises(DfmError, match="no site can serve node"):
+            found.choose(sq, x=99)
+        with Pipeline() as q:  # the choice narrows an execute-mode pipeline: pin the site
+            Yield(api.Square(x=PlaceParam("x"), site=found.choose(sq, x=3)), place="sq")
+        prepared = session.prepare(q)
+        assert prepared.placement[q.ir.statements[0].id] == "alpha"
+        assert values(session.execute(prepared, {"x": 3})) == [((0,), 9)]
+
+    def test_discovery_pins_best_of_and_execute(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline(mode="discovery") as p:
+            pinned = api.Square(x=PlaceParam("x"), site="beta")
+            among = api.Square(x=Advise(), site=BestOf(sites=["home", "alpha"]))
+            Yield(pinned, place="a")
+            Yield(among, place="b")
+        found = session.execute(p)  # a discovery pipeline executes as discovery: nothing runs
+        assert found.sites(pinned) == ["beta"] and found.sites(among) == ["alpha", "home"]
+        walked = list(found.walk())
+        assert (pinned.id, "beta", "x", AdvisedOneOf([4, 5])) in walked and len(walked) == 3
+
+    def test_discovery_advisors_read_earlier_fields_and_carry_every_advice_type(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline(mode="discovery") as p:
+            add = api.Add(a=Advise(), b=Advise(), site="beta")
+            point = api.Point(x=Advise(), y=PlaceParam("y"))
+            Yield(add, place="add")
+            Yield(point, place="point")
+        found = session.discover(p, timeout=30)
+        assert found.advice(add, "beta", "a") == AdvisedOneOf([7])
+        assert found.advice(add, "beta", "b") == AdvisedLiteral(70)  # advised after a, reading it
+        assert found.advice(point, "alpha", "x") == AdvisedDict(
+            {"lo": AdvisedLiteral(0), "when": AdvisedDateRange("2024-01-01", "2024-12-31")}
+        )
+        assert found.advice(point, "alpha", "y") == AdvisedSubsetOf([1, 2, 3])
+        assert found.choose(point, x={"lo": 0, "when": "2024-06-01"}, y=[1, 3]) == "alpha"
+        with pytest.raises(DfmError, match="does not accept x"):
+            found.choose(point, x={"when": "2025-01-01"})
+
+    def test_discovery_without_advisors_or_with_a_failing_one_is_advice(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline(mode="discovery") as p:
+            echo = api.Echo(value=Advise())
+            hang = api.Hang(site="alpha")  # its body would hang: discovery never calls a body
+            fail = api.Fail(message="boom")  # its body raises; its advisor raises too
+            for node, place in ((echo, "e"), (hang, "h"), (fail, "f")):
+                Yield(node, place=place)
+        found = session.discover(p, timeout=30)
+        assert found.sites(echo) == ["alpha"] and found.advice(echo, "alpha", "value") == Okay()
+        assert list(w for w in found.walk() if w[0] == hang.id) == [(hang.id, "alpha", None, Okay())]
+        failed = found.advice(fail, "alpha", "message")
+        assert isinstance(failed, AdvisedError) and "ValueError: no advice on 'boom' today" in failed.message
+        assert found.sites(fail, only_ok=True) == [] and found.sites(fail) == ["alpha"]
+        assert found.choose(echo) == "alpha"
+
+    def test_discovery_of_no_offering_site_and_unknown_nodes(self, session, mathfed):
+        api = mathfed.api.math
+        with Pipeline(mode="discovery") as p:
+            nowhere = api.Range(n=Advise(), site="beta")  # beta does not offer math.Range
+            Yield(nowhere, place="r")
+        found = session.discover(p, timeout=30)
+        assert found.done and found.sites(nowhere) == []
+        with pytest.raises(DfmError, match="no site offers it"):
+            found.choose(nowhere)
+        with pytest.raises(DfmError, match="no node 'n99'"):
+            found.advice("n99", "alpha", "x")
+        with Pipeline() as q:
+            Yield(api.Square(x=1), place="sq")
+        with pytest.raises(DfmError, match=r"discover\(\) takes Pipeline\(mode='discovery'\)"):
+            session.discover(q)
 
     def test_aborted_is_cancelled(self, session, mathfed):
         with Pipeline() as p:

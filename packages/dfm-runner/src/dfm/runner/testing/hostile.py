@@ -30,11 +30,12 @@ from typing import Any
 import attrs
 import pytest
 
-from dfm.api import Pipeline, PlaceParam, Yield, load_federation
+from dfm.api import Advise, AdvisedOneOf, Pipeline, PlaceParam, Yield, load_federation
 from dfm.kernel.errors import DfmError, JobError
 from dfm.kernel.ir.net import SiteNet
 from dfm.kernel.ir.serde import digest
-from dfm.runner.messages import Install
+from dfm.runner.discovery import Discovery
+from dfm.runner.messages import Discover, Install
 from dfm.runner.session import JobStatus, Session
 
 HOSTILEFED = Path(__file__).parent / "hostilefed" / "hostilefed.dfm.yaml"
@@ -101,7 +102,9 @@ class HostilePeerSuite:
 
     # -- controls are the application's ----------------------------------------------------
 
-    @pytest.mark.parametrize("kind", ["cancel", "start", "install", "more-frames", "stop-frames", "credit"])
+    @pytest.mark.parametrize(
+        "kind", ["cancel", "start", "install", "more-frames", "stop-frames", "credit", "discover"]
+    )
     def test_site_cannot_send_controls(self, hostile_session, hostilefed, kind):
         job, _ = self.victim(hostile_session, hostilefed, f"victim-{kind}")
         assert self.attack(hostile_session, hostilefed, kind, job=job.id) == f"sent {kind}"
@@ -112,6 +115,7 @@ class HostilePeerSuite:
             "more-frames": "MoreFrames",
             "stop-frames": "StopFrames",
             "credit": "Credit",
+            "discover": "Discover",
         }[kind]
         refusal = wait_for_refusal(hostile_session, "'alice'", "'mallory'", control)
         assert "application's to send" in refusal
@@ -188,6 +192,33 @@ class HostilePeerSuite:
         self.attack(hostile_session, hostilefed, kind, job=job.id, place="out")
         wait_for_refusal(hostile_session, needle)
         self.assert_victim_unharmed(job, f"v-{kind}")
+
+    # -- discovery: asked by the application, answered by the sites it asked -------------------------
+
+    def test_advice_only_from_the_sites_asked(self, hostile_session, hostilefed):
+        with Pipeline(mode="discovery") as p:
+            slow = hostilefed.api.test.Slow(seconds=Advise(), value=1, site="home")
+            Yield(slow, place="s")
+        found = hostile_session.start_discovery(p, timeout=30)
+        self.attack(hostile_session, hostilefed, "advice", job=found.id)
+        self.attack(hostile_session, hostilefed, "advice-as-home", job=found.id)
+        assert "not asked" in wait_for_refusal(hostile_session, "Advice of discovery", found.id, "'mallory'")
+        wait_for_refusal(hostile_session, "Advice naming site 'home' from 'mallory'")
+        assert found.wait(30)
+        assert found.sites(slow) == ["home"]  # not mallory's
+        assert found.advice(slow, "home", "seconds") == AdvisedOneOf([0.5, 1.0])  # home's own, not forged
+        self.attack(hostile_session, hostilefed, "advice", job=found.id)  # after the discovery ended
+        wait_for_refusal(hostile_session, "Advice of discovery", found.id, "no such discovery")
+
+    def test_site_rechecks_discover_against_its_config(self, hostile_session):
+        found = Discovery("d" * 16, "forged", {"n1": "test.Attack"}, {"alice": ["n1"]})
+        hostile_session._discoveries[found.id] = found  # the application asks alice about mallory's op
+        call = {"node": "n1", "operation": "test.Attack", "provider": None, "known": {}, "ask": ["kind"]}
+        hostile_session._call_soon(hostile_session.transport.send, "alice", Discover(found.id, [call]))
+        assert found.wait(30)
+        assert "site 'alice' does not offer operation 'test.Attack'" in found.tree["n1"]["alice"].error
+        hostile_session._call_soon(hostile_session.transport.send, "alice", Discover("e" * 16, [{"node": 1}]))
+        assert "a call is malformed" in wait_for_refusal(hostile_session, "'alice'", "Discover", "e" * 16)
 
     # -- nets are re-verified at the site, whoever compiled them ---------------------------------
 

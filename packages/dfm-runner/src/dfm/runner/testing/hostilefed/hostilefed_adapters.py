@@ -14,6 +14,8 @@ import os
 import struct
 from typing import Any
 
+from dfm.api import AdvisedOneOf, field_advisor
+
 
 class _Base:
     def __init__(self, site: Any, provider: Any):
@@ -27,6 +29,11 @@ class Echo(_Base):
 
 
 class Slow(_Base):
+    @field_advisor("seconds")
+    async def valid_seconds(self, value: Any, context: dict[str, Any]) -> Any:
+        await asyncio.sleep(1.0)  # long enough for mallory to answer in home's place meanwhile
+        return AdvisedOneOf([0.5, 1.0])
+
     async def body(self, seconds: float, value: Any) -> Any:
         await asyncio.sleep(seconds)
         return value
@@ -83,6 +90,27 @@ class Attack(_Base):
             runtime.send("alice", m.StopFrames(job, 1))
         elif kind == "credit":  # backpressure credit is the application's
             runtime.send("alice", m.Credit(job, 10**9))
+        elif kind == "discover":  # discovery is the application's to ask for
+            runtime.send(
+                "alice",
+                m.Discover(
+                    job,
+                    [
+                        {
+                            "node": "n1",
+                            "operation": "test.Echo",
+                            "provider": None,
+                            "known": {},
+                            "ask": ["value"],
+                        }
+                    ],
+                ),
+            )
+        elif kind == "advice":  # advice for a discovery that did not ask mallory
+            runtime.to_app(m.Advice(job, "mallory", {"n1": {"fields": {}, "error": None}}))
+        elif kind == "advice-as-home":  # advice in the name of the site that was asked
+            forged = {"kind": "one_of", "values": ["forged"]}
+            runtime.to_app(m.Advice(job, "home", {"n1": {"fields": {"seconds": forged}, "error": None}}))
         elif kind == "stream-item":  # an item of a stream into a place alice receives from home
             runtime.send("alice", m.Token(job, place, (0, 0), "forged"))
         elif kind == "stream-end":  # the end of such a stream

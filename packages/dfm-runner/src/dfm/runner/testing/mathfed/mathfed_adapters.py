@@ -9,6 +9,15 @@ from typing import Any
 
 import attrs
 
+from dfm.api import (
+    AdvisedDateRange,
+    AdvisedDict,
+    AdvisedLiteral,
+    AdvisedOneOf,
+    AdvisedSubsetOf,
+    field_advisor,
+)
+
 
 class _Base:
     def __init__(self, site: Any, provider: Any):
@@ -22,11 +31,23 @@ class Range(_Base):
 
 
 class Square(_Base):
+    @field_advisor("x")
+    def valid_x(self, value: Any, context: dict[str, Any]) -> Any:  # discovery: what this site squares
+        return AdvisedOneOf({"home": [1, 2], "alpha": [3], "beta": [4, 5]}[self.site.name])
+
     def body(self, x: float) -> float:
         return x * x
 
 
 class Add(_Base):
+    @field_advisor("b", order=2)  # runs after "a" and reads what "a" decided
+    async def valid_b(self, value: Any, context: dict[str, Any]) -> Any:
+        return AdvisedLiteral(context["a"] * 10)
+
+    @field_advisor("a", order=1)
+    def valid_a(self, value: Any, context: dict[str, Any]) -> Any:
+        return AdvisedOneOf([7])
+
     async def body(self, a: float, b: float) -> float:
         return a + b
 
@@ -37,6 +58,10 @@ class Sum(_Base):
 
 
 class Fail(_Base):
+    @field_advisor("message")
+    def no_advice(self, value: Any, context: dict[str, Any]) -> Any:
+        raise ValueError(f"no advice on {value!r} today")
+
     def body(self, message: str) -> None:
         raise RuntimeError(message)
 
@@ -161,5 +186,13 @@ class Point:
 
 
 class MakePoint(_Base):
+    @field_advisor("x")
+    def valid_x(self, value: Any, context: dict[str, Any]) -> Any:
+        return AdvisedDict({"lo": AdvisedLiteral(0), "when": AdvisedDateRange("2024-01-01", "2024-12-31")})
+
+    @field_advisor("y")
+    def valid_y(self, value: Any, context: dict[str, Any]) -> Any:
+        return AdvisedSubsetOf([1, 2, 3])
+
     def body(self, x: float, y: float) -> Point:
         return Point(x, y)
