@@ -78,7 +78,7 @@ def test_submit_script_runs_as_main(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--simulator"], "--poc and --simulator go with --target flare"),
+        (["--simulator"], "--simulator goes with --target flare"),
         (["--target", "flare", "--poc", "--simulator"], "exclude each other"),
     ],
 )
