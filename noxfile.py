@@ -5,7 +5,7 @@ them by hand. Each package's local dependencies (declared dependencies that
 are also distributions in this repository) are installed from their paths in
 the same install command, so the resolver picks the local copies.
 
-    python3 dev/nox.py                 # the CI set: lint, typecheck, tests, integration, docs, flare, containers
+    python3 dev/nox.py        # CI: lint, typecheck, tests, integration, docs, flare, containers
     python3 dev/nox.py -s demo         # the examplefed demo on the embedded target
     python3 dev/nox.py -s "tests(dfm-kernel)"
     python3 dev/nox.py -t adapters
