@@ -18,6 +18,14 @@ tracemalloc. ``optimal`` is skipped when the largest independent component of th
 problem has a search space above OPTIMAL_LIMIT (it is exponential).
 
 Prints a table and writes bench/out/compile.json. Not a test: nothing here fails.
+
+    python bench/compile.py --first-compile [--runs N]
+
+measures instead what a fresh process pays for its first compile (issue 17: target
+under 100 ms): examplefed's demo pipeline (three GreetMe calls, one per site, and
+their Yields) compiled with ``auto`` right after loading the federation, timed inside
+the process (import of the compiler plus the compile), and the whole process with and
+without the compile, run alternately (A B A B ...); writes bench/out/first_compile.json.
 """
 
 from __future__ import annotations
@@ -228,8 +236,87 @@ def fmt_row(r: dict[str, Any]) -> str:
     return head + f"{ms['total']:>10.2f}{phases}{r['peak_mib']:>9.1f}{r['cost']:>16.0f}"
 
 
+EXAMPLEFED = Path(__file__).resolve().parent.parent / "federations" / "examplefed" / "examplefed.dfm.yaml"
+FIRST_COMPILE_PROBE = """
+import json, sys, time
+from dfm.api import Pipeline, PlaceParam, Yield, load_federation
+fed = load_federation(sys.argv[1])
+with Pipeline("greetings") as pipeline:
+    name = PlaceParam("name")
+    for site in ("concierge", "server", "reception"):
+        Yield(fed.api.users.GreetMe(name=name, site=site), place=site)
+if sys.argv[2] == "compile":
+    start = time.perf_counter()
+    from dfm.compiler import compile_pipeline
+    prepared = compile_pipeline(fed, pipeline)
+    ms = (time.perf_counter() - start) * 1000
+    heavy = sorted(m for m in ("networkx", "constraint") if m in sys.modules)
+    print(json.dumps({"ms": ms, "heavy": heavy, "strategy": prepared.strategy}))
+"""
+
+
+def first_compile(runs: int, out: Path) -> int:
+    """Import plus first compile of examplefed's pipeline in fresh processes (see the docstring)."""
+    import os
+    import statistics
+    import subprocess
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def run(mode: str) -> tuple[float, dict[str, Any]]:
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", FIRST_COMPILE_PROBE, str(EXAMPLEFED), mode],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        wall = (time.perf_counter() - start) * 1000
+        return wall, json.loads(done.stdout) if mode == "compile" else {}
+
+    for _ in range(2):  # warm-up: bytecode written, OS caches filled
+        run("compile")
+        run("load")
+    inside, with_compile, without, ratios = [], [], [], []
+    heavy: set[str] = set()
+    for _ in range(runs):
+        wall_a, report = run("compile")
+        wall_b, _ = run("load")
+        inside.append(report["ms"])
+        heavy.update(report["heavy"])
+        with_compile.append(wall_a)
+        without.append(wall_b)
+        ratios.append(wall_a / wall_b)
+    med = statistics.median
+    result = {
+        "runs": runs,
+        "import_and_first_compile_ms": round(med(inside), 2),
+        "import_and_first_compile_max_ms": round(max(inside), 2),
+        "process_with_compile_ms": round(med(with_compile), 1),
+        "process_without_compile_ms": round(med(without), 1),
+        "with_over_without": round(med(ratios), 3),
+        "heavy_modules_imported": sorted(heavy),
+        "python": sys.version.split()[0],
+    }
+    print(f"examplefed demo pipeline, auto, {runs} fresh processes each (after 2 warm-up pairs)")
+    print(f"  import + first compile, in-process, median  {result['import_and_first_compile_ms']:8.1f} ms")
+    print(f"  whole process, load + compile, median       {result['process_with_compile_ms']:8.1f} ms")
+    print(f"  whole process, load only, median            {result['process_without_compile_ms']:8.1f} ms")
+    print(f"  with / without compile, paired, median      {result['with_over_without']:8.3f}")
+    heavy_text = ", ".join(result["heavy_modules_imported"]) or "neither"
+    print(f"  networkx / python-constraint imported: {heavy_text}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--first-compile", action="store_true", help="only the fresh-process first compile")
+    parser.add_argument("--runs", type=int, default=15, help="fresh processes for --first-compile")
     parser.add_argument("--quick", action="store_true", help="sizes up to 1,000 only")
     parser.add_argument("--sizes", type=int, nargs="*", default=None)
     parser.add_argument("--sites", type=int, nargs="*", default=None)
@@ -237,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", nargs="*", default=None, choices=STRATEGIES)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    if args.first_compile:
+        return first_compile(args.runs, OUT.with_name("first_compile.json"))
     sizes = args.sizes or [s for s in SIZES if not args.quick or s <= 1_000]
     site_counts = args.sites or list(SITES)
     shapes = args.shapes or list(SHAPES)

@@ -25,11 +25,12 @@ CONTROLS = ("DFM_DISABLE_PLUGINS", "DFM_LOAD_PLUGINS", "DFM_TRACE_PLUGINS")
 
 @pytest.fixture(autouse=True)
 def isolated_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
-    """Strict plugins, no other plugin controls, a private federation registry, fresh managers."""
+    """Strict plugins, no other plugin controls, a private registry and cache, fresh managers."""
     for name in CONTROLS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DFM_STRICT_PLUGINS", "1")
     monkeypatch.setenv("DFM_CONFIG_HOME", str(tmp_path / "dfm-config"))
+    monkeypatch.setenv("DFM_CACHE_DIR", str(tmp_path / "dfm-cache"))  # the help listing cache
     reset_plugin_manager()
     reset_command_table()
     yield

@@ -343,3 +343,117 @@ def test_cli_hook_raising_is_a_warning_and_the_rest_works(dfm, hello_dist, fake_
         "warning: dfm_cli_commands() in dfm-adapter-raising 0.1 raised RuntimeError: no commands today\n"
     )
     assert dfm("hello").stdout == "Hello, world!\n"
+
+
+# -- the cached help listing (dfm.cli.helpcache) ----------------------------------------------------
+
+
+def _cache_files(tmp_path):
+    folder = tmp_path / "dfm-cache"
+    return sorted(folder.glob("cli-help-*.marshal")) if folder.exists() else []
+
+
+def test_help_listing_is_cached_and_identical(dfm, tmp_path, monkeypatch):
+    from dfm.cli import group, helpcache
+
+    cold = dfm("--help")
+    assert cold.exit_code == 0 and len(_cache_files(tmp_path)) == 1
+    assert helpcache.load() is not None
+
+    built = []
+    real = group._build_table
+    monkeypatch.setattr(group, "_build_table", lambda: built.append(1) or real())
+    warm = dfm("--help")
+    assert built == []  # answered from the cache
+    assert (warm.exit_code, warm.stdout, warm.stderr) == (cold.exit_code, cold.stdout, cold.stderr)
+    assert dfm("-h").stdout == cold.stdout and built == []
+    dfm("plugins", "list")  # any other command builds the real table
+    assert built == [1]
+
+
+def test_help_listing_follows_installs_and_removals(dfm, tmp_path, fake_distribution):
+    import shutil
+
+    before = dfm("--help").stdout
+    assert "hello" not in before
+    dist = fake_distribution(
+        "dfm-adapter-hello",
+        "1.0.0",
+        plugin=(
+            "from dfm.kernel import hookimpl\n\n\n@hookimpl(optionalhook=True)\ndef dfm_cli_commands():\n"
+            "    from dfm.cli.records import CliCommandEntry\n\n"
+            "    yield CliCommandEntry('hello', 'dfm_adapter_hello.cli:hello', summary='Say hello.')\n"
+        ),
+    )
+    installed = dfm("--help").stdout
+    assert "Commands from dfm-adapter-hello 1.0.0:" in installed and "hello  Say hello." in installed
+    assert dfm("--help").stdout == installed  # cached now
+
+    # the plugin module edited in place (a source checkout): its file's mtime invalidates
+    plugin_file = next(dist.root.rglob("plugin.py"))
+    text = plugin_file.read_text().replace("Say hello.", "Say hello twice.")
+    plugin_file.write_text(text)
+    stat = plugin_file.stat()
+    import os
+
+    os.utime(plugin_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    import sys
+
+    from dfm.kernel.plugins import reset_plugin_manager
+
+    for name in [m for m in sys.modules if m.startswith("dfm_adapter_hello")]:
+        del sys.modules[name]
+    reset_plugin_manager()  # as in a new process
+    assert "hello  Say hello twice." in dfm("--help").stdout
+
+    for info in dist.root.glob("*.dist-info"):  # uninstalled
+        shutil.rmtree(info)
+    reset_plugin_manager()
+    assert dfm("--help").stdout == before
+
+
+def test_broken_plugin_after_a_cached_listing_is_still_reported(dfm, fake_distribution):
+    assert dfm("--help").exit_code == 0  # healthy listing cached
+    fake_distribution("dfm-adapter-broken", "0.3.1", plugin="import not_installed_anywhere\n")
+    result = dfm("--help")
+    assert result.exit_code == 1  # strict mode: the failure, not the cached listing
+    assert result.stderr.startswith("plugin dfm-adapter-broken 0.3.1")
+
+
+def test_plugin_controls_invalidate_the_listing(dfm, monkeypatch):
+    full = dfm("--help").stdout
+    assert "Commands from dfm-cli" in full
+    monkeypatch.setenv("DFM_DISABLE_PLUGINS", "dfm-compiler")
+    assert "Commands from dfm-compiler" not in dfm("--help").stdout
+    monkeypatch.delenv("DFM_DISABLE_PLUGINS")
+    assert dfm("--help").stdout == full
+
+
+WARM_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from dfm.cli.main import main
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        code = exc.code
+    heavy = ("attr", "attrs", "pluggy", "dfm.kernel", "dfm.cli.records", "dfm.cli.hookspecs",
+             "importlib.metadata")
+    loaded = sorted(m for m in sys.modules if m.startswith(heavy))
+    print(json.dumps({"code": code, "loaded": loaded}))
+    """
+)
+
+
+def test_help_with_a_warm_cache_imports_neither_attrs_nor_pluggy(tmp_path):
+    import os
+
+    env = {**os.environ, "DFM_CACHE_DIR": str(tmp_path / "cache")}
+    reports = []
+    for _ in range(2):  # cold (builds and stores), then warm
+        result = subprocess.run(
+            [sys.executable, "-c", WARM_PROBE], capture_output=True, text=True, timeout=60, env=env
+        )
+        reports.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert reports[0]["code"] == 0 and "pluggy" in reports[0]["loaded"]
+    assert reports[1] == {"code": 0, "loaded": []}

@@ -9,6 +9,7 @@ from dfm.api.federation import FederationHandle
 from dfm.compiler import PlacementProblem, build_graph
 from dfm.compiler.graph import CONTROL_BYTES
 from dfm.compiler.placement import link_cost_matrix
+from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir.net import BranchScope, LoopScope
 
 
@@ -81,3 +82,24 @@ def test_link_cost_matrix_matches_federation(synthfed, examplefed):
         for a in sites:
             for b in sites:
                 assert matrix[a][b] == fed.link_cost(a, b)
+
+
+def test_graph_converts_to_networkx(examplefed):
+    from dfm.compiler.digraph import DataflowGraph
+
+    pir = ir.PipelineIR(
+        name="p",
+        statements=(
+            ir.Call(id="n1", operation="users.GreetMe", args={"name": ir.Lit("Ada")}),
+            ir.Yield(id="n2", value=ir.Ref("n1"), place="out"),
+        ),
+    )
+    graph = build_graph(examplefed, pir)
+    assert isinstance(graph, DataflowGraph)
+    assert list(graph.nodes) == ["n1", "n2"] and len(graph) == 2
+    assert list(graph.successors("n1")) == ["n2"] and list(graph.predecessors("n2")) == ["n1"]
+    assert graph.has_edge("n1", "n2") and ("n1", "n2") in graph.edges and not graph.has_edge("n2", "n1")
+    nxg = graph.to_networkx()
+    assert nxg.graph == graph.graph
+    assert list(nxg.nodes(data=True)) == graph.nodes(data=True)
+    assert list(nxg.edges(data=True)) == graph.edges(data=True)

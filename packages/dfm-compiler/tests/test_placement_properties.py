@@ -307,3 +307,35 @@ def test_complete_search_reports_an_unsatisfiable_combination():
         CompileError, match=r"no placement satisfies the data residency policies of a \(x.A\), b \(x.B\)"
     ):
         feasible_assignment(comp)
+
+
+@PROPERTY_SETTINGS
+@given(random_problems())
+def test_auto_equals_brute_force_on_raw_problems(problem):
+    """auto enumerates small components in plain Python: still exact, same tie-break."""
+    expected = brute_force(problem)
+    if expected is None:
+        with pytest.raises(CompileError):
+            auto(problem)
+        return
+    assert auto(problem) == expected
+
+
+@PROPERTY_SETTINGS
+@given(random_problems())
+def test_exhaustive_component_equals_optimal_component(problem):
+    from dfm.compiler.placement._core import exhaustive_component, prepare
+    from dfm.compiler.placement.optimal import optimal_component
+
+    try:
+        components = prepare(problem).components
+    except CompileError:
+        return
+    for comp in components:
+        try:
+            expected = optimal_component(comp)
+        except CompileError:
+            with pytest.raises(CompileError):
+                exhaustive_component(comp)
+            continue
+        assert exhaustive_component(comp) == expected

@@ -116,3 +116,36 @@ def test_namespace_package_has_no_init():
     src = Path(__file__).resolve().parents[1] / "src" / "dfm"
     assert not (src / "__init__.py").exists()
     assert (src / "compiler" / "py.typed").exists()
+
+
+def test_first_compile_imports_neither_networkx_nor_constraint(examplefed_path):
+    """examplefed's demo pipeline compiles with auto without networkx or python-constraint."""
+    code = (
+        "import sys\n"
+        "from dfm.api import Pipeline, PlaceParam, Yield, load_federation\n"
+        "from dfm.compiler import compile_pipeline\n"
+        f"fed = load_federation({str(examplefed_path)!r})\n"
+        "with Pipeline('greetings') as pipeline:\n"
+        "    name = PlaceParam('name')\n"
+        "    for site in ('concierge', 'server', 'reception'):\n"
+        "        Yield(fed.api.users.GreetMe(name=name, site=site), place=site)\n"
+        "prepared = compile_pipeline(fed, pipeline)\n"
+        "assert prepared.strategy == 'auto', prepared.strategy\n"
+        "print(sorted(m for m in ('networkx', 'constraint') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_optimal_still_works_and_imports_constraint_then(examplefed):
+    code = (
+        "import sys\n"
+        "import dfm.compiler.placement as placement\n"
+        "assert 'constraint' not in sys.modules\n"
+        "assert callable(placement.optimal)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

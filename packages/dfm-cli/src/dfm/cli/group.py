@@ -15,17 +15,18 @@ import traceback
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import attrs
 import click
 
-from dfm.cli import hookspecs
 from dfm.cli.providers import provider_of
-from dfm.kernel.errors import PluginConflictError, PluginError
-from dfm.kernel.plugins import DfmPluginManager, DfmPluginWarning, get_plugin_manager
-from dfm.kernel.records import CliCommandEntry
-from dfm.kernel.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from dfm.cli.helpcache import CachedListing
+    from dfm.kernel.plugins import DfmPluginManager, Registry
+    from dfm.kernel.records import CliCommandEntry
+
+    CLI_REGISTRY: Registry  # made on first use by the module's __getattr__
 
 __all__ = [
     "CLI_REGISTRY",
@@ -37,27 +38,57 @@ __all__ = [
     "reset_command_table",
 ]
 
-CLI_REGISTRY = hookspecs.DFM_REGISTRIES[0]
 CLI_DISTRIBUTION = "dfm-cli"
 
+# Plain classes, not attrs: this module is imported by ``dfm --help``, which must not
+# import attrs, pluggy or the kernel's records when the cached listing is valid
+# (see dfm.cli.helpcache).
 
-@attrs.frozen
+
+def __getattr__(name: str) -> Any:
+    if name == "CLI_REGISTRY":  # imports pluggy and the kernel's registries
+        from dfm.cli import hookspecs
+
+        return hookspecs.DFM_REGISTRIES[0]
+    raise AttributeError(f"module 'dfm.cli.group' has no attribute '{name}'")
+
+
 class Broken:
     """Why a command path cannot be offered."""
 
-    summary: str  # one line for the help listing
-    message: str  # printed when invoked
-    detail: str | None = None  # a traceback, shown with --verbose
+    __slots__ = ("detail", "message", "summary")
+
+    def __init__(self, summary: str, message: str, detail: str | None = None) -> None:
+        self.summary = summary  # one line for the help listing
+        self.message = message  # printed when invoked
+        self.detail = detail  # a traceback, shown with --verbose
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Broken):
+            return NotImplemented
+        return (self.summary, self.message, self.detail) == (other.summary, other.message, other.detail)
+
+    def __hash__(self) -> int:
+        return hash((self.summary, self.message, self.detail))
+
+    def __repr__(self) -> str:
+        return f"Broken(summary={self.summary!r}, message={self.message!r}, detail={self.detail!r})"
 
 
-@attrs.define
 class CommandTable:
     """Every command record and placeholder, by command path (``"fed validate"``)."""
 
-    manager: DfmPluginManager
-    entries: dict[str, CliCommandEntry]
-    broken: dict[str, Broken]
-    notes: list[str]  # warnings for stderr
+    def __init__(
+        self,
+        manager: DfmPluginManager,
+        entries: dict[str, CliCommandEntry],
+        broken: dict[str, Broken],
+        notes: list[str],
+    ) -> None:
+        self.manager = manager
+        self.entries = entries
+        self.broken = broken
+        self.notes = notes  # warnings for stderr
 
     def children(self, path: str) -> dict[str, CliCommandEntry]:
         """Records mounted directly in the group at ``path`` ("" is the root), by command name."""
@@ -91,13 +122,20 @@ def _ensure_cli_plugin(manager: DfmPluginManager) -> None:
 
 
 def _build_table() -> CommandTable:
+    from dfm.cli import hookspecs
+    from dfm.kernel.errors import PluginConflictError
+    from dfm.kernel.plugins import DfmPluginWarning, get_plugin_manager
+    from dfm.kernel.records import CliCommandEntry
+    from dfm.kernel.suggest import did_you_mean
+
+    cli_registry = hookspecs.DFM_REGISTRIES[0]
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DfmPluginWarning)
         manager = get_plugin_manager()
         manager.add_specs(hookspecs)
         _ensure_cli_plugin(manager)
-        collection = manager.gather(CLI_REGISTRY.hook, CliCommandEntry, CLI_REGISTRY.noun)
+        collection = manager.gather(cli_registry.hook, CliCommandEntry, cli_registry.noun)
     for warning in caught:
         if issubclass(warning.category, DfmPluginWarning):
             if "failed to load" not in str(warning.message):  # those become placeholders below
@@ -145,8 +183,13 @@ def _build_table() -> CommandTable:
 _table: CommandTable | None = None
 
 
+_help_only = False  # this run only prints the root help: a cached listing may stand in for the table
+
+
 def command_table() -> CommandTable:
     """The command table of this CLI run (built on first use)."""
+    from dfm.kernel.plugins import get_plugin_manager
+
     global _table
     if _table is None or _table.manager is not get_plugin_manager():
         _table = _build_table()
@@ -155,10 +198,35 @@ def command_table() -> CommandTable:
     return _table
 
 
-def reset_command_table() -> None:
-    """Forget the table (each CLI run starts with a fresh one)."""
-    global _table
+def reset_command_table(help_only: bool = False) -> None:
+    """Forget the table (each CLI run starts with a fresh one).
+
+    ``help_only``: this run only lists commands (``dfm --help``), so :func:`listing`
+    may answer from the cache of :mod:`dfm.cli.helpcache`.
+    """
+    global _table, _help_only
     _table = None
+    _help_only = help_only
+
+
+def listing() -> CommandTable | CachedListing:
+    """What help listings read: the cached listing in a help-only run when valid, else the table."""
+    if _help_only and _table is None:
+        from dfm.cli import helpcache
+
+        cached = helpcache.load()
+        if cached is not None:
+            return cached
+        table = command_table()
+        helpcache.store(table)
+        return table
+    return command_table()
+
+
+def _distribution(entry: Any) -> str:
+    if hasattr(entry, "distribution"):  # helpcache.ListedCommand
+        return str(entry.distribution)
+    return entry.provenance.distribution if entry.provenance else ""
 
 
 def cli_manager() -> DfmPluginManager:
@@ -208,7 +276,7 @@ class DfmGroup(click.Group):
         return self.name or ""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        table = command_table()
+        table = listing()
         path = self._path()
         names = set(super().list_commands(ctx)) | set(table.children(path)) | set(table.broken_children(path))
         return sorted(names)
@@ -242,7 +310,7 @@ class DfmGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        table = command_table()
+        table = listing()
         path = self._path()
         sections: dict[str, list[tuple[str, str]]] = defaultdict(list)
         static = "Commands"
@@ -254,7 +322,7 @@ class DfmGroup(click.Group):
         for name, entry in table.children(path).items():
             if name in self.commands:
                 continue
-            dist = entry.provenance.distribution if entry.provenance else ""
+            dist = _distribution(entry)
             title = f"Commands from {entry.source}"
             order[title] = (1 if dist == CLI_DISTRIBUTION else 2, dist)
             sections[title].append((name, entry.summary))
@@ -279,6 +347,8 @@ def _missing(path: str, name: str, known: list[str]) -> str:
         if info is not None and info.status != "active":
             return f"{where}, installed but {info.status}. {info.message}"
         return f"{where}: pip install {dist}"
+    from dfm.kernel.suggest import did_you_mean
+
     message = f"No such command '{name}'."
     hint = did_you_mean(name, known)
     if hint:
@@ -287,6 +357,8 @@ def _missing(path: str, name: str, known: list[str]) -> str:
 
 
 def _load_command(entry: CliCommandEntry, table: CommandTable) -> click.Command:
+    from dfm.kernel.errors import PluginError
+
     try:
         command = entry.load()
     except PluginError as exc:

@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 import click
 
 from dfm.cli.group import DfmGroup, reset_command_table
-from dfm.kernel.errors import DfmError, describe_exception, exception_text
 
 __all__ = ["cli", "main"]
 
@@ -62,6 +61,8 @@ class DfmCli(DfmGroup):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
+            from dfm.kernel.errors import exception_text
+
             if self.verbose:
                 click.echo(traceback.format_exc().rstrip(), err=True)
             where = exception_text(exc)
@@ -76,21 +77,26 @@ class DfmCli(DfmGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        reset_command_table()
+        argv = sys.argv[1:] if args is None else list(args)
+        # `dfm`, `dfm --help`, `dfm -h` only list commands: a cached listing may serve them
+        reset_command_table(help_only=argv in ([], ["--help"], ["-h"]))
         self.verbose = False
         prog_name = prog_name or "dfm"
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        except DfmError as exc:
-            if self.verbose:
-                click.echo(traceback.format_exc().rstrip(), err=True)
-            click.echo(str(exc), err=True)
-            sys.exit(1)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:  # Exception, and GeneratorExit or any other BaseException subclass
+            # dfm.kernel.errors is imported here, not at start-up (dfm --help must not import attrs)
+            from dfm.kernel.errors import DfmError, describe_exception
+
+            if isinstance(exc, DfmError):
+                if self.verbose:
+                    click.echo(traceback.format_exc().rstrip(), err=True)
+                click.echo(str(exc), err=True)
+                sys.exit(1)
             if self.verbose:
                 click.echo(traceback.format_exc().rstrip(), err=True)
             hint = "" if self.verbose else " (run 'dfm --verbose ...' for the traceback)"

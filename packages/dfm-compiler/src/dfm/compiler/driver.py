@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import networkx as nx  # type: ignore[import-untyped]
 
+from dfm.compiler.digraph import DataflowGraph
 from dfm.compiler.graph import as_federation, as_pipeline_ir, build_graph
 from dfm.compiler.lowering import lower
 from dfm.compiler.placement.problem import PlacementProblem
@@ -48,7 +48,7 @@ logger = logging.getLogger("dfm.compiler")
 class Compilation:
     """Every intermediate result of one compilation (for ``dfm pipeline show`` and tools)."""
 
-    graph: nx.DiGraph = attrs.field(eq=False)
+    graph: DataflowGraph = attrs.field(eq=False)
     problem: PlacementProblem
     placement: dict[str, str]
     prepared: PreparedPipeline

@@ -30,9 +30,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import networkx as nx  # type: ignore[import-untyped]
 
 from dfm.compiler.costs import MAX_BYTES, compute_time, output_size, uses_time_model
+from dfm.compiler.digraph import DataflowGraph
 from dfm.kernel.config.models import OPERATION_REF_PREFIX, Federation
 from dfm.kernel.errors import CompileError
 from dfm.kernel.ir import pipeline as ir
@@ -388,8 +388,11 @@ def build_graph(
     federation: Federation | FederationHandle,
     pipeline: ir.PipelineIR | Pipeline,
     restrict_to_sites: Iterable[str] | None = None,
-) -> nx.DiGraph:
+) -> DataflowGraph:
     """Build the dataflow graph of ``pipeline`` on ``federation``.
+
+    A :class:`~dfm.compiler.digraph.DataflowGraph` (networkx-like reads;
+    ``.to_networkx()`` for a ``networkx.DiGraph``).
 
     Graph attributes: ``federation`` (name), ``pipeline`` (name), ``homesite``,
     ``sites`` (tie-break order), ``order`` (node ids, canonical order), ``params``,
@@ -432,7 +435,7 @@ def build_graph(
         for operation in fed.sites[site].policy.resident:
             resident_ops.setdefault(operation, []).append(site)
 
-    graph = nx.DiGraph(
+    graph = DataflowGraph(
         federation=fed.name,
         pipeline=pir.name,
         homesite=home,

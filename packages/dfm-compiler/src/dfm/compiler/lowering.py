@@ -35,8 +35,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
-import networkx as nx  # type: ignore[import-untyped]
 
+from dfm.compiler.digraph import DataflowGraph
 from dfm.compiler.graph import _reads
 from dfm.kernel.config.models import Federation
 from dfm.kernel.ir import pipeline as ir
@@ -80,7 +80,7 @@ def _param_place(name: str) -> str:
 
 
 class _Lowering:
-    def __init__(self, graph: nx.DiGraph, placement: Mapping[str, str], federation: Federation) -> None:
+    def __init__(self, graph: DataflowGraph, placement: Mapping[str, str], federation: Federation) -> None:
         self.graph = graph
         self.nodes = graph.nodes
         self.placement = placement
@@ -288,6 +288,6 @@ class _Lowering:
         return nets
 
 
-def lower(graph: nx.DiGraph, placement: Mapping[str, str], federation: Federation) -> dict[str, SiteNet]:
+def lower(graph: DataflowGraph, placement: Mapping[str, str], federation: Federation) -> dict[str, SiteNet]:
     """One :class:`SiteNet` per participating site, keyed by site, homesite first."""
     return _Lowering(graph, placement, federation).run()

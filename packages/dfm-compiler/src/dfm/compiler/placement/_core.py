@@ -30,7 +30,16 @@ from collections.abc import Callable, Sequence
 from dfm.compiler.placement.problem import PlacementProblem
 from dfm.kernel.errors import CompileError
 
-__all__ = ["Component", "Prepared", "greedy_component", "prepare", "reference_rule", "solve"]
+__all__ = [
+    "EXHAUSTIVE_LIMIT",
+    "Component",
+    "Prepared",
+    "exhaustive_component",
+    "greedy_component",
+    "prepare",
+    "reference_rule",
+    "solve",
+]
 
 Assignment = list[int]  # site index per component group
 
@@ -590,9 +599,44 @@ def feasible_assignment(comp: Component) -> Assignment:
         csp.addConstraint(FunctionConstraint(lambda p, c, s=s: p != s or c == s), (a, b))
     solution = csp.getSolution()
     if solution is None:
-        raise CompileError(
-            "no placement satisfies the data residency policies of "
-            + ", ".join(comp.labels)
-            + " together (each of them alone has an allowed site, but not all at once)"
-        )
+        raise _no_feasible_placement(comp)
     return [solution[k] for k in range(len(comp))]
+
+
+def _no_feasible_placement(comp: Component) -> CompileError:
+    return CompileError(
+        "no placement satisfies the data residency policies of "
+        + ", ".join(comp.labels)
+        + " together (each of them alone has an allowed site, but not all at once)"
+    )
+
+
+# -- exhaustive -----------------------------------------------------------------------
+
+EXHAUSTIVE_LIMIT = 512  # auto enumerates components up to this search space without python-constraint
+
+
+def exhaustive_component(comp: Component) -> Assignment:
+    """Exact minimum of one small component by enumerating every assignment.
+
+    Same answer as ``optimal_component``: the feasible assignment with the smallest
+    ``(cost, assignment)``, assignments compared as tuples of site indices (the
+    tie-break). Pure Python and linear in the search space, so ``auto`` uses it for
+    components of at most :data:`EXHAUSTIVE_LIMIT` assignments and leaves python-constraint
+    (and its import) to larger ones.
+    """
+    from itertools import product
+
+    residency = comp.residency
+    cost = comp.cost
+    best: Assignment | None = None
+    best_cost = 0.0
+    for combo in product(*comp.domains):  # domains ascend: lexicographic order
+        if residency and any(combo[a] == s and combo[b] != s for a, b, s in residency):
+            continue
+        c = cost(combo)
+        if best is None or c < best_cost:  # the first of equal costs is the smallest
+            best, best_cost = list(combo), c
+    if best is None:
+        raise _no_feasible_placement(comp)
+    return best

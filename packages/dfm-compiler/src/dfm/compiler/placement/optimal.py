@@ -11,6 +11,8 @@ canonical order, sites in tie-break order: homesite first, then by name), whatev
 order the solver enumerates in, so the result is deterministic and equal to a brute
 force over all feasible placements with the same tie-break.
 
+python-constraint is imported on the first search, not with this module.
+
 The search is exponential in the worst case: ``auto`` uses it only on components
 whose search space is small. Calling ``optimal`` directly on a large problem may
 take very long.
@@ -19,14 +21,8 @@ take very long.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
-
-from constraint import (  # type: ignore[import-untyped]
-    BacktrackingSolver,
-    Constraint,
-    FunctionConstraint,
-    Problem,
-)
 
 from dfm.compiler.placement._core import Assignment, Component, greedy_component, solve
 from dfm.compiler.placement.problem import PlacementProblem
@@ -109,30 +105,37 @@ class _Search:
         return False
 
 
-class _BoundConstraint(Constraint):  # type: ignore[misc]
-    """Rejects partial assignments whose completions cannot beat the incumbent."""
+@cache
+def _bound_constraint_class() -> type:
+    """The bound constraint's class, made on first use (python-constraint is imported then)."""
+    from constraint import Constraint  # type: ignore[import-untyped]
 
-    def __init__(self, search: _Search) -> None:
-        self.search = search
+    class _BoundConstraint(Constraint):  # type: ignore[misc]
+        """Rejects partial assignments whose completions cannot beat the incumbent."""
 
-    def __call__(
-        self,
-        variables: Sequence[Any],
-        domains: Mapping[Any, Sequence[int]],
-        assignments: Mapping[Any, int],
-        forwardcheck: Any = False,
-    ) -> bool:
-        search = self.search
-        bound = search.lower_bound(assignments, domains)
-        if bound is None:
-            return False
-        best = search.best_cost
-        tol = 1e-9 * max(1.0, abs(best))
-        if bound > best + tol:
-            return False
-        if bound >= best - tol:
-            return search.may_beat_on_ties(assignments, domains)
-        return True
+        def __init__(self, search: _Search) -> None:
+            self.search = search
+
+        def __call__(
+            self,
+            variables: Sequence[Any],
+            domains: Mapping[Any, Sequence[int]],
+            assignments: Mapping[Any, int],
+            forwardcheck: Any = False,
+        ) -> bool:
+            search = self.search
+            bound = search.lower_bound(assignments, domains)
+            if bound is None:
+                return False
+            best = search.best_cost
+            tol = 1e-9 * max(1.0, abs(best))
+            if bound > best + tol:
+                return False
+            if bound >= best - tol:
+                return search.may_beat_on_ties(assignments, domains)
+            return True
+
+    return _BoundConstraint
 
 
 def optimal_component(comp: Component) -> Assignment:
@@ -141,13 +144,15 @@ def optimal_component(comp: Component) -> Assignment:
     n = len(comp)
     if n == 0:
         return incumbent
+    from constraint import BacktrackingSolver, FunctionConstraint, Problem  # type: ignore[import-untyped]
+
     search = _Search(comp, incumbent)
     csp = Problem(BacktrackingSolver())
     for k, dom in enumerate(comp.domains):
         csp.addVariable(k, list(reversed(dom)))  # the solver tries the last value first
     for a, b, s in comp.residency:
         csp.addConstraint(FunctionConstraint(lambda p, c, s=s: p != s or c == s), (a, b))
-    csp.addConstraint(_BoundConstraint(search), list(range(n)))
+    csp.addConstraint(_bound_constraint_class()(search), list(range(n)))
     for solution in csp.getSolutionIter():
         search.offer([solution[k] for k in range(n)])
     return search.best

@@ -31,8 +31,7 @@ import attrs
 from dfm.compiler.costs import relevant_pairs, transfer_matrices, unknown_pair_message
 
 if TYPE_CHECKING:
-    import networkx as nx  # type: ignore[import-untyped]
-
+    from dfm.compiler.digraph import DataflowGraph
     from dfm.kernel.config.models import Federation
 
 __all__ = ["Edge", "PlacementProblem", "link_cost_matrix"]
@@ -121,7 +120,7 @@ class PlacementProblem:
         return total
 
     @classmethod
-    def from_graph(cls, graph: nx.DiGraph, federation: Federation) -> PlacementProblem:
+    def from_graph(cls, graph: DataflowGraph, federation: Federation) -> PlacementProblem:
         """The problem for a graph made by :func:`dfm.compiler.graph.build_graph`."""
         sites: tuple[str, ...] = graph.graph["sites"]
         order: tuple[str, ...] = graph.graph["order"]
@@ -176,7 +175,7 @@ def _allowed_sites(
     return {node: ordered[root[node]] for node in order}
 
 
-def _residency_operations(graph: nx.DiGraph, order: tuple[str, ...]) -> dict[str, str]:
+def _residency_operations(graph: DataflowGraph, order: tuple[str, ...]) -> dict[str, str]:
     """node -> the operation whose residency policy applies to its output.
 
     A call's own operation; a loop item inherits the one of its collection's producer.
