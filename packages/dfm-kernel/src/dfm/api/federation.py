@@ -200,6 +200,7 @@ class FederationHandle:
 
     @property
     def name(self) -> str:
+        """The federation's name, from its config."""
         return self.config.name
 
     def __repr__(self) -> str:

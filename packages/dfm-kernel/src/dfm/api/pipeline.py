@@ -143,6 +143,7 @@ class Selection(_Operand):
 
     @property
     def id(self) -> str:
+        """The id of the node this selection reads from."""
         return self.node.id
 
     def __repr__(self) -> str:
@@ -152,6 +153,7 @@ class Selection(_Operand):
         raise PipelineError(f"{self!r} has no value while the pipeline is recorded; use 'with If(...):'")
 
     def fieldref(self, sel: int | str) -> Selection:
+        """A further part of this selection: one more step ``sel`` (see ``Node.fieldref``)."""
         return Selection(self.node, (*self.path, _check_step(sel)))
 
     def _value(self) -> irp.Select:
@@ -178,6 +180,7 @@ class PlaceParam(_Operand):
 
     @property
     def place(self) -> str:
+        """The parameter's name (NVIDIA DFM's spelling of ``name``)."""
         return self.name
 
     def __repr__(self) -> str:
@@ -242,26 +245,32 @@ class _Comparison(Condition):
 
 
 class Equal(_Comparison):
+    """``Equal(left=a, right=b)``: the condition ``a == b``."""
     op = "=="
 
 
 class NotEqual(_Comparison):
+    """``NotEqual(left=a, right=b)``: the condition ``a != b``."""
     op = "!="
 
 
 class GreaterThan(_Comparison):
+    """``GreaterThan(left=a, right=b)``: the condition ``a > b``."""
     op = ">"
 
 
 class GreaterThanOrEqual(_Comparison):
+    """``GreaterThanOrEqual(left=a, right=b)``: the condition ``a >= b``."""
     op = ">="
 
 
 class LessThan(_Comparison):
+    """``LessThan(left=a, right=b)``: the condition ``a < b``."""
     op = "<"
 
 
 class LessThanOrEqual(_Comparison):
+    """``LessThanOrEqual(left=a, right=b)``: the condition ``a <= b``."""
     op = "<="
 
 
@@ -438,13 +447,24 @@ class Pipeline:
 
     @property
     def params(self) -> tuple[str, ...]:
+        """The names of the ``PlaceParam`` parameters, in the order first used (after the ``with`` block)."""
         return self.ir.params
 
     def to_json(self) -> str:
+        """The recorded IR as indented JSON text; ``Pipeline.from_json`` reads it back.
+
+        Raises ``PipelineError`` while the pipeline is still being recorded.
+        """
         return json.dumps(to_data(self.ir), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Pipeline:
+        """A pipeline from the text of ``to_json``, ready to prepare (not recordable again).
+
+        Raises ``PipelineError`` when the JSON nests blocks, conditions or literals deeper than
+        the limits or holds a bad name; other malformed input raises the JSON decoder's or
+        cattrs' error.
+        """
         try:
             data = json.loads(text)
             pipeline = cls(data.get("name", "pipeline"))
@@ -464,6 +484,7 @@ class Pipeline:
 
     @classmethod
     def from_ir(cls, pipeline_ir: irp.PipelineIR) -> Pipeline:
+        """A pipeline wrapping an already built ``PipelineIR`` (its name and mode are taken from it)."""
         pipeline = cls(pipeline_ir.name, pipeline_ir.mode)
         pipeline._ir = pipeline_ir
         return pipeline

@@ -171,6 +171,7 @@ class Discovery:
 
     @property
     def done(self) -> bool:
+        """Whether every asked site answered (or was given up on)."""
         return self._done.is_set()
 
     @staticmethod

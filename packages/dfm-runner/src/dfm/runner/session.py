@@ -66,6 +66,12 @@ security_log = logging.getLogger("dfm.runner.security")
 
 
 class JobStatus(enum.Enum):
+    """The state of a :class:`Job`.
+
+    ``SUBMITTED`` until every site of the job has started it, then ``RUNNING``; it ends
+    ``FINISHED`` (every site done), ``FAILED`` (a site failed or the job timed out; see
+    ``Job.error``) or ``CANCELLED``. ``ABORTED`` is NVIDIA DFM's name for ``CANCELLED``.
+    """
     SUBMITTED = "SUBMITTED"
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
@@ -79,6 +85,7 @@ class JobStatus(enum.Enum):
 
     @property
     def ended(self) -> bool:
+        """Whether the job is over: ``FINISHED``, ``FAILED`` or ``CANCELLED``."""
         return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
@@ -204,6 +211,7 @@ class Job:
 
     @property
     def status(self) -> JobStatus:
+        """The job's current :class:`JobStatus`."""
         return self._status
 
     @property

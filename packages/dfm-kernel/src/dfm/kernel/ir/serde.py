@@ -85,6 +85,7 @@ def from_data(data: Any, cls: type[T]) -> T:
 
 
 def canonical_json(obj: Any) -> str:
+    """Compact JSON of an IR object with sorted keys: the same object always gives the same text."""
     return json.dumps(to_data(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
