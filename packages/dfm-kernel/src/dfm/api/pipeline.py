@@ -246,31 +246,37 @@ class _Comparison(Condition):
 
 class Equal(_Comparison):
     """``Equal(left=a, right=b)``: the condition ``a == b``."""
+
     op = "=="
 
 
 class NotEqual(_Comparison):
     """``NotEqual(left=a, right=b)``: the condition ``a != b``."""
+
     op = "!="
 
 
 class GreaterThan(_Comparison):
     """``GreaterThan(left=a, right=b)``: the condition ``a > b``."""
+
     op = ">"
 
 
 class GreaterThanOrEqual(_Comparison):
     """``GreaterThanOrEqual(left=a, right=b)``: the condition ``a >= b``."""
+
     op = ">="
 
 
 class LessThan(_Comparison):
     """``LessThan(left=a, right=b)``: the condition ``a < b``."""
+
     op = "<"
 
 
 class LessThanOrEqual(_Comparison):
     """``LessThanOrEqual(left=a, right=b)``: the condition ``a <= b``."""
+
     op = "<="
 
 

@@ -37,6 +37,7 @@ class StartJob:
     ``params`` holds only the parameters that site needs, one value per frame; ``open``: more
     frames may follow (:class:`MoreFrames`) until :class:`StopFrames`.
     """
+
     job: str
     digest: str
     frames: int  # number of parameter sets
@@ -77,6 +78,7 @@ class Credit:
 @attrs.define(slots=True)
 class Token:
     """A value sent from site to site: the input ``place`` of the receiver's net, in ``frame``."""
+
     job: str
     place: str
     frame: Frame
@@ -85,7 +87,10 @@ class Token:
 
 @attrs.define(slots=True)
 class LoopCount:
-    """The number of items a ForEach ``loop`` iterates over in the parent ``frame`` (sent to the sites running its body)."""
+    """The number of items a ForEach ``loop`` iterates over in the parent ``frame`` (sent to the sites running
+    its body).
+    """
+
     job: str
     loop: str
     frame: Frame  # the parent frame
@@ -94,7 +99,10 @@ class LoopCount:
 
 @attrs.define(slots=True)
 class BranchTaken:
-    """Which branch the If condition ``cond`` took in ``frame``: ``branch`` is True for its body, False for the Else."""
+    """Which branch the If condition ``cond`` took in ``frame``: ``branch`` is True for its body, False for
+    the Else.
+    """
+
     job: str
     cond: str
     frame: Frame
@@ -131,6 +139,7 @@ class StreamAck:
 @attrs.define(slots=True)
 class CancelJob:
     """Cancel ``job`` at a site: it stops running it."""
+
     job: str
 
 
@@ -152,6 +161,7 @@ class Discover:
 @attrs.define(slots=True)
 class Result:
     """A value the pipeline yields to the application at ``place``, in ``frame``."""
+
     job: str
     place: str
     frame: Frame
@@ -169,6 +179,7 @@ class JobStarted:
 @attrs.define(slots=True)
 class SiteDone:
     """A site finished its part of ``job``."""
+
     job: str
     site: str
 
@@ -176,6 +187,7 @@ class SiteDone:
 @attrs.define(slots=True)
 class SiteFailed:
     """A site failed ``job``; ``message`` says why (with secrets scrubbed)."""
+
     job: str
     site: str
     message: str
@@ -271,7 +283,9 @@ _FIELDS: dict[type[Any], tuple[str, ...]] = {
 
 
 def to_wire(msg: Any) -> dict[str, Any]:
-    """A message as a JSON-compatible mapping: its fields plus ``m``, the message kind (see :func:`from_wire`)."""
+    """A message as a JSON-compatible mapping: its fields plus ``m``, the message kind (see
+    :func:`from_wire`).
+    """
     data = {name: getattr(msg, name) for name in _FIELDS[type(msg)]}
     if "frame" in data:
         data["frame"] = list(data["frame"])  # JSON-native: no tagged tuple for the codec to wrap

@@ -72,6 +72,7 @@ class JobStatus(enum.Enum):
     ``FINISHED`` (every site done), ``FAILED`` (a site failed or the job timed out; see
     ``Job.error``) or ``CANCELLED``. ``ABORTED`` is NVIDIA DFM's name for ``CANCELLED``.
     """
+
     SUBMITTED = "SUBMITTED"
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"

@@ -38,6 +38,7 @@ def yaml_key(field: attrs.Attribute[Any]) -> str:
 
 
 def is_internal(field: attrs.Attribute[Any]) -> bool:
+    """Whether a field is internal: not a YAML key, filled by hooks or the loader."""
     return bool(field.metadata.get(INTERNAL))
 
 
@@ -48,6 +49,10 @@ def is_open(cls: type) -> bool:
 
 @attrs.frozen
 class Info:
+    """The config's ``info`` section: ``api-version``, ``code-package`` (the federation's name) and a
+    description; other keys are kept in ``extra``.
+    """
+
     api_version: str = _field("api-version")
     code_package: str = _field("code-package")
     description: str = ""
@@ -108,6 +113,12 @@ class Parameter:
 
 @attrs.frozen
 class Operation:
+    """An operation of the federation's API (an entry of ``operations``).
+
+    Its ``parameters`` (with the ``required`` ones), what it ``returns``, and the flags of
+    NVIDIA DFM's format; ``estimated-size`` (DFM) is the bytes of one result, for placement.
+    """
+
     description: str = ""
     parameters: dict[str, Parameter] = attrs.Factory(dict)
     required: list[str] = attrs.Factory(list)
@@ -135,12 +146,16 @@ class ExposeAs(Parameter):
 
 @attrs.frozen
 class FromParam:
+    """A binding fed by the call's argument ``from-param`` (an operation parameter)."""
+
     from_param: str = _field("from-param")
     doc: str | None = None
 
 
 @attrs.frozen
 class Const:
+    """A binding fed by the constant ``const``, optionally exposed as a parameter (``expose-as``)."""
+
     const: Any
     expose_as: ExposeAs | None = _field("expose-as", default=None)
     doc: str | None = None
@@ -148,6 +163,8 @@ class Const:
 
 @attrs.frozen
 class FromSecrets:
+    """A binding fed by the secret ``from-secrets`` from the site's vault, optionally exposed as a parameter."""
+
     from_secrets: str = _field("from-secrets")
     expose_as: ExposeAs | None = _field("expose-as", default=None)
     doc: str | None = None
@@ -248,6 +265,10 @@ class InterfaceEntry:
 
 @attrs.frozen
 class Provider:
+    """A provider of a site: its own ``interface`` entries, ``config`` (read by ``from-provider`` bindings),
+    ``info`` and optional custom class ``impl``.
+    """
+
     description: str = ""
     interface: dict[str, InterfaceEntry] = attrs.Factory(dict)
     config: dict[str, Any] = attrs.Factory(dict)  # read by from-provider bindings
@@ -257,6 +278,8 @@ class Provider:
 
 @attrs.frozen
 class SiteInfo:
+    """A site's ``info``: a description and any other keys (kept in ``extra``)."""
+
     description: str = ""
     extra: dict[str, Any] = _internal(factory=dict)  # a site's info is a free mapping
 
@@ -272,6 +295,8 @@ class CacheConfig:
 
 @attrs.frozen
 class SitePolicy:
+    """A site's ``policy`` (DFM): ``resident`` lists the operations whose outputs must never leave the site."""
+
     # operations whose outputs must never leave this site (data residency)
     resident: list[str] = attrs.Factory(list)
 
@@ -286,6 +311,8 @@ class SecretsConfig:
 
 @attrs.frozen
 class Site:
+    """A site of the federation: the operations it offers (``interface``, ``providers``) and its settings."""
+
     info: SiteInfo = attrs.Factory(SiteInfo)
     interface: dict[str, InterfaceEntry] = attrs.Factory(dict)
     providers: dict[str, Provider] = attrs.Factory(dict)
@@ -300,18 +327,26 @@ class Site:
 
 @attrs.frozen
 class LinkCost:
+    """The cost of the link between two ``sites`` (used by placement)."""
+
     sites: list[str]  # exactly two site names
     cost: float
 
 
 @attrs.frozen
 class Links:
+    """The ``links`` section (DFM): per-pair ``costs`` and the ``default-cost`` of any other pair of sites."""
+
     default_cost: float = _field("default-cost", default=1.0)
     costs: list[LinkCost] = attrs.Factory(list)
 
 
 @attrs.frozen
 class Provision:
+    """The ``provision`` section: settings for the ``docker`` and ``helm`` deployment generators, kept as
+    given.
+    """
+
     docker: dict[str, Any] | None = None
     helm: dict[str, Any] | None = None
 
@@ -339,6 +374,7 @@ class Federation:
 
     @property
     def name(self) -> str:
+        """The federation's name: its ``info.code-package``."""
         return self.info.code_package
 
     def home(self) -> str:
@@ -363,6 +399,11 @@ class Federation:
     def interface_entry(
         self, site: str, operation: str, provider: str | None = None
     ) -> InterfaceEntry | None:
+        """The interface entry implementing ``operation`` at ``site``, or None.
+
+        With ``provider``, only that provider's entry; otherwise the site's own entry first,
+        then the first provider offering it. Raises ``KeyError`` for an unknown site.
+        """
         spec = self.sites[site]
         key = OPERATION_REF_PREFIX + operation
         if provider is not None:
@@ -376,6 +417,9 @@ class Federation:
         return None
 
     def link_cost(self, a: str, b: str) -> float:
+        """The cost of the link between sites ``a`` and ``b``: 0 for the same site, else its ``links`` cost or
+        the default.
+        """
         if a == b:
             return 0.0
         for link in self.links.costs:
