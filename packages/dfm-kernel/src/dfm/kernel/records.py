@@ -195,6 +195,9 @@ class EmitterEntry(Entry):
         return self.command or self.name
 
     def problems(self) -> list[str]:
+        """Contract violations of this record (empty when valid): the base checks plus ``takes``, ``writes``,
+        ``options`` and ``command``.
+        """
         found = super().problems()
         if self.takes not in EMITTER_INPUTS:
             found.append(f"{self.kind} {self.name!r}: takes must be one of {', '.join(EMITTER_INPUTS)}")
@@ -247,6 +250,7 @@ class CliCommandEntry(Entry):
         return f"{self.parent} {self.name}" if self.parent else self.name
 
     def problems(self) -> list[str]:
+        """Contract violations of this record (empty when valid): the base checks plus ``parent``."""
         found = super().problems()
         if self.parent is not None and (
             not isinstance(self.parent, str)

@@ -35,11 +35,15 @@ from dfm.kernel.ir.pipeline import CompareOp, PipelineIR, Step
 
 @attrs.frozen
 class LoopScope:
+    """Inside the body of the ForEach statement ``loop``: one more frame level, one frame per item."""
+
     loop: str  # the ForEach statement id
 
 
 @attrs.frozen
 class BranchScope:
+    """Inside the body (``branch`` True) or the Else (``branch`` False) of the If statement ``cond``."""
+
     cond: str  # the If statement id
     branch: bool
 
@@ -60,6 +64,12 @@ PlaceKind = Literal["value", "received", "param", "item"]
 
 @attrs.frozen
 class Place:
+    """Where tokens of one value live at a site, with the length of their frames (``depth``).
+
+    ``kind``: a local ``value``, a value ``received`` from another site, a parameter
+    (``param``) or a ForEach ``item``.
+    """
+
     # "v:n3" local value, "r:n3" received from another site, "p:name" parameter;
     # "v:n3.s1" / "r:n3.s1" a selected part of n3's value, "v:n3.done" / "r:n3.done" the
     # signal that n3 has produced its value (dfm_after)
@@ -70,11 +80,15 @@ class Place:
 
 @attrs.frozen
 class FromPlace:
+    """A transition input read from the place named ``place``."""
+
     place: str
 
 
 @attrs.frozen
 class Constant:
+    """A transition input that is a JSON literal."""
+
     value: Any
 
 
@@ -93,6 +107,8 @@ Input = FromPlace | Constant | PickledC
 
 @attrs.frozen
 class CompareC:
+    """The condition ``left op right`` on two inputs."""
+
     op: CompareOp
     left: Input
     right: Input
@@ -100,16 +116,22 @@ class CompareC:
 
 @attrs.frozen
 class TruthyC:
+    """The condition that an input is truthy."""
+
     value: Input
 
 
 @attrs.frozen
 class NotC:
+    """The negation of a condition."""
+
     item: CondC
 
 
 @attrs.frozen
 class BoolOpC:
+    """``and`` or ``or`` of several conditions."""
+
     op: Literal["and", "or"]
     items: tuple[CondC, ...]
 
@@ -237,6 +259,7 @@ class SiteNet:
     senders: dict[str, str] = attrs.Factory(dict)
 
     def place(self, name: str) -> Place:
+        """The place named ``name``; raises ``KeyError`` if the net has none."""
         for p in self.places:
             if p.name == name:
                 return p
@@ -262,10 +285,12 @@ class PreparedPipeline:
 
     @property
     def sites(self) -> tuple[str, ...]:
+        """The participating sites (those with a net), sorted."""
         return tuple(sorted(self.nets))
 
     @property
     def yield_places(self) -> tuple[str, ...]:
+        """The places the pipeline yields results to (the homesite's yields), sorted."""
         net = self.nets.get(self.homesite)
         if net is None:
             return ()

@@ -84,6 +84,8 @@ CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
 
 @attrs.frozen
 class Compare:
+    """The condition ``left op right`` on two values."""
+
     op: CompareOp
     left: Value
     right: Value
@@ -91,16 +93,22 @@ class Compare:
 
 @attrs.frozen
 class Truthy:
+    """The condition that a value is truthy (``If(node)``)."""
+
     value: Value
 
 
 @attrs.frozen
 class Not:
+    """The negation of a condition."""
+
     item: Cond
 
 
 @attrs.frozen
 class BoolOp:
+    """``and`` or ``or`` of several conditions."""
+
     op: Literal["and", "or"]
     items: tuple[Cond, ...]
 
@@ -206,6 +214,7 @@ def cond_values(cond: Cond) -> list[Value]:
 
 
 def value_refs(values: list[Value]) -> list[str]:
+    """The ids of the nodes that ``values`` reference directly (``Ref`` values), in order."""
     return [v.node for v in values if isinstance(v, Ref)]
 
 
