@@ -163,7 +163,7 @@ class Const:
 
 @attrs.frozen
 class FromSecrets:
-    """A binding fed by the secret ``from-secrets`` from the site's vault, optionally exposed as a parameter."""
+    """A binding fed by the secret ``from-secrets`` of the site's vault, optionally exposed as a parameter."""
 
     from_secrets: str = _field("from-secrets")
     expose_as: ExposeAs | None = _field("expose-as", default=None)
@@ -295,7 +295,7 @@ class CacheConfig:
 
 @attrs.frozen
 class SitePolicy:
-    """A site's ``policy`` (DFM): ``resident`` lists the operations whose outputs must never leave the site."""
+    """A site's ``policy`` (DFM): ``resident`` operations' outputs must never leave the site."""
 
     # operations whose outputs must never leave this site (data residency)
     resident: list[str] = attrs.Factory(list)
