@@ -51,12 +51,16 @@ class EmitterChoice(click.ParamType):
     name = "format"
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        """The help's metavar: the installed pipeline emitters as ``[a|b|...]``, or ``FORMAT`` if the registry
+        cannot be read.
+        """
         try:
             return "[" + "|".join(pipeline_emitters()) + "]"
         except DfmError:
             return "FORMAT"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """``value`` if it names an installed pipeline emitter; otherwise fail with the known names."""
         known = pipeline_emitters()
         if value in known:
             return str(value)
@@ -65,6 +69,7 @@ class EmitterChoice(click.ParamType):
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[CompletionItem]:
+        """Shell completions: the installed pipeline emitters starting with ``incomplete``."""
         return [CompletionItem(name) for name in pipeline_emitters() if name.startswith(incomplete)]
 
 

@@ -119,6 +119,9 @@ def transfer_matrices(
 
 
 def unknown_pair_message(a: str, b: str) -> str:
+    """The warning for a transfer from site ``a`` to ``b`` without a declared ``send_cost``: the default it is
+    estimated with, and how to declare one.
+    """
     return (
         f"no send_cost from site '{a}' to site '{b}': transfers from {a} to {b} are estimated "
         f"with the default of {UNKNOWN_SEND_FIXED_TIME:g} s + bytes / {UNKNOWN_SEND_BANDWIDTH:g} bytes/s "

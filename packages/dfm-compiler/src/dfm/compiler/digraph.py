@@ -96,6 +96,7 @@ class DataflowGraph:
     # -- building ---------------------------------------------------------------------------
 
     def add_node(self, node: str, **attrs: Any) -> None:
+        """Add ``node`` with ``attrs``; a node already there keeps its edges and gets ``attrs`` merged in."""
         data = self._nodes.get(node)
         if data is None:
             self._nodes[node] = dict(attrs)
@@ -105,6 +106,9 @@ class DataflowGraph:
             data.update(attrs)
 
     def add_edge(self, u: str, v: str, **attrs: Any) -> None:
+        """Add the edge ``u -> v`` with ``attrs`` (adding missing nodes); an existing edge gets ``attrs``
+        merged in.
+        """
         for node in (u, v):
             if node not in self._nodes:
                 self.add_node(node)
@@ -117,31 +121,44 @@ class DataflowGraph:
 
     @property
     def nodes(self) -> _NodeView:
+        """The nodes in insertion order; ``nodes[n]`` is a node's attribute dict, ``nodes(data=...)`` lists
+        them as networkx does.
+        """
         return _NodeView(self._nodes)
 
     @property
     def edges(self) -> _EdgeView:
+        """The edges ``(u, v)`` in insertion order; ``edges[u, v]`` is an edge's attribute dict,
+        ``edges(data=...)`` lists them as networkx does.
+        """
         return _EdgeView(self._succ)
 
     def has_node(self, node: str) -> bool:
+        """Whether ``node`` is in the graph."""
         return node in self._nodes
 
     def has_edge(self, u: str, v: str) -> bool:
+        """Whether the edge ``u -> v`` is in the graph."""
         return u in self._succ and v in self._succ[u]
 
     def successors(self, node: str) -> Iterator[str]:
+        """The nodes ``node`` has an edge to; raises ``KeyError`` for an unknown node."""
         return iter(self._succ[node])
 
     def predecessors(self, node: str) -> Iterator[str]:
+        """The nodes with an edge to ``node``; raises ``KeyError`` for an unknown node."""
         return iter(self._pred[node])
 
     def number_of_nodes(self) -> int:
+        """How many nodes the graph has."""
         return len(self._nodes)
 
     def number_of_edges(self) -> int:
+        """How many edges the graph has."""
         return sum(len(targets) for targets in self._succ.values())
 
     def is_directed(self) -> bool:
+        """Always True (networkx's interface)."""
         return True
 
     def __iter__(self) -> Iterator[str]:

@@ -111,6 +111,7 @@ def _stmt_label(stmt: ir.Statement) -> str:
 
 
 def node_label(node: AnalyzedNode) -> str:
+    """A node's label in messages: its id and what it is (``n3 (stats.Add)``, ``n5 (item of ForEach n4)``)."""
     if node.kind == "item":
         assert isinstance(node.stmt, ir.ForEach)
         return f"{node.id} (item of ForEach {node.stmt.id})"

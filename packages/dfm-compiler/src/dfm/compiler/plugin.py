@@ -14,6 +14,7 @@ from dfm.kernel import CliCommandEntry, EmitterEntry, EmitterOption, PlacementSt
 
 @hookimpl
 def dfm_placement_strategies() -> Iterator[PlacementStrategyEntry]:
+    """The placement strategies: ``auto`` (the default), ``greedy`` and ``optimal``."""
     yield PlacementStrategyEntry(
         "auto",
         "dfm.compiler.placement.auto:auto",
@@ -33,6 +34,9 @@ def dfm_placement_strategies() -> Iterator[PlacementStrategyEntry]:
 
 @hookimpl
 def dfm_emitters() -> Iterator[EmitterEntry]:
+    """The emitters: ``text``, ``dot`` and, when Graphviz's ``dot`` is installed, ``svg`` and ``png``;
+    ``python-api`` for federations.
+    """
     yield EmitterEntry(
         "text",
         "dfm.compiler.emitters.text:emit",

@@ -13,6 +13,10 @@ from dfm.kernel.ir.net import PreparedPipeline
 
 @attrs.frozen
 class NodeView:
+    """One node of the picture: its id, kind, what it is, its label and name, its site and the sites it could
+    run at.
+    """
+
     id: str
     kind: str
     what: str  # operation, "Yield 'place'", "ForEach", "item", "If"
@@ -30,6 +34,10 @@ class NodeView:
 
 @attrs.frozen
 class EdgeView:
+    """One edge of the picture: a ``data``, ``item`` or ``control`` dependency, with its estimated bytes and
+    costs.
+    """
+
     src: str
     dst: str
     kind: str  # data | item | control
@@ -39,6 +47,9 @@ class EdgeView:
 
     @property
     def cost(self) -> float | None:
+        """The estimated cost of the transfer (bytes times the per-byte cost, plus the per-transfer cost), or
+        None if not known.
+        """
         if self.nbytes is None or self.link_cost is None:
             return None
         return self.nbytes * self.link_cost + self.transfer_cost
@@ -46,6 +57,8 @@ class EdgeView:
 
 @attrs.frozen
 class PipelineView:
+    """A placed pipeline as the emitters show it: its sites, nodes and edges, and the palette of site colours."""
+
     name: str
     federation: str
     homesite: str
@@ -59,10 +72,12 @@ class PipelineView:
     palette_sites: tuple[str, ...] = ()
 
     def color_index(self, site: str) -> int:
+        """The position of ``site`` in the palette (a site not in it gets the next free index)."""
         known = self.palette_sites or tuple(sorted({*self.sites, *(n.site for n in self.nodes)}))
         return known.index(site) if site in known else len(known)
 
     def crossing(self) -> list[EdgeView]:
+        """The edges between nodes placed at different sites."""
         site = {n.id: n.site for n in self.nodes}
         return [e for e in self.edges if site[e.src] != site[e.dst]]
 
@@ -88,6 +103,9 @@ def _name(labels: dict[str, str], stmt: ir.Statement, node_id: str) -> str | Non
 
 
 def view(prepared: PreparedPipeline, federation: Federation | None = None) -> PipelineView:
+    """What the emitters show of ``prepared``; with the ``federation``, also candidate sites, residency and
+    transfer costs.
+    """
     nodes = analyze(prepared.pipeline)
     graph = build_graph(federation, prepared.pipeline) if federation is not None else None
     problem = (

@@ -57,6 +57,7 @@ def quote(text: str) -> str:
 
 
 def site_color(v: PipelineView, site: str) -> str:
+    """The colour of ``site`` in the picture ``v`` (its palette position, cycling through ``SITE_COLORS``)."""
     return SITE_COLORS[v.color_index(site) % len(SITE_COLORS)]
 
 

@@ -38,8 +38,14 @@ def render(dot_text: str, fmt: str) -> bytes:
 
 
 def emit_svg(prepared: PreparedPipeline, federation: Federation | None = None) -> bytes:
+    """The placed pipeline as an SVG picture, rendered by Graphviz from the DOT emitter's output; raises
+    ``RenderError`` if that fails.
+    """
     return render(dot.emit(prepared, federation), "svg")
 
 
 def emit_png(prepared: PreparedPipeline, federation: Federation | None = None) -> bytes:
+    """The placed pipeline as a PNG picture, rendered by Graphviz from the DOT emitter's output; raises
+    ``RenderError`` if that fails.
+    """
     return render(dot.emit(prepared, federation), "png")

@@ -202,6 +202,9 @@ class Component:
         return all(x[a] != rs or s == rs for a, rs in self.res_in[k])
 
     def feasible(self, x: Sequence[int]) -> bool:
+        """Whether the complete assignment ``x`` (group -> site index) keeps data residency: a consumer of a
+        producer placed at a resident site is there too.
+        """
         return all(x[a] != s or x[b] == s for a, b, s in self.residency)
 
 
@@ -441,6 +444,7 @@ Method = Callable[[Component], Assignment]
 
 
 def prepare(problem: PlacementProblem) -> Prepared:
+    """Prepare ``problem`` for the strategies: fixed groups plus independent components (a :class:`Prepared`)."""
     return Prepared(problem)
 
 

@@ -82,9 +82,13 @@ class PlacementProblem:
     diagnostics: tuple[str, ...] = ()  # warnings about the estimates, reported once per compilation
 
     def link_cost(self, a: str, b: str) -> float:
+        """The cost per byte of sending from site ``a`` to site ``b`` (0 for the same site)."""
         return 0.0 if a == b else self.link_costs[a][b]
 
     def transfer_cost(self, a: str, b: str) -> float:
+        """The fixed cost of each transfer from site ``a`` to site ``b`` (0 for the same site or without per-
+        transfer costs).
+        """
         if a == b or self.transfer_costs is None:
             return 0.0
         return self.transfer_costs[a][b]
@@ -95,6 +99,7 @@ class PlacementProblem:
         return bool(self.compute_costs) or self.transfer_costs is not None
 
     def label(self, node: str) -> str:
+        """How messages name ``node`` (its label, else its id)."""
         return self.labels.get(node, node)
 
     def cost(self, placement: Mapping[str, str]) -> float:
