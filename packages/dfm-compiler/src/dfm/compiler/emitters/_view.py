@@ -57,7 +57,9 @@ class EdgeView:
 
 @attrs.frozen
 class PipelineView:
-    """A placed pipeline as the emitters show it: its sites, nodes and edges, and the palette of site colours."""
+    """A placed pipeline as the emitters show it: its sites, nodes and edges, and the palette of site
+    colours.
+    """
 
     name: str
     federation: str

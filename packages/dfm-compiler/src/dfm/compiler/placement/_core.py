@@ -444,7 +444,9 @@ Method = Callable[[Component], Assignment]
 
 
 def prepare(problem: PlacementProblem) -> Prepared:
-    """Prepare ``problem`` for the strategies: fixed groups plus independent components (a :class:`Prepared`)."""
+    """Prepare ``problem`` for the strategies: fixed groups plus independent components (a
+    :class:`Prepared`).
+    """
     return Prepared(problem)
 
 
