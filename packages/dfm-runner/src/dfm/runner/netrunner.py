@@ -179,6 +179,7 @@ class NetRunner:
     # -- events --------------------------------------------------------------------
 
     def start(self, params: dict[str, list[Any]]) -> None:
+        """Start the job: store its parameters (a value per frame) and fire every transition that can."""
         for name, values in params.items():
             for i, value in enumerate(values):
                 self.tokens[f"p:{name}"][(i,)] = value
@@ -205,11 +206,17 @@ class NetRunner:
         self._check_done()
 
     def on_credit(self, allowed: int) -> None:
+        """The application now accepts ``allowed`` results in all: raise the limit and resume paused
+        streams.
+        """
         if self.allowed is None or allowed > self.allowed:
             self.allowed = allowed
             self._wake_streams()
 
     def on_token(self, place: str, frame: Frame, value: Any) -> None:
+        """A token for ``place`` in ``frame`` arrived (or was produced here): store it and fire what it
+        enables.
+        """
         self.tokens[place][frame] = value
         for t in self.c.consumers.get(place, ()):
             for f in self._frames(t, frame):
@@ -217,6 +224,9 @@ class NetRunner:
         self._check_done()
 
     def on_loop(self, loop: str, frame: Frame, count: int) -> None:
+        """The ForEach ``loop`` has ``count`` items in ``frame``: record it and wake the transitions it
+        concerns.
+        """
         key = (loop, frame)
         if self.loops.setdefault(key, count) != count:
             self.loops[key] = count
@@ -226,6 +236,7 @@ class NetRunner:
         self._wake_scope(loop, frame, max_depth=len(frame))
 
     def on_branch(self, cond: str, frame: Frame, branch: bool) -> None:
+        """The If ``cond`` took ``branch`` in ``frame``: record it and wake the transitions it concerns."""
         key = (cond, frame)
         if self.branches.setdefault(key, branch) != branch:
             self.branches[key] = branch
@@ -566,6 +577,9 @@ class NetRunner:
             self._release_acks()
 
     def on_stream_end(self, place: str, frame: Frame, count: int) -> None:
+        """The stream at ``place`` for ``frame`` ended after ``count`` items; raises ``ValueError`` if
+        that does not match what arrived.
+        """
         if self.finished:
             return
         key = (place, frame)
@@ -593,6 +607,9 @@ class NetRunner:
         self._check_done()
 
     def on_stream_ack(self, place: str, frame: Frame, site: str, count: int) -> None:
+        """``site`` has taken ``count`` items of the stream at ``place`` for ``frame``: resume the stream
+        if it was waiting.
+        """
         stream = self.streams.get((place, frame))
         if stream is not None and count > stream.acked.get(site, 0):
             stream.acked[site] = min(count, stream.forwarded.get(site, 0))
@@ -624,6 +641,7 @@ class NetRunner:
             self.site.forget(self.job)
 
     def cancel(self) -> None:
+        """Stop the job here: mark it finished and cancel its running calls."""
         self.finished = True
         for task in list(self.running):
             task.cancel()

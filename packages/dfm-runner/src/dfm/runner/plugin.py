@@ -9,6 +9,7 @@ from dfm.kernel import CliCommandEntry, TransportEntry, hookimpl
 
 @hookimpl
 def dfm_transports() -> Iterator[TransportEntry]:
+    """The transports: inproc (the default) and process."""
     yield TransportEntry(
         "inproc",
         "dfm.runner.transports.inproc:InprocTransport",
@@ -23,6 +24,7 @@ def dfm_transports() -> Iterator[TransportEntry]:
 
 @hookimpl(optionalhook=True)
 def dfm_cli_commands() -> Iterator[CliCommandEntry]:
+    """dfm fed submit (the hook's spec is dfm-cli's, hence optional)."""
     yield CliCommandEntry(
         "submit", "dfm.runner.cli:submit", summary="Run a pipeline or a script on a federation.", parent="fed"
     )

@@ -62,6 +62,7 @@ class Display:
         self._last = 0.0
 
     def update(self, force: bool = False) -> None:
+        """Redraw the display, at most once per INTERVAL unless force; display errors are ignored."""
         now = time.monotonic()
         if force or now - self._last >= INTERVAL:
             self._last = now

@@ -162,6 +162,8 @@ class NetRefused(DfmError):
 
 
 class AdapterFailed(DfmError):
+    """An adapter, provider or site class cannot be loaded or instantiated."""
+
     pass
 
 
@@ -228,6 +230,9 @@ class SiteRuntime:
     # -- plumbing ----------------------------------------------------------------------
 
     def send(self, site: str, msg: Any) -> None:
+        """Send ``msg`` to ``site`` (to itself on the event loop); secrets are scrubbed from tokens, and a
+        send the transport refuses fails the job.
+        """
         if site == self.name:
             self.loop.call_soon(self.handle, msg, self.name)
             return
@@ -239,6 +244,9 @@ class SiteRuntime:
             self.fail(msg.job, f"site '{self.name}' cannot send to '{site}': {exc}")
 
     def to_app(self, msg: Any) -> None:
+        """Send ``msg`` to the application; secrets are scrubbed from results, and a result the transport
+        refuses fails the job.
+        """
         if type(msg) is Result and self.vault.seen:
             msg.value = self.vault.scrub_value(msg.value)
         try:
@@ -249,9 +257,11 @@ class SiteRuntime:
             self.fail(msg.job, f"site '{self.name}' cannot send a result to the application: {exc}")
 
     def defer(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` soon on the site's event loop."""
         self.loop.call_soon(fn)
 
     def fail(self, job: str, message: str) -> None:
+        """Fail ``job`` here: cancel it, forget it and report ``message`` (scrubbed) to the application."""
         runner = self.jobs.get(job)
         if runner is not None:
             runner.cancel()
@@ -259,6 +269,7 @@ class SiteRuntime:
         self.to_app(SiteFailed(job, self.name, self.vault.scrub(message)))
 
     def forget(self, job: str) -> None:
+        """Drop ``job`` and its pending messages, and remember it as ended so late messages are dropped."""
         self.jobs.pop(job, None)
         self.pending_count -= len(self.pending.pop(job, ()))
         self.ended[job] = None
@@ -266,6 +277,7 @@ class SiteRuntime:
             self.ended.popitem(last=False)
 
     def close(self) -> None:
+        """Cancel every running job and shut the worker pool down."""
         for runner in list(self.jobs.values()):
             runner.cancel()
         self.jobs.clear()
@@ -756,6 +768,9 @@ class SiteRuntime:
     # -- adapters ---------------------------------------------------------------------------
 
     def adapter(self, operation: str, provider: str | None) -> BoundAdapter:
+        """The bound adapter for ``operation`` (from ``provider``, or the one the site offers), created on
+        first use.
+        """
         key = (operation, provider)
         bound = self.adapters.get(key)
         if bound is None:
@@ -794,6 +809,9 @@ class SiteRuntime:
         return self._site_object
 
     def provider_context(self, name: str) -> ProviderContext:
+        """What adapters get as ``provider``: the provider's context, with its custom ``impl`` instance if
+        any (made on first use).
+        """
         found = self._providers.get(name)
         if found is None:
             spec = self.federation.sites[self.name].providers[name]
@@ -930,6 +948,7 @@ class SiteRuntime:
         return False, None
 
     def call_adapter(self, job: str, t: CallT, args: dict[str, Any]) -> asyncio.Task[Any]:
+        """Start the adapter call of transition ``t`` with ``args`` as a task on the site's loop."""
         return self.loop.create_task(self._invoke(t, args), name=f"{job}:{t.id}")
 
     async def _invoke(self, t: CallT, args: dict[str, Any]) -> Any:
@@ -963,6 +982,7 @@ class SiteRuntime:
         return call.result()
 
     def describe_failure(self, t: CallT, error: BaseException) -> str:
+        """The message for a failed call of ``t``: site, operation, node and error, with secrets scrubbed."""
         where = f"site '{self.name}', operation '{t.operation}' (node {t.node})"
         if isinstance(error, DfmError):
             return self.vault.scrub(f"{where}: {error}")

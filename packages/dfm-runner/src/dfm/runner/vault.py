@@ -114,6 +114,9 @@ class Vault:
         return value
 
     def get(self, key: str) -> Any:
+        """The secret key: from the custom secrets_vault, else the environment, else the secrets file;
+        raises SecretNotFound naming where it looked.
+        """
         if self._custom is not None:
             value = self._from_custom(key)
             if value is not None:

@@ -66,6 +66,9 @@ class WorkerPool(Executor):
         return len(self._running)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run fn(*args, **kwargs) on a worker thread (starting one if none is idle); raises RuntimeError
+        once shut down.
+        """
         with self._lock:
             if self._shutdown:
                 raise RuntimeError(f"worker pool {self.name} is shut down")

@@ -46,9 +46,16 @@ _IMMUTABLE_SCALARS = frozenset({int, float, str, bool, type(None)})  # the codec
 
 
 class InprocTransport(Transport):
+    """The ``inproc`` transport: every site a :class:`~dfm.runner.site.SiteRuntime` in the session's
+    process and event loop (see the module docstring).
+    """
+
     name = "inproc"
 
     async def start(self) -> None:
+        """Create a site runtime for every site of the federation (options ``trusted``, ``shuffle_seed``,
+        ``workers``).
+        """
         self.sites: dict[str, SiteRuntime] = {}
         self._outbox: deque[tuple[Handler, Any, str]] = deque()
         self._codec: Codec | None = None if self.options.get("trusted") else codec_for(self.federation)
@@ -124,8 +131,10 @@ class InprocTransport(Transport):
         self._post(source, APP, self.deliver, msg)
 
     def send(self, site: str, msg: Any) -> None:
+        """Queue ``msg`` from the application to ``site``, through the codec unless ``trusted``."""
         self._post(APP, site, self.sites[site].handle, msg)
 
     async def stop(self) -> None:
+        """Close every site runtime."""
         for site in self.sites.values():
             site.close()

@@ -72,9 +72,11 @@ class Layout:
         self.slots[APP] = "app"
 
     def socket(self, who: str) -> Path:
+        """The Unix socket ``who`` (a site, or the application) listens on."""
         return self.root / f"{self.slots[who]}.sock"
 
     def log(self, site: str) -> Path:
+        """The log file of ``site``'s process."""
         return self.root / f"{self.slots[site]}.log"
 
     def inbox(self, receiver: str, sender: str) -> Path:
@@ -100,9 +102,14 @@ def check_hello(line: bytes, keys: dict[str, str]) -> str | None:
 
 
 class ProcessTransport(Transport):
+    """The ``process`` transport: one OS process per site on this machine (see the module docstring)."""
+
     name = "process"
 
     async def start(self) -> None:
+        """Spawn a process per site and connect to each; raises ``TransportError`` (with the sites' last
+        log lines) if they do not start in ``start_timeout`` seconds.
+        """
         self._liveness_options()
         self.codec = codec_for(self.federation)
         self.dir = Path(tempfile.mkdtemp(prefix="dfm-proc-", dir=shm_root()))
@@ -225,6 +232,7 @@ class ProcessTransport(Transport):
             writer.close()
 
     def send(self, site: str, msg: Any) -> None:
+        """Write ``msg`` to ``site``'s connection; with no connection, report the site lost."""
         writer = self.writers.get(site)
         if writer is None or writer.is_closing():
             self.loop.call_soon(self.deliver, SiteLost(site, "no connection to its process"), APP)
@@ -284,6 +292,7 @@ class ProcessTransport(Transport):
                 self.deliver(SiteLost(site, reason), APP)
 
     async def stop(self) -> None:
+        """Close the connections and stop every site process (SIGTERM, then SIGKILL after 5 seconds)."""
         self.stopping = True
         for writer in self.writers.values():
             writer.close()

@@ -37,6 +37,8 @@ log = logging.getLogger("dfm.runner.site_main")
 
 
 class SiteProcess:
+    """One site's process, started by the ``process`` transport: a site runtime behind a Unix socket."""
+
     def __init__(
         self,
         index: int,
@@ -59,6 +61,9 @@ class SiteProcess:
         self.done = asyncio.Event()
 
     async def run(self) -> None:
+        """Run the site until SIGTERM, SIGINT or the application's connection closes: listen, connect to
+        the application, send heartbeats.
+        """
         loop = asyncio.get_running_loop()
         self.runtime = SiteRuntime(
             self.federation,
@@ -81,6 +86,9 @@ class SiteProcess:
         self.runtime.close()
 
     async def on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one incoming connection: check its hello, then hand each decoded message to the runtime
+        (refusing bad frames).
+        """
         peer = check_hello(await reader.readline(), self.keys)
         if peer is None:
             writer.close()
@@ -117,9 +125,11 @@ class SiteProcess:
             await asyncio.sleep(self.heartbeat_every)
 
     def to_app(self, msg: Any) -> None:
+        """Send ``msg`` to the application."""
         write_frame(self.app, encode_frame(msg, self.codec, self.layout.inbox(APP, self.site)))
 
     def send(self, site: str, msg: Any) -> None:
+        """Send ``msg`` to ``site``, connecting to it on first use (messages wait until connected)."""
         frame = encode_frame(msg, self.codec, self.layout.inbox(site, self.site))
         writer = self.peers.get(site)
         if writer is not None:
@@ -132,6 +142,7 @@ class SiteProcess:
             self.queued[site].append(frame)
 
     async def connect(self, site: str) -> None:
+        """Connect to ``site``, say hello and write the messages queued for it."""
         _, writer = await asyncio.open_unix_connection(str(self.layout.socket(site)))
         writer.write(f"{self.site} {self.keys[site]}\n".encode())
         for frame in self.queued.pop(site):
@@ -140,6 +151,9 @@ class SiteProcess:
 
 
 def main() -> None:
+    """The site process's entry point: arguments on the command line, the pair keys as one JSON line on
+    stdin.
+    """
     parser = argparse.ArgumentParser(description="DFM site process (started by the process transport)")
     parser.add_argument("--site-index", required=True, type=int)
     parser.add_argument("--config", required=True, type=Path)

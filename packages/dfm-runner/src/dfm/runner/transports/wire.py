@@ -272,6 +272,7 @@ HEARTBEAT = _PREFIX.pack(0, 0)
 
 
 def is_heartbeat(head: bytes) -> bool:
+    """Whether a frame with header head is a heartbeat (its header is empty)."""
     return not head
 
 
