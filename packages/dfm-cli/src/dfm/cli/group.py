@@ -252,6 +252,7 @@ class BrokenCommand(click.Command):
         self.broken = broken
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Print why the command is unavailable (with details under ``--verbose``) and exit with status 1."""
         if _verbose(ctx) and self.broken.detail:
             click.echo(self.broken.detail.rstrip(), err=True)
         click.echo(self.broken.message, err=True)
@@ -276,12 +277,16 @@ class DfmGroup(click.Group):
         return self.name or ""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """The group's own commands plus those the plugins mount here (unavailable ones included), sorted."""
         table = listing()
         path = self._path()
         names = set(super().list_commands(ctx)) | set(table.children(path)) | set(table.broken_children(path))
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The group's own command ``cmd_name``, else a plugin's (imported now), a stand-in for an
+        unavailable one, or None.
+        """
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
@@ -298,6 +303,9 @@ class DfmGroup(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Like click's, but an unknown command's error says which distribution provides it, or the
+        nearest name.
+        """
         name = args[0] if args else ""
         if (
             name
@@ -310,6 +318,7 @@ class DfmGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands in sections: the group's own, those of each plugin, then the unavailable ones."""
         table = listing()
         path = self._path()
         sections: dict[str, list[tuple[str, str]]] = defaultdict(list)

@@ -56,9 +56,11 @@ class CachedListing:
         self.commands = commands
 
     def children(self, path: str) -> dict[str, ListedCommand]:
+        """The cached commands mounted at the command path ``path``, by name."""
         return {c.name: c for c in self.commands if (c.parent or "") == path}
 
     def broken_children(self, path: str) -> dict[str, Any]:
+        """Always empty: only healthy command tables are cached."""
         return {}  # only healthy tables are stored
 
 

@@ -57,6 +57,9 @@ class DfmCli(DfmGroup):
     verbose = False
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; Ctrl-C prints ``dfm: interrupted`` (the traceback under ``--verbose``) and
+        exits with status 130.
+        """
         # Handled here, inside click's own handling, which would print a blank line and "Aborted!".
         try:
             return super().invoke(ctx)
@@ -77,6 +80,12 @@ class DfmCli(DfmGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        """Run ``dfm`` with ``args`` (default: ``sys.argv[1:]``).
+
+        In standalone mode a ``DfmError`` prints its message and any other error one line (the
+        traceback under ``--verbose``), exiting with status 1; ``dfm``, ``dfm --help`` and
+        ``dfm -h`` may be served from the cached command listing.
+        """
         argv = sys.argv[1:] if args is None else list(args)
         # `dfm`, `dfm --help`, `dfm -h` only list commands: a cached listing may serve them
         reset_command_table(help_only=argv in ([], ["--help"], ["-h"]))

@@ -14,6 +14,9 @@ from dfm.kernel.records import CliCommandEntry
 
 @hookimpl(optionalhook=True)
 def dfm_cli_commands() -> Iterator[CliCommandEntry]:
+    """dfm-cli's own commands: ``plugins``, ``adapters``, ``fed`` and its subcommands, ``adapter``,
+    ``completion``, ...
+    """
     yield CliCommandEntry(
         "plugins", "dfm.cli.commands.plugins:plugins", summary="Inspect installed DFM plugins."
     )

@@ -190,9 +190,13 @@ class GenGroup(DfmGroup):
             return {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """The group's own commands plus every installed federation emitter, sorted."""
         return sorted(set(super().list_commands(ctx)) | set(self._emitters()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The group's own command ``cmd_name``, else the command of the federation emitter so named, else
+        None.
+        """
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
@@ -200,6 +204,7 @@ class GenGroup(DfmGroup):
         return emitter_command(entry) if entry is not None else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the group's own commands, then the other emitters in one section per plugin."""
         super().format_commands(ctx, formatter)
         taken = set(super().list_commands(ctx))
         by_source: dict[str, list[tuple[str, str]]] = {}
