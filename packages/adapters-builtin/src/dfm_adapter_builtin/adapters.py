@@ -49,6 +49,7 @@ class Identity(_Adapter):
     name = "builtin.Identity"
 
     def body(self, value: Any) -> Any:
+        """Return ``value`` unchanged."""
         return value
 
 
@@ -58,6 +59,7 @@ class Const(_Adapter):
     name = "builtin.Const"
 
     def body(self, value: Any = None) -> Any:
+        """Return the bound ``value`` (None if unbound)."""
         return value
 
 
@@ -70,6 +72,9 @@ class Echo(_Adapter):
     name = "builtin.Echo"
 
     def body(self, value: Any = None) -> dict[str, Any]:
+        """Return ``{"site": ..., "provider": ..., "value": value}``: the names of the site and provider
+        (or None).
+        """
         provider = getattr(self.provider, "name", None)
         return {"site": getattr(self.site, "name", None), "provider": provider, "value": value}
 
@@ -80,6 +85,9 @@ class Flatten(_Adapter):
     name = "builtin.Flatten"
 
     def body(self, items: Any) -> list[Any]:
+        """Return one list of the items of ``items``, with list and tuple items spliced in; raises
+        ``BuiltinError`` if ``items`` is not a list.
+        """
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise BuiltinError(f"{self.name}: items must be a list, got {type(items).__name__}")
         out: list[Any] = []
@@ -102,6 +110,9 @@ class MapFields(_Adapter):
     name = "builtin.MapFields"
 
     def body(self, rows: Any, fields: Any, strict: bool = True, default: Any = None) -> list[dict[str, Any]]:
+        """Return the ``rows`` with only the ``fields`` kept (and renamed); raises ``BuiltinError`` on bad
+        arguments or, when ``strict``, a missing field.
+        """
         if isinstance(fields, Mapping):
             mapping = {str(old): str(new) for old, new in fields.items()}
         elif isinstance(fields, (list, tuple)) and all(isinstance(f, str) for f in fields):
@@ -180,6 +191,9 @@ class Histogram(_Adapter):
     def body(
         self, data: Any, edges: list[float], field: str | None = None, by: str | None = None
     ) -> dict[str, Any]:
+        """Return the partial histogram of ``data`` (of ``field``, per ``by`` group if given) over the bin
+        ``edges``.
+        """
         return aggregates.partial("histogram", data, field=field, by=by, edges=edges, who=self.name)
 
 
@@ -189,6 +203,7 @@ class Merge(_Adapter):
     name = "builtin.Merge"
 
     def body(self, left: Any, right: Any) -> dict[str, Any]:
+        """Return the partial merging ``left`` and ``right``."""
         return aggregates.merge(left, right, who=self.name)
 
 
@@ -198,6 +213,7 @@ class Finalize(_Adapter):
     name = "builtin.Finalize"
 
     def body(self, partial: Any) -> Any:
+        """Return the final value of ``partial``."""
         return aggregates.finalize(partial, who=self.name)
 
 
@@ -207,4 +223,5 @@ class Combine(_Adapter):
     name = "builtin.Combine"
 
     def body(self, partials: Any) -> Any:
+        """Return the final value of the list ``partials`` merged together."""
         return aggregates.combine(partials, who=self.name)

@@ -31,5 +31,6 @@ ADAPTERS = (
 
 @hookimpl
 def dfm_adapters() -> Iterator[AdapterEntry]:
+    """The ``builtin.*`` adapters, one record per entry of ``ADAPTERS``."""
     for name, attribute, summary in ADAPTERS:
         yield AdapterEntry(name, f"{_ADAPTERS}:{attribute}", summary=summary)

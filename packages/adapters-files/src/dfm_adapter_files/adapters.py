@@ -188,6 +188,9 @@ class List(_FilesAdapter):
     def body(
         self, path: str = "", pattern: str | None = None, recursive: bool = False, root: str | None = None
     ) -> list[str]:
+        """Return the matching file paths, relative to the root, sorted; raises ``FilesError`` if ``path``
+        is not a folder.
+        """
         fs, full = self.resolve(root, path, allow_root=True)
         _, root_path = self.filesystem(root)
         if not fs.isdir(full):
@@ -209,6 +212,9 @@ class Read(_FilesAdapter):
     def body(
         self, path: str, binary: bool = False, encoding: str = "utf-8", root: str | None = None
     ) -> str | bytes:
+        """Return the file's text, or its bytes if ``binary``; raises ``FilesError`` if there is no such
+        file or it cannot be decoded.
+        """
         fs, full = self.resolve(root, path)
         if not fs.isfile(full):
             raise self.error(f"no file {path!r} under the site's root")
@@ -234,6 +240,9 @@ class Write(_FilesAdapter):
         encoding: str = "utf-8",
         root: str | None = None,
     ) -> dict[str, Any]:
+        """Write ``data`` to ``path`` and return ``{"path": ..., "bytes": ...}``; raises ``FilesError`` if
+        it exists (without ``overwrite``) or ``data`` is not text or bytes.
+        """
         if isinstance(data, str):
             payload = data.encode(encoding)
         elif isinstance(data, (bytes, bytearray, memoryview)):
@@ -286,6 +295,7 @@ class ReadTable(_FilesAdapter):
         convert: bool = True,
         root: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Return the file's rows as dicts; raises ``FilesError`` on a bad argument or a missing file."""
         chosen, sep = self.table_format(path, format, delimiter)
         if columns is not None and not (
             isinstance(columns, (list, tuple)) and all(isinstance(c, str) for c in columns)
@@ -381,6 +391,9 @@ class WriteTable(_FilesAdapter):
         delimiter: str | None = None,
         root: str | None = None,
     ) -> dict[str, Any]:
+        """Write ``rows`` to ``path`` and return ``{"path": ..., "rows": ..., "bytes": ...}``; raises
+        ``FilesError`` on bad rows or an existing file (without ``overwrite``).
+        """
         chosen, sep = self.table_format(path, format, delimiter)
         table = _check_table(self, rows)
         if chosen == "csv":

@@ -22,5 +22,6 @@ ADAPTERS = (
 
 @hookimpl
 def dfm_adapters() -> Iterator[AdapterEntry]:
+    """The ``files.*`` adapters, one record per entry of ``ADAPTERS``."""
     for name, attribute, summary in ADAPTERS:
         yield AdapterEntry(name, f"{_ADAPTERS}:{attribute}", summary=summary)

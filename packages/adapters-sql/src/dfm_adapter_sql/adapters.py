@@ -309,6 +309,9 @@ class Query(_SqlAdapter):
         limit: int | None = None,
         **named: Any,
     ) -> list[dict[str, Any]]:
+        """Return the rows of the named ``query`` as dicts of JSON-compatible values; raises ``SqlError``
+        on a bad argument or a failing query.
+        """
         sql, defaults = self.named_query(query)
         values = self.parameters(query, defaults, params, named)
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
@@ -343,6 +346,9 @@ class Aggregate(_SqlAdapter):
         dsn: str | None = None,
         **named: Any,
     ) -> dict[str, Any]:
+        """Return the partial aggregate ``kind`` of ``column`` over the named ``query`` (per ``by`` group
+        if given); raises ``SqlError`` on a bad argument or a failing query.
+        """
         if kind not in AGGREGATE_KINDS:
             raise self.error(f"unknown aggregate kind {kind!r} (known: {', '.join(AGGREGATE_KINDS)})")
         if column is None and kind != "count":

@@ -13,6 +13,7 @@ from dfm.kernel import AdapterEntry, hookimpl
 # docs-start: records
 @hookimpl
 def dfm_adapters() -> Iterator[AdapterEntry]:
+    """The adapters ``sql.Query`` and ``sql.Aggregate``."""
     yield AdapterEntry(
         "sql.Query",
         "dfm_adapter_sql.adapters:Query",
