@@ -130,6 +130,10 @@ def probe(kit: Path, timeout: float = 5.0, federation: str = "") -> None:
 
 @attrs.define
 class SiteStatus:
+    """The deployment check's view of one site: its FLARE client, whether it is connected, and the
+    versions and config digest its kit pins.
+    """
+
     site: str
     client: str
     connected: bool

@@ -117,6 +117,7 @@ def split(frame: bytes, chunk: int = CHUNK_BYTES) -> list[Item]:
 
 
 def item_size(item: Item) -> int:
+    """The bytes an item carries: a whole frame, or the data of one chunk."""
     return len(item) if isinstance(item, (bytes, bytearray)) else memoryview(item[3]).nbytes
 
 

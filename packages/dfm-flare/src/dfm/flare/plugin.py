@@ -13,6 +13,7 @@ from dfm.kernel import CliCommandEntry, TransportEntry, hookimpl
 
 @hookimpl
 def dfm_transports() -> Iterator[TransportEntry]:
+    """The ``flare`` transport."""
     yield TransportEntry(
         "flare",
         "dfm.flare.transport:FlareTransport",
@@ -22,6 +23,7 @@ def dfm_transports() -> Iterator[TransportEntry]:
 
 @hookimpl(optionalhook=True)
 def dfm_cli_commands() -> Iterator[CliCommandEntry]:
+    """``dfm fed gen provision``, ``docker``, ``compose`` and ``helm``, and ``dfm poc`` and ``dfm deploy``."""
     yield CliCommandEntry(
         "provision",
         "dfm.flare.cli:provision",

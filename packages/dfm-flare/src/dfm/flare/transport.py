@@ -110,11 +110,18 @@ def _quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 class FlareTransport(Transport):
+    """The ``flare`` transport: the sites are the clients of a FLARE deployment, one FLARE job per session
+    (see the module docstring).
+    """
+
     name = "flare"
 
     # -- start ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Connect to the FLARE deployment named by the options and start (or join) the session's job;
+        raises ``TransportError`` if FLARE is missing or unreachable.
+        """
         try:
             require_nvflare()
         except FlareSetupError as exc:
@@ -421,6 +428,9 @@ class FlareTransport(Transport):
     # -- the two threads ----------------------------------------------------------------------------
 
     def send(self, site: str, msg: Any) -> None:
+        """Queue ``msg`` for ``site`` on the sender thread; an unknown or lost site, or a failed job, is
+        reported as ``SiteLost``.
+        """
         if self._failed is not None:
             self.loop.call_soon(self.deliver, SiteLost(site, self._failed), APP)
             return
@@ -601,6 +611,7 @@ class FlareTransport(Transport):
     # -- stop -------------------------------------------------------------------------------------
 
     async def stop(self) -> None:
+        """Stop the FLARE job and the transport's threads, unless the job is kept for the next application."""
         if self._kept:
             return  # the FLARE job runs on for the next application (keep)
         await asyncio.get_running_loop().run_in_executor(None, self._stop_blocking)
