@@ -79,6 +79,9 @@ def admin_name(federation: Federation) -> str:
 
 
 def project_name(federation: Federation) -> str:
+    """The FLARE project name of ``federation``: its name with characters other than ``A-Z a-z 0-9 _ -``
+    as ``_``, at most 63.
+    """
     slug = re.sub(r"[^A-Za-z0-9_-]", "_", federation.name) or "dfm"
     return slug[:63]
 
@@ -134,12 +137,15 @@ class DeploymentState:
 
     @property
     def admin_kit(self) -> Path:
+        """The admin's startup kit folder."""
         return Path(self.prod_dir) / self.admin
 
     def kit(self, participant: str) -> Path:
+        """The startup kit folder of ``participant``."""
         return Path(self.prod_dir) / participant
 
     def save(self, workspace: Path) -> None:
+        """Write the state to ``workspace`` (atomically: a temporary file, then a rename)."""
         path = workspace / STATE_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(attrs.asdict(self), indent=2) + "\n")
@@ -147,6 +153,7 @@ class DeploymentState:
 
     @classmethod
     def load(cls, workspace: Path) -> DeploymentState:
+        """The state saved in ``workspace``; raises ``FlareSetupError`` if it is missing or unreadable."""
         path = workspace / STATE_FILE
         if not path.is_file():
             raise FlareSetupError(f"no FLARE deployment in {workspace} (missing {STATE_FILE})")

@@ -141,6 +141,7 @@ class Deployment:
 
     @property
     def state(self) -> DeploymentState:
+        """The deployment's saved state (read from its workspace on each access)."""
         return DeploymentState.load(self.workspace)
 
     # -- processes ---------------------------------------------------------------------------
@@ -300,6 +301,9 @@ class Deployment:
                 session.close()
 
     def log_tail(self, name: str, lines: int = 3) -> str:
+        """The last ``lines`` lines of the log of process ``name``, joined with `` | `` (``(no log)`` or
+        ``(empty log)`` if none).
+        """
         path = self.workspace / "logs" / f"{name}.log"
         if not path.exists():
             return "(no log)"

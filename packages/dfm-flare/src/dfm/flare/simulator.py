@@ -138,9 +138,13 @@ class Simulator:
     # -- the admin session's part --------------------------------------------------------------
 
     def get_connected_client_list(self) -> list[Any]:
+        """Every site's client, as objects with a ``name`` (all are connected in a simulation)."""
         return [SimpleNamespace(name=client) for client in self.clients]
 
     def submit_job(self, job_folder: str) -> str:
+        """Copy the job folder and start FLARE's simulator on it, every client in its own thread; returns
+        the one job id. Raises ``RuntimeError`` for a second job.
+        """
         if self._proc is not None:
             raise RuntimeError("a simulator runs one job")
         job = self._private / "job" / Path(job_folder).name
@@ -174,6 +178,9 @@ class Simulator:
         return JOB_ID
 
     def get_job_status(self, job_id: str) -> str:
+        """The job's status in FLARE's words: ``SUBMITTED``, ``DISPATCHED``, ``RUNNING``,
+        ``FINISHED:COMPLETED`` or an ``EXECUTION_EXCEPTION`` naming the exit code and log.
+        """
         proc = self._proc
         if proc is None:
             return "SUBMITTED"
@@ -185,9 +192,14 @@ class Simulator:
         return f"FINISHED:EXECUTION_EXCEPTION (the simulator exited with code {rc}; log: {self.log_path})"
 
     def get_job_meta(self, job_id: str) -> dict[str, Any]:
+        """Always empty: a simulated job has no metadata."""
         return {}
 
     def do_app_command(self, job_id: str, topic: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Send the app command ``topic`` with ``data`` to the simulated job over its socket and return
+        its result; raises FLARE's ``JobNotRunning`` or ``NoReply``, or ``RuntimeError`` with the job's
+        error.
+        """
         from nvflare.fuel.flare_api.api_spec import JobNotRunning, NoReply
 
         with self._lock:
@@ -220,9 +232,11 @@ class Simulator:
         return result
 
     def abort_job(self, job_id: str) -> None:
+        """Kill the simulator."""
         self._kill()
 
     def close(self) -> None:
+        """Disconnect, kill the simulator and, in a kept workspace, copy the simulator's log there."""
         with self._lock:
             self._disconnect()
         self._kill()
