@@ -96,6 +96,9 @@ class DfmSiteBuilder(Builder):
         self.storage = storage
 
     def build(self, project: Project, ctx: ProvisionContext) -> None:
+        """Add DFM to every startup kit: the server's descriptor (and storage), and each site's code,
+        runtime module and descriptor; raises ``ValueError`` for a client that is not a site.
+        """
         config = Path(self.config)
         for participant in project.get_all_participants():
             if participant.type not in (ParticipantType.SERVER, ParticipantType.CLIENT):

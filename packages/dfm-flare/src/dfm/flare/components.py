@@ -125,6 +125,7 @@ class Courier:
         self._thread.start()
 
     def put(self, items: list[Any]) -> None:
+        """Queue ``items`` to be sent (by the courier's thread)."""
         with self._cond:
             self._queue.extend(items)
             self._cond.notify()
@@ -141,6 +142,7 @@ class Courier:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop the courier once what is queued was sent; waits up to ``timeout`` seconds for its thread."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -418,6 +420,9 @@ class DfmController(Controller):
     # -- lifecycle -------------------------------------------------------------------------
 
     def start_controller(self, fl_ctx: FLContext) -> None:
+        """Register the app commands and message handlers and start a courier per site; panics if site
+        messages cannot be attributed to their senders.
+        """
         _quiet_reliable_message()
         engine = fl_ctx.get_engine()
         self._engine_ref = engine
@@ -452,6 +457,9 @@ class DfmController(Controller):
         )
 
     def control_flow(self, abort_signal: Signal, fl_ctx: FLContext) -> None:
+        """Run until stopped, aborted or the application is silent for ``app_timeout`` seconds, checking
+        the sites' heartbeats.
+        """
         self._app_seen = time.monotonic()
         while not abort_signal.triggered and not self._stop.is_set():
             self._stop.wait(0.5)
@@ -464,6 +472,7 @@ class DfmController(Controller):
         self.log_info(fl_ctx, "DFM session ended" + (" (aborted)" if abort_signal.triggered else ""))
 
     def stop_controller(self, fl_ctx: FLContext) -> None:
+        """Stop: abort pending sends, close the couriers and the application's socket."""
         self._stop.set()
         self._abort.trigger(True)
         for courier in self._couriers.values():
@@ -479,6 +488,7 @@ class DfmController(Controller):
     def process_result_of_unknown_task(
         self, client: Any, task_name: str, client_task_id: str, result: Shareable, fl_ctx: FLContext
     ) -> None:
+        """Ignored: DFM sends no tasks."""
         pass
 
     # -- sites --------------------------------------------------------------------------------
@@ -753,9 +763,11 @@ class DfmExecutor(Executor):
     def execute(
         self, task_name: str, shareable: Shareable, fl_ctx: FLContext, abort_signal: Signal
     ) -> Shareable:
+        """Answer ``TASK_UNKNOWN``: DFM work arrives as messages, not tasks."""
         return make_reply(ReturnCode.TASK_UNKNOWN)  # DFM work arrives as messages, not tasks
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
+        """Start the site on ``START_RUN``, shut it down on ``END_RUN``."""
         if event_type == EventType.START_RUN:
             self._start(fl_ctx)
         elif event_type == EventType.END_RUN:

@@ -236,7 +236,7 @@ class Simulator:
         self._kill()
 
     def close(self) -> None:
-        """Disconnect, kill the simulator and, in a kept workspace, copy the simulator's log there."""
+        """Disconnect, kill the simulator and, with a workspace the caller gave, copy the log there."""
         with self._lock:
             self._disconnect()
         self._kill()
