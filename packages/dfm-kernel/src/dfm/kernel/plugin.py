@@ -10,6 +10,7 @@ from dfm.kernel.records import CodecEntry
 
 @hookimpl
 def dfm_codecs() -> Iterator[CodecEntry]:
+    """The ``safe`` codec (the default)."""
     yield CodecEntry(
         "safe",
         "dfm.kernel.codecs.safe:SafeCodec",

@@ -35,9 +35,15 @@ class Codec(Protocol):
 
     name: str
 
-    def encode(self, value: Any) -> tuple[Any, list[memoryview | bytes]]: ...
+    def encode(self, value: Any) -> tuple[Any, list[memoryview | bytes]]:
+        """``value`` as a JSON-compatible header and a list of buffers."""
+        ...
 
-    def decode(self, header: Any, buffers: list[Any]) -> Any: ...
+    def decode(self, header: Any, buffers: list[Any]) -> Any:
+        """The value ``encode`` gave ``header`` and ``buffers`` for; raises ``CodecError`` if refused or
+        unreadable.
+        """
+        ...
 
 
 def codec_for(federation: Federation, manager: DfmPluginManager | None = None) -> Codec:

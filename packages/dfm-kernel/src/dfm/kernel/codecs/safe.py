@@ -43,6 +43,7 @@ class TextBuffer:
         self.text = text
 
     def chunks(self, chars: int = 1 << 24) -> Any:
+        """The text as UTF-8 bytes, ``chars`` characters at a time."""
         text = self.text
         for i in range(0, len(text), chars):
             yield text[i : i + chars].encode("utf-8", "surrogatepass")
@@ -257,6 +258,9 @@ class SafeCodec:
         return b"".join(parts)
 
     def loads(self, data: bytes | memoryview) -> Any:
+        """The value of bytes written by ``dumps``; raises ``CodecError`` for a malformed payload or one
+        ``decode`` refuses.
+        """
         view = memoryview(data)
         try:
             head_len = int.from_bytes(view[0:4], "big")

@@ -58,6 +58,7 @@ class Mark(NamedTuple):
 
     @classmethod
     def of(cls, mark: yaml.Mark) -> Mark:
+        """The 1-based position of a PyYAML (0-based) mark."""
         return cls(mark.line + 1, mark.column + 1)
 
 
