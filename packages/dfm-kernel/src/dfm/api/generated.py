@@ -29,7 +29,7 @@ from dfm.api.federation import FederationHandle, OperationCall
 from dfm.api.pipeline import Node
 from dfm.kernel.errors import PipelineError
 
-__all__ = ["JSON_NAME", "ApiSpec", "GeneratedOperation", "to_json"]
+__all__ = ["JSON_NAME", "ApiSpec", "GeneratedOperation", "check_adapters", "to_json"]
 
 JSON_NAME = "dfm.json_name"
 """Field metadata of generated schema classes: the property's name in the JSON Schema."""
@@ -130,3 +130,27 @@ class GeneratedOperation(Node):
                 continue
             call[param] = value if key in ("site", "provider") else to_json(value)
         return cls.__dfm_api__.operation(name)(**call)
+
+
+def check_adapters(operations: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Import every adapter of a generated runtime module's ``OPERATIONS``; the problems found.
+
+    An adapter is a plugin registry name or an import path (``pkg.mod.Cls`` or
+    ``pkg.mod:Cls``), resolved as a site resolves it. Every adapter is tried, so
+    all problems are reported at once.
+    """
+    from dfm.kernel.plugins import get_plugin_manager
+    from dfm.kernel.records import adapter_target, load_target
+
+    registry = get_plugin_manager().registry("adapters")
+    problems = []
+    for name, operation in operations.items():
+        adapter = operation["adapter"]
+        try:
+            if adapter in registry:
+                registry[adapter].load()
+            else:
+                load_target(adapter_target(adapter))
+        except Exception as exc:  # report every adapter, not the first failure
+            problems.append(f"{name}: adapter {adapter}: {type(exc).__name__}: {exc}")
+    return problems

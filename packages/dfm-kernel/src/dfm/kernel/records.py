@@ -48,6 +48,14 @@ def load_target(target: Target) -> Any:
     return obj
 
 
+def adapter_target(ref: str) -> str:
+    """The import string of an adapter given by dotted path: ``pkg.mod.Cls`` -> ``pkg.mod:Cls``.
+
+    A reference already in ``module:attr`` form is returned as it is.
+    """
+    return ref if ":" in ref else ":".join(ref.rsplit(".", 1))
+
+
 def describe_target(target: Target) -> str:
     """A printable form of a target: the import string, or the factory's qualified name."""
     if isinstance(target, str):

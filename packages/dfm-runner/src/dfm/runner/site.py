@@ -63,7 +63,7 @@ from dfm.kernel.ir.pipeline import path_problem
 from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.names import name_problem, shown
 from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
-from dfm.kernel.records import load_target
+from dfm.kernel.records import adapter_target, load_target
 from dfm.runner.messages import (
     APP,
     CONTROL,
@@ -869,7 +869,7 @@ class SiteRuntime:
                     f"adapter '{ref}' comes from {dist}, which this federation's 'plugins:' pins do not list"
                 )
             return entry.load()
-        target = ref if ":" in ref else ":".join(ref.rsplit(".", 1))
+        target = adapter_target(ref)
         # Federation-local adapter packages live beside the config file.
         base = str(self.base_dir)
         if base not in sys.path:

@@ -33,20 +33,7 @@ SECRET_KEYS: Final[tuple[str, ...]] = ()
 
 
 def check() -> list[str]:
-    """Import every adapter this site uses (registry names or dotted paths); the problems."""
-    from dfm.kernel.plugins import get_plugin_manager
-    from dfm.kernel.records import load_target
+    """Import every adapter this site uses (registry names or import paths); the problems."""
+    from dfm.api.generated import check_adapters
 
-    registry = get_plugin_manager().registry("adapters")
-    problems = []
-    for name, operation in OPERATIONS.items():
-        adapter = operation["adapter"]
-        try:
-            if adapter in registry:
-                registry[adapter].load()
-            else:
-                module, _, attr = adapter.rpartition(".")
-                load_target(f"{module}:{attr}")
-        except Exception as exc:  # report every adapter, not the first failure
-            problems.append(f"{name}: adapter {adapter}: {type(exc).__name__}: {exc}")
-    return problems
+    return check_adapters(OPERATIONS)
