@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dfm.api.generated import check_adapters
-from dfm.kernel.records import adapter_target
+from dfm.kernel.records import import_target
 
 
-def test_adapter_target_accepts_both_import_forms():
-    assert adapter_target("pkg.mod.Cls") == "pkg.mod:Cls"
-    assert adapter_target("pkg.mod:Cls") == "pkg.mod:Cls"
-    assert adapter_target("pkg.mod:Outer.Inner") == "pkg.mod:Outer.Inner"
+def test_import_target_accepts_both_import_forms():
+    assert import_target("pkg.mod.Cls") == "pkg.mod:Cls"
+    assert import_target("pkg.mod:Cls") == "pkg.mod:Cls"
+    assert import_target("pkg.mod:Outer.Inner") == "pkg.mod:Outer.Inner"
 
 
 def test_check_adapters_resolves_dotted_and_colon_paths_and_reports_every_problem():

@@ -140,7 +140,7 @@ def check_adapters(operations: Mapping[str, Mapping[str, Any]]) -> list[str]:
     all problems are reported at once.
     """
     from dfm.kernel.plugins import get_plugin_manager
-    from dfm.kernel.records import adapter_target, load_target
+    from dfm.kernel.records import import_target, load_target
 
     registry = get_plugin_manager().registry("adapters")
     problems = []
@@ -150,7 +150,7 @@ def check_adapters(operations: Mapping[str, Mapping[str, Any]]) -> list[str]:
             if adapter in registry:
                 registry[adapter].load()
             else:
-                load_target(adapter_target(adapter))
+                load_target(import_target(adapter))
         except Exception as exc:  # report every adapter, not the first failure
             problems.append(f"{name}: adapter {adapter}: {type(exc).__name__}: {exc}")
     return problems

@@ -48,8 +48,8 @@ def load_target(target: Target) -> Any:
     return obj
 
 
-def adapter_target(ref: str) -> str:
-    """The import string of an adapter given by dotted path: ``pkg.mod.Cls`` -> ``pkg.mod:Cls``.
+def import_target(ref: str) -> str:
+    """The import string of a dotted path: ``pkg.mod.Cls`` -> ``pkg.mod:Cls`` (adapters, site classes).
 
     A reference already in ``module:attr`` form is returned as it is.
     """

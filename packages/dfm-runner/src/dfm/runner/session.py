@@ -280,11 +280,7 @@ class Job:
             except queue.Empty:
                 raise TimeoutError(f"job {self.id}: no result within {timeout} s") from None
             if item is _END:
-                self._queue.put(_END)  # later calls end at once too
-                if self._status is JobStatus.FAILED:
-                    raise JobError(f"job {self.id} failed: {self._error}")
-                if self._status is JobStatus.CANCELLED:
-                    raise JobError(f"job {self.id} was cancelled")
+                self._finish_results()
                 return
             if not (self._callbacks or self._default_callbacks):  # else counted as delivered
                 self._took(1)
@@ -317,12 +313,16 @@ class Job:
                     self._took(len(batch))
                 yield batch
             if item is _END:
-                self._queue.put(_END)  # later calls end at once too
-                if self._status is JobStatus.FAILED:
-                    raise JobError(f"job {self.id} failed: {self._error}")
-                if self._status is JobStatus.CANCELLED:
-                    raise JobError(f"job {self.id} was cancelled")
+                self._finish_results()
                 return
+
+    def _finish_results(self) -> None:
+        """The end of the results: later readers end at once too; raise if the job did not finish."""
+        self._queue.put(_END)
+        if self._status is JobStatus.FAILED:
+            raise JobError(f"job {self.id} failed: {self._error}")
+        if self._status is JobStatus.CANCELLED:
+            raise JobError(f"job {self.id} was cancelled")
 
     @property
     def buffered(self) -> int:

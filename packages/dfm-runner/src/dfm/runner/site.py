@@ -63,7 +63,7 @@ from dfm.kernel.ir.pipeline import path_problem
 from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.names import name_problem, shown
 from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
-from dfm.kernel.records import adapter_target, load_target
+from dfm.kernel.records import import_target, load_target
 from dfm.runner.messages import (
     APP,
     CONTROL,
@@ -847,7 +847,8 @@ class SiteRuntime:
             raise AdapterFailed(f"{what} cannot be created: {exc}") from None
 
     def _load_class(self, path: str, what: str = "class") -> Any:
-        target = path if ":" in path else ":".join(path.rsplit(".", 1))
+        """The class at import path ``path`` (federation-local packages live beside the config file)."""
+        target = import_target(path)
         base = str(self.base_dir)
         if base not in sys.path:
             sys.path.append(base)
@@ -869,15 +870,7 @@ class SiteRuntime:
                     f"adapter '{ref}' comes from {dist}, which this federation's 'plugins:' pins do not list"
                 )
             return entry.load()
-        target = adapter_target(ref)
-        # Federation-local adapter packages live beside the config file.
-        base = str(self.base_dir)
-        if base not in sys.path:
-            sys.path.append(base)
-        try:
-            return load_target(target)
-        except (ImportError, AttributeError) as exc:
-            raise AdapterFailed(f"adapter '{ref}' cannot be loaded: {type(exc).__name__}: {exc}") from None
+        return self._load_class(ref, "adapter")
 
     def bind(self, bound: BoundAdapter, args: dict[str, Any]) -> dict[str, Any]:
         """Apply the interface entry's bindings to the arguments of one call.

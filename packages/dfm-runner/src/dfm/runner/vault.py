@@ -161,10 +161,7 @@ class Vault:
 
     def scrub(self, text: str) -> str:
         """Replace every secret value this vault handed out (in any text form) by ``***``."""
-        for secret in self._forms:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
+        return _replace_all(text, self._forms)
 
     def scrub_value(self, value: Any) -> Any:
         """``value`` with every secret replaced by ``***`` in its strings and bytes (containers walked)."""
@@ -222,11 +219,16 @@ def _remember_globally(forms: set[str]) -> None:
     install_log_scrubber()
 
 
-def _scrub_known(text: str) -> str:
-    for secret in _KNOWN:
+def _replace_all(text: str, forms: list[str]) -> str:
+    """``text`` with each of ``forms`` (longest first) replaced by ``***``."""
+    for secret in forms:
         if secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+def _scrub_known(text: str) -> str:
+    return _replace_all(text, _KNOWN)
 
 
 def install_log_scrubber() -> None:
