@@ -70,6 +70,7 @@ class Layout:
         self.root = root
         self.slots = {site: f"s{i}" for i, site in enumerate(sorted(sites))}
         self.slots[APP] = "app"
+        self._inboxes: dict[tuple[str, str], Path] = {}
 
     def socket(self, who: str) -> Path:
         """The Unix socket ``who`` (a site, or the application) listens on."""
@@ -80,9 +81,16 @@ class Layout:
         return self.root / f"{self.slots[site]}.log"
 
     def inbox(self, receiver: str, sender: str) -> Path:
-        """Where ``sender`` spills large buffers for ``receiver`` (created on first use)."""
-        path = self.root / "inbox" / self.slots[receiver] / self.slots[sender]
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Where ``sender`` spills large buffers for ``receiver`` (created on first use).
+
+        Called for every frame sent: the folder is made once, then remembered.
+        """
+        key = (receiver, sender)
+        path = self._inboxes.get(key)
+        if path is None:
+            path = self.root / "inbox" / self.slots[receiver] / self.slots[sender]
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._inboxes[key] = path
         return path
 
 
