@@ -16,6 +16,7 @@ import importlib.metadata as md
 import importlib.util
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,14 @@ from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import DfmError
 from dfm.kernel.plugins import DfmPluginManager, canonical_name, get_plugin_manager
 
-__all__ = ["project_config", "provision", "site_adapters", "site_local_code", "site_requirements"]
+__all__ = [
+    "project_config",
+    "provision",
+    "site_adapters",
+    "site_local_code",
+    "pinned_requirements",
+    "site_requirements",
+]
 
 
 def site_adapters(federation: Federation, site: str) -> set[str]:
@@ -115,9 +123,15 @@ def site_requirements(
             f"site '{site}': adapter(s) {', '.join(unknown)} are neither registered by an installed plugin "
             f"nor importable from {config_path.parent} or the environment"
         )
+    return pinned_requirements(federation, dists)
+
+
+def pinned_requirements(federation: Federation, dists: Iterable[str]) -> list[str]:
+    """Requirement lines for distributions, sorted: the federation's ``plugins:`` pin of each
+    when given, else the installed version, else the bare name."""
     pins = {canonical_name(k): v for k, v in federation.plugins.items()}
     lines = []
-    for dist in sorted(dists):
+    for dist in sorted({canonical_name(d) for d in dists}):
         if pins.get(dist):
             lines.append(f"{dist}{pins[dist]}")
             continue

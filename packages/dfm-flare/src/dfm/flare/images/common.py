@@ -258,24 +258,6 @@ class Role:
     secret_files: tuple[str, ...] = ()  # secrets files (relative to the config) the site's vault reads
 
 
-def _pinned(federation: Federation, dists: list[str]) -> list[str]:
-    import importlib.metadata as md
-
-    from dfm.kernel.plugins import canonical_name
-
-    pins = {canonical_name(k): v for k, v in federation.plugins.items()}
-    lines = []
-    for dist in sorted({canonical_name(d) for d in dists}):
-        if pins.get(dist):
-            lines.append(f"{dist}{pins[dist]}")
-            continue
-        try:
-            lines.append(f"{dist}=={md.version(dist)}")
-        except md.PackageNotFoundError:
-            lines.append(dist)
-    return lines
-
-
 def site_secret_env(federation: Federation, site: str) -> tuple[list[str], list[str]]:
     """(environment variable names, secrets files) a site's vault reads for its ``from-secrets`` bindings.
 
@@ -305,7 +287,7 @@ def site_secret_env(federation: Federation, site: str) -> tuple[list[str], list[
 
 def roles(federation: Federation, config_path: Path) -> list[Role]:
     """The deployment's roles: server, one client per site (config order), the admin (application)."""
-    from dfm.flare.provision import site_requirements
+    from dfm.flare.provision import pinned_requirements, site_requirements
     from dfm.kernel.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
@@ -314,7 +296,7 @@ def roles(federation: Federation, config_path: Path) -> list[Role]:
             SERVER_NAME,
             "server",
             SERVER_NAME,
-            requirements=tuple(_pinned(federation, list(CORE_DISTRIBUTIONS))),
+            requirements=tuple(pinned_requirements(federation, CORE_DISTRIBUTIONS)),
         )
     ]
     seen = {SERVER_NAME: SERVER_NAME, "admin": "the admin"}
@@ -338,7 +320,11 @@ def roles(federation: Federation, config_path: Path) -> list[Role]:
             )
         )
     app = [*CORE_DISTRIBUTIONS, *APP_DISTRIBUTIONS]
-    out.append(Role("admin", "admin", admin_name(federation), requirements=tuple(_pinned(federation, app))))
+    out.append(
+        Role(
+            "admin", "admin", admin_name(federation), requirements=tuple(pinned_requirements(federation, app))
+        )
+    )
     return out
 
 
