@@ -21,15 +21,11 @@ from nvflare.apis.fl_constant import ReservedKey, ReturnCode
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 
-from dfm.flare.components import (
-    ORIGIN_KEY,
-    RC_REFUSED,
-    DfmController,
-    DfmExecutor,
-    flare_sender,
-    stamp_origins,
-)
+from dfm.flare.controller import DfmController
+from dfm.flare.executor import DfmExecutor
 from dfm.flare.frames import item_to_wire, pack, split
+from dfm.flare.identity import ORIGIN_KEY, flare_sender, stamp_origins
+from dfm.flare.topics import RC_REFUSED
 from dfm.kernel.codecs import SafeCodec
 from dfm.runner.messages import APP, CancelJob, Refused, Token
 

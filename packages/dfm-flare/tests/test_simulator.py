@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from dfm.api import load_federation
-from dfm.flare.components import check_descriptor, export_session_job
+from dfm.flare.identity import check_descriptor
 from dfm.flare.poc import _pids_using, admin_session
+from dfm.flare.sessionjob import export_session_job
 from dfm.runner import Session
 from dfm.runner.testing import MATHFED, SECRET, TransportConformance
 from dfm.runner.transports.base import TransportError

@@ -15,7 +15,7 @@ For every client (one per DFM site) it writes into ``<kit>/local/custom/``
 
 For the server and every client it adds the ``dfm.`` package prefix to
 ``class_allow_list`` in ``local/resources.json.default``, so that jobs whose
-components are :mod:`dfm.flare.components` classes run without BYOC.
+components are :mod:`dfm.flare.controller` and :mod:`dfm.flare.executor` classes run without BYOC.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 ``Session(fed, target="flare", options={"simulator": True})`` (or
 ``dfm fed submit NAME --target flare --simulator ...``) runs the session's
-FLARE job, with the same :class:`~dfm.flare.components.DfmController` and
-:class:`~dfm.flare.components.DfmExecutor` as on a deployment, in
+FLARE job, with the same :class:`~dfm.flare.controller.DfmController` and
+:class:`~dfm.flare.executor.DfmExecutor` as on a deployment, in
 ``nvflare simulator``: one client per site, all running at once (the
 simulator deadlocks client-to-client traffic otherwise). Use it to try a
 federation's FLARE job before provisioning; it does not exercise

@@ -13,8 +13,8 @@
 
 :meth:`FlareTransport.start` opens an admin session, checks that every site's
 FLARE client is connected, submits ONE FLARE job (a
-:class:`~dfm.flare.components.DfmController` on the server and a
-:class:`~dfm.flare.components.DfmExecutor` per site, code from the kits) and
+:class:`~dfm.flare.controller.DfmController` on the server and a
+:class:`~dfm.flare.executor.DfmExecutor` per site, code from the kits) and
 waits until every site reports ready. Every execution of the session then
 goes through that job: messages to sites are posted with the app command
 ``dfm.post`` by a sender thread; messages to the application are polled
@@ -41,7 +41,7 @@ controller, then the sites are slowed down).
 
 Who sent what: the server tags every message it buffers for the application
 with the DFM site FLARE authenticated as its sender (see
-:func:`~dfm.flare.components.flare_sender`); the application's own commands
+:func:`~dfm.flare.identity.flare_sender`); the application's own commands
 reach the server through FLARE's admin API (mTLS, and FLARE's authorization of
 the ``app_command`` right: project admins only with the default policy).
 """
@@ -83,13 +83,13 @@ from dfm.flare.layout import (
     poc_home,
     require_nvflare,
 )
+from dfm.flare.topics import BATCH_BYTES, CMD_FETCH, CMD_KEEP, CMD_POST, CMD_STOP
 from dfm.kernel.codecs import codec_for
 from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost
 from dfm.runner.transports.base import Transport, TransportError
 
 __all__ = ["FlareTransport"]
 
-BATCH_BYTES = 4 << 20
 log = logging.getLogger("dfm.flare")
 _RETRYABLE_FOR = 10.0  # seconds an app command is retried while the job is running
 _ENDED = ("FINISHED", "ABORTED", "FAILED", "ABANDONED")
@@ -288,9 +288,9 @@ class FlareTransport(Transport):
         deadline = time.monotonic() + float(self.options.get("ready_timeout", 90))
         reply = None
         while reply is None:
-            reply = self._command("dfm.fetch", {"after": self._fetched, "max": 0}, deadline)
+            reply = self._command(CMD_FETCH, {"after": self._fetched, "max": 0}, deadline)
         self._post_seq = itertools.count(int(reply.get("post_seq", 0)) + 1)
-        self._command("dfm.keep", {"timeout": float(self.options.get("app_timeout", 60))}, deadline)
+        self._command(CMD_KEEP, {"timeout": float(self.options.get("app_timeout", 60))}, deadline)
 
     def keep(self, timeout: float | None = None) -> dict[str, Any]:
         """Stop using the FLARE job without ending it; return the state :meth:`start` attaches with.
@@ -309,7 +309,7 @@ class FlareTransport(Transport):
         if self._failed is not None:
             raise TransportError(f"the FLARE job cannot be kept: {self._failed}")
         keep_for = float(timeout if timeout is not None else self.options.get("keep_timeout", 3600))
-        reply = self._command("dfm.keep", {"timeout": keep_for})
+        reply = self._command(CMD_KEEP, {"timeout": keep_for})
         if not (reply or {}).get("kept"):
             raise TransportError(f"the FLARE job refused to be kept for {keep_for:g} s")
         self._close_session()
@@ -324,7 +324,7 @@ class FlareTransport(Transport):
         return f"; deployment: {detail}" if detail else ""
 
     def _submit(self) -> str:
-        from dfm.flare.components import export_session_job
+        from dfm.flare.sessionjob import export_session_job
 
         timeouts = {
             "per_msg_timeout": float(self.options.get("per_msg_timeout", 10)),
@@ -361,7 +361,7 @@ class FlareTransport(Transport):
         deadline = time.monotonic() + timeout
         ready: dict[str, Any] = {}
         while True:
-            reply = self._command("dfm.fetch", {"after": 0}, deadline)
+            reply = self._command(CMD_FETCH, {"after": 0}, deadline)
             if reply is None or set(self.sites) - set(reply.get("ready") or {}):
                 time.sleep(0.05)
             if reply is not None:
@@ -489,7 +489,7 @@ class FlareTransport(Transport):
             return
         data = {"seq": next(self._post_seq), "items": [[site, item_to_json(item)] for site, item in batch]}
         try:
-            while self._command("dfm.post", data) is None:
+            while self._command(CMD_POST, data) is None:
                 pass
         except TransportError as exc:
             self._job_lost(str(exc))
@@ -527,7 +527,7 @@ class FlareTransport(Transport):
                 empty = min(empty, 1)
             request = {"after": self._fetched}
             try:
-                reply = self._command("dfm.fetch", request)
+                reply = self._command(CMD_FETCH, request)
             except TransportError as exc:
                 if not self._closing.is_set():
                     self._job_lost(str(exc))
@@ -634,7 +634,7 @@ class FlareTransport(Transport):
         if not abort and self._failed is None:
             self._step(f"stopping FLARE job {self.job_id}")
             with contextlib.suppress(Exception):
-                self.session.do_app_command(self.job_id, "dfm.stop", {})
+                self.session.do_app_command(self.job_id, CMD_STOP, {})
             while time.monotonic() < deadline:
                 status = self._status()
                 if any(status.startswith(ended) for ended in _ENDED):

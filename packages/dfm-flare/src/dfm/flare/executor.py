@@ -1,0 +1,341 @@
+"""The site side of a DFM session's FLARE job: one executor per site hosts its site's runtime.
+
+Each :class:`DfmExecutor` runs its site's :class:`~dfm.runner.site.SiteRuntime`
+on an asyncio loop in a thread, from the job's ``START_RUN`` to its
+``END_RUN``: one FLARE job serves any number of pipeline executions.
+Messages to other sites and to the application leave through one
+:class:`~dfm.flare.courier.Courier` per destination; the site sends the server
+a heartbeat when it has nothing else to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from nvflare.apis.event_type import EventType
+from nvflare.apis.executor import Executor
+from nvflare.apis.fl_constant import FLContextKey, ReturnCode
+from nvflare.apis.fl_context import FLContext
+from nvflare.apis.shareable import Shareable, make_reply
+from nvflare.apis.signal import Signal
+from nvflare.apis.utils.reliable_message import TOPIC_RELIABLE_REQUEST, ReliableMessage
+
+from dfm.flare.courier import Courier, Dedup, payload_of, quiet_reliable_message, rm_send
+from dfm.flare.frames import (
+    CHUNK_BYTES,
+    FrameError,
+    Item,
+    Reassembler,
+    frame_job,
+    item_size,
+    item_to_wire,
+    pack,
+    split,
+    unpack,
+)
+from dfm.flare.identity import check_descriptor, flare_sender, stamp_origins
+from dfm.flare.layout import SERVER_NAME, SITE_DESCRIPTOR
+from dfm.flare.topics import AUX_HEARTBEAT, RC_REFUSED, RM_DELIVER, RM_READY, RM_TO_APP
+
+log = logging.getLogger("dfm.flare")
+
+
+class DfmExecutor(Executor):
+    """Client side of a DFM session: hosts one site's runtime for the whole FLARE job.
+
+    Args:
+        site: the DFM site this FLARE client runs (checked against the kit's descriptor).
+        sites: DFM site name -> FLARE client name (where to send site-to-site messages).
+        workers: threads for the site's synchronous adapters.
+        heartbeat: seconds between heartbeats to the server.
+        per_msg_timeout, tx_timeout: ReliableMessage timeouts.
+        chunk_bytes: frames larger than this travel in chunks of this size.
+    """
+
+    def __init__(
+        self,
+        site: str,
+        sites: dict[str, str],
+        workers: int = 8,
+        heartbeat: float = 1.0,
+        per_msg_timeout: float = 10.0,
+        tx_timeout: float = 60.0,
+        chunk_bytes: int = CHUNK_BYTES,
+    ):
+        super().__init__()
+        self.site = site
+        self.sites = dict(sites)
+        self.workers = workers
+        self.heartbeat = heartbeat
+        self.per_msg_timeout = per_msg_timeout
+        self.tx_timeout = tx_timeout
+        self.chunk_bytes = chunk_bytes
+        self._me = self.sites.get(site, site)  # this site's FLARE client name
+        self._peers = {client: name for name, client in self.sites.items()}
+        self._runtime: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._couriers: dict[str, Courier] = {}
+        self._lock = threading.Lock()
+        self._reassemblers: dict[str, Reassembler] = collections.defaultdict(Reassembler)
+        self._abort = Signal()
+        self._engine_ref: Any = None
+        self._codec: Any = None
+        self._dedup = Dedup()
+        self._simulating = False
+        self._refusals: collections.Counter[str] = collections.Counter()
+
+    def execute(
+        self, task_name: str, shareable: Shareable, fl_ctx: FLContext, abort_signal: Signal
+    ) -> Shareable:
+        """Answer ``TASK_UNKNOWN``: DFM work arrives as messages, not tasks."""
+        return make_reply(ReturnCode.TASK_UNKNOWN)  # DFM work arrives as messages, not tasks
+
+    def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
+        """Start the site on ``START_RUN``, shut it down on ``END_RUN``."""
+        if event_type == EventType.START_RUN:
+            self._start(fl_ctx)
+        elif event_type == EventType.END_RUN:
+            self._shutdown()
+
+    # -- start and stop -------------------------------------------------------------------------
+
+    def _start(self, fl_ctx: FLContext) -> None:
+        quiet_reliable_message()
+        engine = fl_ctx.get_engine()
+        self._engine_ref = engine
+        self._simulating = bool(fl_ctx.get_prop(FLContextKey.SIMULATE_MODE, False))
+        stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER])
+        ReliableMessage.register_request_handler(RM_DELIVER, self._on_deliver, fl_ctx)
+        timeouts = (self.per_msg_timeout, self.tx_timeout)
+        self._couriers[SERVER_NAME] = Courier(
+            f"{self.site}-server",
+            lambda batch, seq: rm_send(
+                engine,
+                SERVER_NAME,
+                RM_TO_APP,
+                {"from": self._me, "seq": seq, "items": batch},
+                timeouts,
+                self._abort,
+            ),
+            lambda batch, reason: log.error(
+                "site %s lost messages for the application: %s", self.site, reason
+            ),
+            size=item_size,
+            idle=self._send_heartbeat,
+            idle_every=self.heartbeat,
+        )
+        error = None
+        try:
+            if not stamped and not self._simulating:
+                raise RuntimeError("cannot see who sends messages in this FLARE job process")
+            self._open_runtime(fl_ctx)
+        except Exception as exc:
+            error = f"site '{self.site}' could not start: {type(exc).__name__}: {exc}"
+            log.error("%s\n%s", error, traceback.format_exc())
+        threading.Thread(target=self._report_ready, args=(error,), daemon=True).start()
+
+    def _open_runtime(self, fl_ctx: FLContext) -> None:
+        from dfm.kernel.codecs import codec_for
+        from dfm.kernel.config import load_config
+        from dfm.runner.site import SiteRuntime
+
+        workspace = fl_ctx.get_engine().get_workspace()
+        custom = Path(workspace.get_site_custom_dir())
+        descriptor_path = custom / SITE_DESCRIPTOR
+        if not descriptor_path.is_file():
+            raise RuntimeError(
+                f"{descriptor_path} is missing: this startup kit was not provisioned by dfm-flare"
+            )
+        descriptor = json.loads(descriptor_path.read_text())
+        check_descriptor(
+            descriptor,
+            self.site,
+            fl_ctx.get_identity_name(),
+            simulating=bool(fl_ctx.get_prop(FLContextKey.SIMULATE_MODE, False)),
+        )
+        config = custom / descriptor["config"]
+        federation = load_config(config)
+        self._codec = codec_for(federation)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"dfm-site-{self.site}", daemon=True
+        )
+        self._thread.start()
+        self._runtime = SiteRuntime(
+            federation,
+            self.site,
+            config.parent,
+            self._send,
+            self._to_app,
+            loop=self._loop,
+            workers=self.workers,
+        )
+
+    def _report_ready(self, error: str | None) -> None:
+        rm_send(
+            self._engine_ref,
+            SERVER_NAME,
+            RM_READY,
+            {"site": self.site, "error": error},
+            (self.per_msg_timeout, self.tx_timeout),
+            self._abort,
+        )
+
+    def _send_heartbeat(self) -> None:
+        request = Shareable()
+        request["dfm"] = {"site": self.site}
+        with self._engine_ref.new_context() as fl_ctx:
+            self._engine_ref.send_aux_request(
+                targets=[SERVER_NAME], topic=AUX_HEARTBEAT, request=request, timeout=2.0, fl_ctx=fl_ctx
+            )
+
+    def _shutdown(self) -> None:
+        self._abort.trigger(True)
+        for courier in self._couriers.values():
+            courier.close(timeout=2.0)
+        loop, runtime = self._loop, self._runtime
+        if loop is not None and runtime is not None:
+            done = threading.Event()
+
+            def close() -> None:
+                try:
+                    runtime.close()
+                finally:
+                    done.set()
+
+            loop.call_soon_threadsafe(close)
+            done.wait(5.0)
+            loop.call_soon_threadsafe(loop.stop)
+            if self._thread is not None:
+                self._thread.join(5.0)
+        self._runtime = None
+
+    # -- outgoing (called on the site's loop) ------------------------------------------------------
+
+    def _encode(self, msg: Any) -> list[Item] | None:
+        try:
+            return split(pack(msg, self._codec), self.chunk_bytes)
+        except Exception as exc:
+            job = getattr(msg, "job", None)
+            if job is not None and self._runtime is not None:
+                from dfm.runner.messages import SiteFailed
+
+                if isinstance(msg, SiteFailed):
+                    raise
+                self._to_app(
+                    SiteFailed(job, self.site, self._runtime.vault.scrub(f"site '{self.site}': {exc}"))
+                )
+            return None
+
+    def _courier(self, site: str) -> Courier:
+        client = self.sites[site]  # FLARE names: never "server", so no clash with the courier to the server
+        with self._lock:
+            courier = self._couriers.get(client)
+            if courier is None:
+                timeouts = (self.per_msg_timeout, self.tx_timeout)
+                engine = self._engine_ref
+                courier = self._couriers[client] = Courier(
+                    f"{self.site}-{site}",
+                    lambda batch, seq: rm_send(
+                        engine,
+                        client,
+                        RM_DELIVER,
+                        {"from": self._me, "seq": seq, "items": batch},
+                        timeouts,
+                        self._abort,
+                    ),
+                    lambda batch, reason: self._undeliverable(site, batch, reason),
+                    size=item_size,
+                )
+            return courier
+
+    def _send(self, site: str, msg: Any) -> None:
+        items = self._encode(msg)
+        if items is not None:
+            self._courier(site).put([item_to_wire(i) for i in items])
+
+    def _to_app(self, msg: Any) -> None:
+        items = self._encode(msg)
+        if items is not None:
+            self._couriers[SERVER_NAME].put([item_to_wire(i) for i in items])
+
+    def _undeliverable(self, site: str, batch: list[Any], reason: str) -> None:
+        from dfm.runner.messages import SiteFailed
+
+        jobs = set()
+        for item in batch:
+            if isinstance(item, bytes):
+                job = frame_job(item)
+                if job:
+                    jobs.add(job)
+        for job in sorted(jobs):
+            self._to_app(
+                SiteFailed(job, self.site, f"site '{self.site}' could not reach site '{site}': {reason}")
+            )
+
+    # -- incoming (FLARE's threads) -----------------------------------------------------------------
+
+    def _on_deliver(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
+        runtime, loop = self._runtime, self._loop
+        if runtime is None or loop is None:
+            return make_reply(ReturnCode.SERVICE_UNAVAILABLE)
+        from dfm.runner.messages import APP
+
+        data = payload_of(request)
+        source = flare_sender(request, fl_ctx, self._peers, simulating=self._simulating)
+        if source == SERVER_NAME:
+            sender = APP  # the server relays the application's messages, and only those
+        elif source is not None and source in self._peers:
+            sender = self._peers[source]
+        else:
+            self._refuse("?", f"a message from FLARE sender '{source or '?'}', not part of this session")
+            return make_reply(RC_REFUSED)
+        if data.get("from") != source:
+            self._refuse(sender, f"a message from '{source}' claiming to come from '{data.get('from')}'")
+            return make_reply(RC_REFUSED)
+        items = data.get("items")
+        if not isinstance(items, list):
+            self._refuse(sender, "a message without items")
+            return make_reply(ReturnCode.BAD_REQUEST_DATA)
+        with self._dedup.lock:  # keyed by the authenticated FLARE name: "server" or a client
+            if self._dedup.fresh(source, data.get("seq")):
+                self._accept(source, sender, items)
+        return make_reply(ReturnCode.OK)
+
+    def _refuse(self, sender: str, what: str) -> None:
+        """Report a message refused before it reached the site's runtime (at most 20 per sender)."""
+        log.warning("site %s refused %s", self.site, what)
+        self._refusals[sender] += 1
+        if self._refusals[sender] <= 20 and self._runtime is not None:
+            from dfm.runner.messages import Refused
+
+            self._to_app(Refused(self.site, sender, f"site '{self.site}' refused {what}"))
+
+    def _accept(self, source: str, sender: str, items: list[Any]) -> None:
+        runtime, loop = self._runtime, self._loop
+        assert runtime is not None and loop is not None
+        reassembler = self._reassemblers[source]
+        for item in items:
+            try:
+                frame = reassembler.feed(item)
+            except FrameError as exc:
+                self._refuse(sender, f"a chunk from '{sender}': {exc}")
+                continue
+            if frame is None:
+                continue
+            try:
+                msg = unpack(frame, self._codec)
+            except Exception as exc:
+                # the job fails only if the sender takes part in it here; else a Refused
+                reason = runtime.vault.scrub(f"{type(exc).__name__}: {exc}")
+                loop.call_soon_threadsafe(runtime.refuse_frame, frame_job(frame), sender, reason)
+                continue
+            loop.call_soon_threadsafe(runtime.handle, msg, sender)
