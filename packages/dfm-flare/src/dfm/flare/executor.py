@@ -5,7 +5,10 @@ on an asyncio loop in a thread, from the job's ``START_RUN`` to its
 ``END_RUN``: one FLARE job serves any number of pipeline executions.
 Messages to other sites and to the application leave through one
 :class:`~dfm.flare.courier.Courier` per destination; the site sends the server
-a heartbeat when it has nothing else to send.
+a heartbeat when it has nothing else to send. A frame over ``stream_bytes``
+is offered for download instead (:mod:`dfm.flare.streams`): its reference
+takes its place in the order of messages, and the receiver pulls it before
+handling what its sender sent after it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ from dfm.flare.frames import (
 )
 from dfm.flare.identity import check_descriptor, flare_sender, stamp_origins
 from dfm.flare.layout import SERVER_NAME, SITE_DESCRIPTOR
+from dfm.flare.streams import (
+    STREAM_BYTES,
+    Offers,
+    StreamError,
+    check_ref,
+    download,
+    inbox,
+    is_ref,
+    make_ref,
+    remove_inbox,
+)
 from dfm.flare.topics import AUX_HEARTBEAT, RC_REFUSED, RM_DELIVER, RM_READY, RM_TO_APP
 
 log = logging.getLogger("dfm.flare")
@@ -57,6 +71,8 @@ class DfmExecutor(Executor):
         heartbeat: seconds between heartbeats to the server.
         per_msg_timeout, tx_timeout: ReliableMessage timeouts.
         chunk_bytes: frames larger than this travel in chunks of this size.
+        stream_bytes: frames larger than this are offered for download (0: never).
+        stream_timeout: seconds an offered frame waits for its receiver's first or next request.
     """
 
     def __init__(
@@ -68,6 +84,8 @@ class DfmExecutor(Executor):
         per_msg_timeout: float = 10.0,
         tx_timeout: float = 60.0,
         chunk_bytes: int = CHUNK_BYTES,
+        stream_bytes: int = STREAM_BYTES,
+        stream_timeout: float = 600.0,
     ):
         super().__init__()
         self.site = site
@@ -77,6 +95,12 @@ class DfmExecutor(Executor):
         self.per_msg_timeout = per_msg_timeout
         self.tx_timeout = tx_timeout
         self.chunk_bytes = chunk_bytes
+        self.stream_bytes = stream_bytes
+        self.stream_timeout = stream_timeout
+        self._offers: Offers | None = None
+        self._inbox: str | None = None
+        self._job_id = ""
+        self._lines: dict[str, _Line] = collections.defaultdict(_Line)
         self._me = self.sites.get(site, site)  # this site's FLARE client name
         self._peers = {client: name for name, client in self.sites.items()}
         self._runtime: Any = None
@@ -112,6 +136,10 @@ class DfmExecutor(Executor):
         engine = fl_ctx.get_engine()
         self._engine_ref = engine
         self._simulating = bool(fl_ctx.get_prop(FLContextKey.SIMULATE_MODE, False))
+        self._job_id = str(fl_ctx.get_job_id())
+        if self.stream_bytes > 0:
+            self._offers = Offers(engine.get_cell(), self.stream_timeout)
+            self._inbox = inbox()
         stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER])
         ReliableMessage.register_request_handler(RM_DELIVER, self._on_deliver, fl_ctx)
         timeouts = (self.per_msg_timeout, self.tx_timeout)
@@ -217,12 +245,24 @@ class DfmExecutor(Executor):
             if self._thread is not None:
                 self._thread.join(5.0)
         self._runtime = None
+        if self._inbox is not None:
+            remove_inbox(self._inbox)
 
     # -- outgoing (called on the site's loop) ------------------------------------------------------
 
-    def _encode(self, msg: Any) -> list[Item] | None:
+    def _encode(self, msg: Any, receiver: str | None) -> list[Item] | None:
+        """``msg`` as items for ``receiver`` (a FLARE client name, or None for the application)."""
         try:
-            return split(pack(msg, self._codec), self.chunk_bytes)
+            frame = pack(msg, self._codec)
+            if self._offers is not None and 0 < self.stream_bytes < len(frame):
+                if receiver is not None:  # only that client's job process may download it
+                    fqcn = f"{receiver}.{self._job_id}"
+                    return [self._offer(frame, fqcn.__eq__, f"a frame for '{receiver}'")]
+                if not self._simulating:  # the application's admin cell (the simulator has none)
+                    from nvflare.fuel.utils.admin_name_utils import is_valid_admin_client_name
+
+                    return [self._offer(frame, _admin(is_valid_admin_client_name), "a frame for the application")]
+            return split(frame, self.chunk_bytes)
         except Exception as exc:
             job = getattr(msg, "job", None)
             if job is not None and self._runtime is not None:
@@ -234,6 +274,11 @@ class DfmExecutor(Executor):
                     SiteFailed(job, self.site, self._runtime.vault.scrub(f"site '{self.site}': {exc}"))
                 )
             return None
+
+    def _offer(self, frame: bytes, allowed: Any, describe: str) -> Item:
+        assert self._offers is not None
+        ref = self._offers.offer(frame, allowed, f"{describe} from site '{self.site}'")
+        return make_ref(ref, len(frame), frame_job(frame))
 
     def _courier(self, site: str) -> Courier:
         client = self.sites[site]  # FLARE names: never "server", so no clash with the courier to the server
@@ -258,12 +303,12 @@ class DfmExecutor(Executor):
             return courier
 
     def _send(self, site: str, msg: Any) -> None:
-        items = self._encode(msg)
+        items = self._encode(msg, self.sites.get(site))
         if items is not None:
             self._courier(site).put([item_to_wire(i) for i in items])
 
     def _to_app(self, msg: Any) -> None:
-        items = self._encode(msg)
+        items = self._encode(msg, None)
         if items is not None:
             self._couriers[SERVER_NAME].put([item_to_wire(i) for i in items])
 
@@ -272,10 +317,9 @@ class DfmExecutor(Executor):
 
         jobs = set()
         for item in batch:
-            if isinstance(item, bytes):
-                job = frame_job(item)
-                if job:
-                    jobs.add(job)
+            job = item.get("job") if is_ref(item) else frame_job(item) if isinstance(item, bytes) else None
+            if job:
+                jobs.add(job)
         for job in sorted(jobs):
             self._to_app(
                 SiteFailed(job, self.site, f"site '{self.site}' could not reach site '{site}': {reason}")
@@ -320,22 +364,110 @@ class DfmExecutor(Executor):
             self._to_app(Refused(self.site, sender, f"site '{self.site}' refused {what}"))
 
     def _accept(self, source: str, sender: str, items: list[Any]) -> None:
+        """Take a batch from ``source`` (under the dedup lock), in order: items after a stream
+        reference wait (in its line) until the stream is downloaded.
+        """
+        line = self._lines[source]
+        with line.lock:
+            if line.busy:
+                self._queue(line, sender, items)
+                return
+            for i, item in enumerate(items):
+                if is_ref(item):
+                    line.busy = True
+                    self._queue(line, sender, items[i:])
+                    threading.Thread(
+                        target=self._drain, args=(source, sender, line), name=f"dfm-in-{source}", daemon=True
+                    ).start()
+                    return
+                self._take(source, sender, item)
+
+    def _queue(self, line: _Line, sender: str, items: list[Any]) -> None:
+        for item in items:
+            size = item_size(item) if isinstance(item, (bytes, list, dict)) else 0
+            if line.queued + size > _MAX_QUEUED:
+                self._refuse(sender, f"messages from '{sender}' beyond {_MAX_QUEUED} bytes waiting for a stream")
+                continue
+            line.queued += size
+            line.items.append((item, size))
+
+    def _drain(self, source: str, sender: str, line: _Line) -> None:
+        while True:
+            with line.lock:
+                if not line.items:
+                    line.busy = False
+                    return
+                item, size = line.items.popleft()
+                line.queued -= size
+            try:
+                if is_ref(item):
+                    self._fetch(source, sender, item)
+                else:
+                    self._take(source, sender, item)
+            except Exception:  # never leave the line busy
+                log.exception("site %s could not take a message from '%s'", self.site, sender)
+
+    def _fetch(self, source: str, sender: str, ref: Any) -> None:
+        """Download the frame a stream reference names from ``source``'s job cell (authenticated)."""
         runtime, loop = self._runtime, self._loop
         assert runtime is not None and loop is not None
-        reassembler = self._reassemblers[source]
-        for item in items:
-            try:
-                frame = reassembler.feed(item)
-            except FrameError as exc:
-                self._refuse(sender, f"a chunk from '{sender}': {exc}")
-                continue
-            if frame is None:
-                continue
-            try:
-                msg = unpack(frame, self._codec)
-            except Exception as exc:
-                # the job fails only if the sender takes part in it here; else a Refused
-                reason = runtime.vault.scrub(f"{type(exc).__name__}: {exc}")
-                loop.call_soon_threadsafe(runtime.refuse_frame, frame_job(frame), sender, reason)
-                continue
-            loop.call_soon_threadsafe(runtime.handle, msg, sender)
+        try:
+            if source == SERVER_NAME:
+                raise StreamError("the application's messages do not stream")
+            _, _, job = check_ref(ref)
+        except StreamError as exc:
+            self._refuse(sender, f"a stream reference from '{sender}': {exc}")
+            return
+        try:
+            if self._inbox is None:
+                raise StreamError("this site takes no streams (stream_bytes is 0)")
+            cell = self._engine_ref.get_cell()
+            frame = download(cell, f"{source}.{self._job_id}", ref, self._inbox, self.per_msg_timeout, self._abort)
+        except Exception as exc:
+            reason = f"site '{self.site}' could not download a frame from '{sender}': {exc}"
+            loop.call_soon_threadsafe(runtime.refuse_frame, job, sender, runtime.vault.scrub(reason))
+            return
+        self._deliver(frame, sender)
+
+    def _take(self, source: str, sender: str, item: Any) -> None:
+        try:
+            frame = self._reassemblers[source].feed(item)
+        except FrameError as exc:
+            self._refuse(sender, f"a chunk from '{sender}': {exc}")
+            return
+        if frame is not None:
+            self._deliver(frame, sender)
+
+    def _deliver(self, frame: bytes | memoryview, sender: str) -> None:
+        runtime, loop = self._runtime, self._loop
+        assert runtime is not None and loop is not None
+        try:
+            msg = unpack(frame, self._codec)
+        except Exception as exc:
+            # the job fails only if the sender takes part in it here; else a Refused
+            reason = runtime.vault.scrub(f"{type(exc).__name__}: {exc}")
+            loop.call_soon_threadsafe(runtime.refuse_frame, frame_job(frame), sender, reason)
+            return
+        loop.call_soon_threadsafe(runtime.handle, msg, sender)
+
+
+_MAX_QUEUED = 512 << 20  # bytes from one sender held while a stream of theirs downloads
+
+
+class _Line:
+    """What one sender sent after a stream that is still downloading (kept in order)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.busy = False
+        self.items: collections.deque[tuple[Any, int]] = collections.deque()
+        self.queued = 0
+
+
+def _admin(is_admin: Any) -> Any:
+    """A requester check: an application's admin cell (FLARE authenticates admin sessions by login)."""
+
+    def allowed(requester: str) -> bool:
+        return isinstance(requester, str) and "." not in requester and bool(is_admin(requester))
+
+    return allowed

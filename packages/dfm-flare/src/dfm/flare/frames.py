@@ -47,7 +47,9 @@ _LEN = struct.Struct("!I")
 _ids = itertools.count(1)
 _prefix = os.urandom(4).hex()
 
-Item = bytes | list[Any]  # a whole frame, or [stream id, index, count, bytes]
+# a whole frame, [stream id, index, count, bytes] (a chunk), or a stream reference (dict, see streams)
+Item = bytes | list[Any] | dict[str, Any]
+REF_BYTES = 128  # what a stream reference counts for in batches
 
 
 class FrameError(ValueError):
@@ -117,14 +119,28 @@ def split(frame: bytes, chunk: int = CHUNK_BYTES) -> list[Item]:
 
 
 def item_size(item: Item) -> int:
-    """The bytes an item carries: a whole frame, or the data of one chunk."""
+    """The bytes an item carries: a whole frame, or the data of one chunk (a stream reference: few)."""
+    if isinstance(item, dict):
+        return REF_BYTES
     return len(item) if isinstance(item, (bytes, bytearray)) else memoryview(item[3]).nbytes
+
+
+def _ref(item: dict[str, Any]) -> dict[str, Any]:
+    from dfm.flare.streams import StreamError, check_ref
+
+    try:
+        check_ref(item)
+    except StreamError as exc:
+        raise FrameError(str(exc)) from None
+    return {"s": item["s"], "n": item["n"], "job": item["job"]}
 
 
 def item_to_json(item: Item) -> Any:
     """An item for an app command (JSON only: bytes become base64)."""
     if isinstance(item, (bytes, bytearray)):
         return base64.b64encode(item).decode("ascii")
+    if isinstance(item, dict):
+        return _ref(item)
     sid, index, count, data = item
     return [sid, index, count, base64.b64encode(data).decode("ascii")]
 
@@ -134,6 +150,8 @@ def item_from_json(data: Any) -> Item:
     try:
         if isinstance(data, str):
             return base64.b64decode(data, validate=True)
+        if isinstance(data, dict):
+            return _ref(data)
         sid, index, count, payload = data
         if not isinstance(payload, str):
             raise FrameError("malformed chunk")
@@ -146,6 +164,8 @@ def item_to_wire(item: Item) -> Item:
     """An item for a FLARE Shareable (bytes, never memoryviews)."""
     if isinstance(item, (bytes, bytearray)):
         return bytes(item)
+    if isinstance(item, dict):
+        return dict(item)
     sid, index, count, data = item
     return [sid, index, count, bytes(data)]
 
@@ -167,6 +187,8 @@ class Reassembler:
             if len(frame) > self.max_frame:
                 raise FrameError(f"frame of {len(frame)} bytes is over the limit of {self.max_frame}")
             return frame
+        if isinstance(item, dict):
+            raise FrameError("a stream reference is not a chunk")  # callers take references first
         if not isinstance(item, (list, tuple)) or len(item) != 4:
             raise FrameError("malformed chunk")
         sid, index, count, data = item

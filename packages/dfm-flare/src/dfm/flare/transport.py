@@ -74,6 +74,7 @@ from dfm.flare.frames import (
     split,
     unpack,
 )
+from dfm.flare.streams import STREAM_BYTES, StreamError, download, inbox, is_ref, remove_inbox
 from dfm.flare.layout import (
     DeploymentState,
     FlareSetupError,
@@ -145,6 +146,7 @@ class FlareTransport(Transport):
         self._lock = threading.Lock()
         self._refused_seen = 0
         self._threads: list[threading.Thread] = []
+        self._inbox: str | None = None  # private folder of downloads (made on the first)
         await asyncio.get_running_loop().run_in_executor(None, self._start_blocking)
         for target, name in ((self._sender, "dfm-flare-send"), (self._receiver, "dfm-flare-recv")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -348,6 +350,7 @@ class FlareTransport(Transport):
                     "workers": int(self.options.get("workers", 8)),
                     "heartbeat": float(self.options.get("heartbeat", 1.0)),
                     "chunk_bytes": self.chunk_bytes,
+                    "stream_bytes": int(self.options.get("stream_bytes", STREAM_BYTES)),
                     **timeouts,
                 },
             )
@@ -545,9 +548,16 @@ class FlareTransport(Transport):
                 if site not in self.sites:
                     continue  # the server attributes every item to a site of this session
                 try:
-                    frame = reassemblers.setdefault(site, Reassembler()).feed(item_from_json(data))
+                    item = item_from_json(data)
+                    if is_ref(item):
+                        frame = self._download(site, item)
+                    else:
+                        frame = reassemblers.setdefault(site, Reassembler()).feed(item)
                 except FrameError as exc:
                     self._refuse(site, f"a chunk from site '{site}': {exc}")
+                    continue
+                except StreamError as exc:
+                    self._stream_failed(site, item, exc)
                     continue
                 if frame is None:
                     continue
@@ -572,6 +582,28 @@ class FlareTransport(Transport):
             for site in sorted(set(lost) - self._lost_seen):
                 self._lost_seen.add(site)
                 self.loop.call_soon_threadsafe(self.deliver, SiteLost(site, str(lost[site])), APP)
+
+    def _download(self, site: str, ref: dict[str, Any]) -> memoryview:
+        """Pull a frame ``site`` offered to the application, from that site's job cell, with the admin
+        session's cell (see :mod:`dfm.flare.streams`).
+        """
+        cell = getattr(getattr(self.session, "api", None), "cell", None)
+        if cell is None:
+            raise StreamError("this FLARE session has no admin cell to download with")
+        if self._inbox is None:
+            self._inbox = inbox()
+        source = f"{self.sites[site]}.{self.job_id}"  # the site the server authenticated, never the payload
+        timeout = float(self.options.get("per_msg_timeout", 10))
+        return download(cell, source, ref, self._inbox, timeout)
+
+    def _stream_failed(self, site: str, ref: dict[str, Any], exc: Exception) -> None:
+        """A frame ``site`` offered could not be downloaded: its job fails (if ``site`` is part of it)."""
+        job = ref.get("job")
+        if isinstance(job, str):
+            why = f"the application could not download data from '{site}': {exc}"
+            self.loop.call_soon_threadsafe(self.deliver, SiteFailed(job, site, why), site)
+        else:
+            self._refuse(site, f"a stream from site '{site}': {exc}")
 
     def _refuse(self, sender: str, reason: str, where: str = "application") -> None:
         refused = Refused(where, sender, reason)
@@ -644,6 +676,9 @@ class FlareTransport(Transport):
             self.session.abort_job(self.job_id)
 
     def _close_session(self) -> None:
+        if getattr(self, "_inbox", None) is not None:
+            remove_inbox(self._inbox)  # type: ignore[arg-type]
+            self._inbox = None
         if self.session is not None:
             with contextlib.suppress(Exception):
                 self.session.close()

@@ -1,0 +1,191 @@
+"""Large frames as FLARE downloads (dfm.flare.streams): references, offers, receivers' files.
+
+The component tests call the pieces FLARE calls (an offered frame's ``produce``, a
+download consumer) with what a hostile peer controls: the reference it sends, the
+pieces it serves and, for a requester, nothing but FLARE's authenticated ORIGIN.
+The ``flare`` tests move 100 MB arrays on a real provisioned deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from dfm.flare.frames import FrameError, Reassembler, item_from_json, item_size, item_to_json
+from dfm.flare.streams import MAX_STREAM_BYTES, StreamError, check_ref, inbox, make_ref, remove_inbox
+
+REF = "R" + "0123abcd-0000-4000-8000-0123456789ab"
+
+
+def test_a_reference_round_trips_through_the_application_json():
+    ref = make_ref(REF, 100 << 20, "job-1")
+    assert item_from_json(item_to_json(ref)) == ref
+    assert check_ref(ref) == (REF, 100 << 20, "job-1")
+    assert item_size(ref) < 1024  # a reference costs a batch next to nothing
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"s": "../../etc/passwd", "n": 10, "job": None},  # path-like ids are refused
+        {"s": "/tmp/x", "n": 10, "job": None},
+        {"s": REF + "/..", "n": 10, "job": None},
+        {"s": REF, "n": 0, "job": None},
+        {"s": REF, "n": -1, "job": None},
+        {"s": REF, "n": True, "job": None},
+        {"s": REF, "n": MAX_STREAM_BYTES + 1, "job": None},  # oversized
+        {"s": REF, "n": 10.0, "job": None},
+        {"s": REF, "n": 10, "job": "j" * 1000},
+        {"s": REF, "n": 10, "job": None, "path": "/etc/passwd"},  # no other fields
+        {"s": REF, "n": 10},
+        {"s": 1, "n": 10, "job": None},
+    ],
+)
+def test_malformed_references_are_refused(ref):
+    with pytest.raises(StreamError):
+        check_ref(ref)
+    with pytest.raises(FrameError):
+        item_from_json(ref)
+    with pytest.raises(FrameError):
+        item_to_json(ref)  # the server refuses to buffer it for the application
+
+
+def test_a_reference_is_not_a_chunk():
+    with pytest.raises(FrameError):
+        Reassembler().feed(make_ref(REF, 10, None))
+
+
+def test_inbox_is_private_and_files_have_no_name():
+    from dfm.flare.streams import _private_file
+
+    folder = inbox()
+    try:
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+        fd = _private_file(folder)
+        try:
+            os.write(fd, b"x")
+            assert os.listdir(folder) == []  # unlinked at once: nothing to find, nothing left behind
+        finally:
+            os.close(fd)
+    finally:
+        remove_inbox(folder)
+    assert not Path(folder).exists()
+
+
+# -- the sender's offer: served only to its receiver ---------------------------------------------
+
+
+def offered(frame: bytes, receiver: str, piece: int = 4):
+    pytest.importorskip("nvflare")
+    from dfm.flare.streams import _offered_class
+
+    done = []
+    return _offered_class()(frame, receiver.__eq__, piece, "a test frame", lambda: done.append(1)), done
+
+
+def test_an_offer_is_served_in_pieces_to_its_receiver_only():
+    from nvflare.fuel.f3.streaming.download_service import DownloadStatus, ProduceRC
+
+    obj, done = offered(b"0123456789", "beta.job-1")
+    assert obj.produce({}, "alpha.job-1")[0] == ProduceRC.ERROR  # another site's job cell
+    assert obj.produce({}, "beta.other-job")[0] == ProduceRC.ERROR  # the receiver's other FLARE job
+    assert obj.produce({}, "_admin_x")[0] == ProduceRC.ERROR  # an admin session
+    got, state = b"", {}
+    while True:
+        rc, data, state = obj.produce(state, "beta.job-1")
+        if rc == ProduceRC.EOF:
+            break
+        assert rc == ProduceRC.OK and len(data) <= 4
+        got += data
+    assert got == b"0123456789"
+    obj.downloaded_to_one("alpha.job-1", DownloadStatus.FAILED)  # not its receiver: still offered
+    assert obj.view is not None
+    obj.downloaded_to_one("beta.job-1", DownloadStatus.SUCCESS)
+    assert obj.view is None  # freed once its receiver has it
+
+
+@pytest.mark.parametrize("state", [{"at": -1}, {"at": 11}, {"at": "0"}, {"at": 1.5}, {"at": True}])
+def test_an_offer_refuses_states_outside_the_frame(state):
+    from nvflare.fuel.f3.streaming.download_service import ProduceRC
+
+    obj, _ = offered(b"0123456789", "beta.job-1")
+    assert obj.produce(state, "beta.job-1")[0] == ProduceRC.ERROR
+
+
+def test_admin_requesters_are_admin_cells_only():
+    pytest.importorskip("nvflare")
+    from nvflare.fuel.utils.admin_name_utils import is_valid_admin_client_name, new_admin_client_name
+
+    from dfm.flare.executor import _admin
+
+    allowed = _admin(is_valid_admin_client_name)
+    assert allowed(new_admin_client_name())
+    for forged in ("alpha.job-1", "server.job-1", "server", "_admin_", f"alpha.{new_admin_client_name()}"):
+        assert not allowed(forged)
+
+
+# -- the receiver's file: bounded by the declared size -------------------------------------------
+
+
+def consumer(size: int):
+    pytest.importorskip("nvflare")
+    from dfm.flare.streams import _file_consumer, _private_file
+
+    folder = inbox()
+    fd = _private_file(folder)
+    return _file_consumer(fd, size), fd, folder
+
+
+def test_a_stream_longer_than_announced_is_refused():
+    c, fd, folder = consumer(8)
+    try:
+        c.consume("r", {}, b"12345")
+        with pytest.raises(StreamError, match="longer"):
+            c.consume("r", {}, b"6789")
+        with pytest.raises(StreamError):
+            c.consume("r", {}, ["not", "bytes"])
+        assert os.fstat(fd).st_size == 5
+    finally:
+        os.close(fd)
+        remove_inbox(folder)
+
+
+# -- a real deployment -----------------------------------------------------------------------------
+
+N = 100 * (1 << 20) // 8  # 100 MiB of float64
+
+
+def shm_inboxes() -> list[Path]:
+    from dfm.runner.transports.wire import shm_root
+
+    return list(Path(shm_root()).glob("dfm-flare-in-*"))
+
+
+@pytest.mark.flare
+def test_100mb_array_site_to_application_intact(session, mathfed):
+    np = pytest.importorskip("numpy")
+    from dfm.api import Pipeline, PlaceParam, Yield
+
+    with Pipeline() as p:
+        Yield(mathfed.api.math.Array(n=PlaceParam("n")), place="array")
+    job = session.execute(session.prepare(p), {"n": N})
+    (result,) = list(job.results(timeout=300))
+    expected = hashlib.sha256(np.arange(N, dtype=np.float64).tobytes()).hexdigest()
+    assert hashlib.sha256(result.value.tobytes()).hexdigest() == expected
+    assert all(not any(folder.iterdir()) for folder in shm_inboxes())  # no file left
+
+
+@pytest.mark.flare
+def test_100mb_array_site_to_site_intact(session, mathfed):
+    from dfm.api import Pipeline, PlaceParam, Yield
+
+    with Pipeline() as p:  # alpha makes the array, beta sums it: exact for these integers
+        Yield(mathfed.api.math.Sum(values=mathfed.api.math.Array(n=PlaceParam("n")), site="beta"), place="sum")
+    job = session.execute(session.prepare(p), {"n": N})
+    (result,) = list(job.results(timeout=300))
+    assert result.value == N * (N - 1) / 2
+    assert all(not any(folder.iterdir()) for folder in shm_inboxes())
