@@ -74,7 +74,15 @@ from dfm.flare.frames import (
     split,
     unpack,
 )
-from dfm.flare.streams import STREAM_BYTES, StreamError, download, inbox, is_ref, remove_inbox
+from dfm.flare.streams import (
+    STREAM_BYTES,
+    StreamError,
+    admit_site_streams,
+    download,
+    inbox,
+    is_ref,
+    remove_inbox,
+)
 from dfm.flare.layout import (
     DeploymentState,
     FlareSetupError,
@@ -592,9 +600,15 @@ class FlareTransport(Transport):
             raise StreamError("this FLARE session has no admin cell to download with")
         if self._inbox is None:
             self._inbox = inbox()
+            admit_site_streams(cell, {f"{client}.{self.job_id}" for client in self.sites.values()})
         source = f"{self.sites[site]}.{self.job_id}"  # the site the server authenticated, never the payload
         timeout = float(self.options.get("per_msg_timeout", 10))
-        return download(cell, source, ref, self._inbox, timeout)
+        try:
+            return download(cell, source, ref, self._inbox, timeout)
+        except StreamError:
+            raise
+        except Exception as exc:  # never let the receiver thread die
+            raise StreamError(f"{type(exc).__name__}: {exc}") from None
 
     def _stream_failed(self, site: str, ref: dict[str, Any], exc: Exception) -> None:
         """A frame ``site`` offered could not be downloaded: its job fails (if ``site`` is part of it)."""
