@@ -17,6 +17,12 @@ runs one flare session (one FLARE job) and measures:
 - peak RSS of every process involved (this one, FLARE's parents and jobs);
 - the same job in FLARE's simulator: session start, small-execution latency, stop.
 
+``--arrays`` measures only 100 MB numpy arrays (site -> site, site -> app from the
+homesite, and remote -> homesite -> app), once with frames in 1 MiB chunks through
+the messages (``stream_bytes: 0``, the path before issue 17) and once offered for
+download (dfm.flare.streams), each with the peak RSS of every process over its
+transfers and before them, and writes bench/out/flare-arrays.json.
+
 Prints a table and writes bench/out/flare.json. Target (issue 5): well under
 100 ms per small execution once the session is up.
 """
@@ -85,6 +91,11 @@ class RssSampler:
                 self.peak_by_role[role] = max(self.peak_by_role.get(role, 0), rss)
             self.peak_total = max(self.peak_total, total)
 
+    def reset(self) -> dict[str, int]:
+        """Start new peaks; returns the peaks so far."""
+        peaks, self.peak_by_role, self.peak_total = self.peak_by_role, {}, 0
+        return peaks
+
     def __enter__(self) -> RssSampler:
         self.thread.start()
         return self
@@ -103,7 +114,9 @@ def pipelines() -> dict[str, Pipeline]:
         Yield(api.Touch(array=api.Array(mb=PlaceParam("mb"), site="remote"), site="home"), place="pages")
     with Pipeline() as to_app:  # the array crosses remote -> home -> server -> application
         Yield(api.Array(mb=PlaceParam("mb"), site="remote"), place="array")
-    return {"home": home, "hop": hop, "to_site": to_site, "to_app": to_app}
+    with Pipeline() as home_to_app:  # one leg: a fresh uint8 array at the homesite -> application
+        Yield(api.Blob(kind="array", mb=PlaceParam("mb"), site="home"), place="array")
+    return {"home": home, "hop": hop, "to_site": to_site, "to_app": to_app, "home_to_app": home_to_app}
 
 
 def timed(fn: Any) -> float:
@@ -189,10 +202,59 @@ def run(quick: bool) -> dict[str, Any]:
     return out
 
 
+def run_arrays(runs: int = 3, mb: int = 100) -> dict[str, Any]:
+    """100 MB arrays through the messages in chunks, then as downloads: MB/s and peak RSS per process."""
+    out: dict[str, Any] = {}
+    workspace = Path(tempfile.mkdtemp(prefix="dfm-bench-flare-"))
+    deployment = Deployment.prepare(CONFIG, workspace)
+    deployment.start()
+    kinds = ("to_site", "home_to_app", "to_app")
+    try:
+        with RssSampler(deployment.state.prod_dir) as rss:
+            for mode, stream_bytes in (("chunked", 0), ("streamed", None)):
+                options: dict[str, Any] = {"workspace": str(workspace)}
+                if stream_bytes is not None:
+                    options["stream_bytes"] = stream_bytes
+                with Session(FED, target="flare", options=options) as s:
+                    p = {kind: s.prepare(pipelines()[kind]) for kind in kinds}
+                    for kind in kinds:
+                        s.execute(p[kind], {"mb": 1}).wait(60)  # warm the adapters
+                    time.sleep(1.0)
+                    rss.reset()
+                    time.sleep(1.0)
+                    out[f"{mode}_idle_rss_MiB"] = {k: v / 2**20 for k, v in sorted(rss.reset().items())}
+                    for kind in kinds:
+                        seconds = []
+                        for _ in range(runs):
+                            job = s.execute(p[kind], {"mb": mb})
+                            seconds.append(timed(lambda job=job: job.wait(300)))
+                            assert job.status is JobStatus.FINISHED, job.error
+                            del job
+                        out[f"{mode}_{kind}_{mb}mb_MBps"] = mb * 1.048576 / statistics.median(seconds)
+                        out[f"{mode}_{kind}_{mb}mb_MBps_runs"] = [mb * 1.048576 / t for t in seconds]
+                        out[f"{mode}_{kind}_peak_rss_MiB"] = {k: v / 2**20 for k, v in sorted(rss.reset().items())}
+    finally:
+        deployment.stop()
+        assert deployment.leftover_pids() == []
+        shutil.rmtree(workspace, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--arrays", action="store_true", help="only 100 MB arrays, chunked vs streamed")
     args = parser.parse_args()
+    if args.arrays:
+        results = run_arrays()
+        print(f"FLARE arrays ({platform.python_version()}, {os.cpu_count()} cores)")
+        print(json.dumps(results, indent=1))
+        target = HERE / "out" / "flare-arrays.json"
+        target.parent.mkdir(exist_ok=True)
+        meta = {"python": platform.python_version(), "cores": os.cpu_count(), "argv": sys.argv}
+        target.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+        print(f"wrote {target}")
+        return
     results = run(args.quick)
     results.update(run_simulator(args.quick))
     rows = [

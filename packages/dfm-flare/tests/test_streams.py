@@ -12,13 +12,28 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from dfm.flare.frames import FrameError, Reassembler, item_from_json, item_size, item_to_json
+from dfm.flare.frames import (
+    FrameError,
+    Reassembler,
+    item_from_json,
+    item_size,
+    item_to_json,
+    item_to_wire,
+    pack,
+    split,
+)
 from dfm.flare.streams import MAX_STREAM_BYTES, StreamError, check_ref, inbox, make_ref, remove_inbox
 
+from dfm.kernel.codecs import SafeCodec
+from dfm.runner.messages import Token
+
 REF = "R" + "0123abcd-0000-4000-8000-0123456789ab"
+codec = SafeCodec()
 
 
 def test_a_reference_round_trips_through_the_application_json():
@@ -152,6 +167,182 @@ def test_a_stream_longer_than_announced_is_refused():
     finally:
         os.close(fd)
         remove_inbox(folder)
+
+
+# -- FLARE's download service between real cells (in this process, plain TCP on loopback) ----------
+
+
+@pytest.fixture(scope="module")
+def cells():
+    """A root cell ("server") and two client cells ("alpha", "beta") connected to it."""
+    pytest.importorskip("nvflare")
+    import socket
+    import time
+
+    from nvflare.fuel.f3.cellnet.cell import Cell
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    made = {}
+    for name in ("server", "alpha", "beta"):
+        made[name] = Cell(fqcn=name, root_url=url, secure=False, credentials={}, create_internal_listener=False)
+        made[name].start()
+    deadline = time.monotonic() + 30
+    while not all(made[n].is_cell_connected("server") for n in ("alpha", "beta")):
+        assert time.monotonic() < deadline, "cells did not connect"
+        time.sleep(0.05)
+    yield made
+    for cell in made.values():
+        cell.stop()
+
+
+@pytest.fixture
+def folder():
+    made = inbox()
+    yield made
+    assert os.listdir(made) == []  # whatever happened, no file is left
+    remove_inbox(made)
+
+
+FRAME = bytes(range(256)) * 4099  # ~1 MB, not a multiple of the piece size
+
+
+def offer(cells, receiver="server", frame=FRAME):
+    from dfm.flare.streams import Offers
+
+    return Offers(cells["alpha"], 30, piece=64 << 10).offer(frame, receiver.__eq__, "a test frame")
+
+
+def test_download_from_the_sender_cell(cells, folder):
+    from dfm.flare.streams import download
+
+    ref = make_ref(offer(cells), len(FRAME), "job-1")
+    assert bytes(download(cells["server"], "alpha", ref, folder, 5)) == FRAME
+    with pytest.raises(StreamError):  # an offer is downloaded once, then withdrawn
+        download(cells["server"], "alpha", ref, folder, 5)
+
+
+def test_a_frame_offered_to_another_receiver_is_refused(cells, folder):
+    from dfm.flare.streams import download
+
+    ref = make_ref(offer(cells, receiver="server"), len(FRAME), None)
+    with pytest.raises(StreamError):
+        download(cells["beta"], "alpha", ref, folder, 5)
+    assert bytes(download(cells["server"], "alpha", ref, folder, 5)) == FRAME  # still there for its receiver
+
+
+@pytest.mark.parametrize("declared", [len(FRAME) - 1, len(FRAME) + 1, 1])
+def test_a_stream_that_lies_about_its_size_fails(cells, folder, declared):
+    from dfm.flare.streams import download
+
+    ref = make_ref(offer(cells), declared, None)
+    with pytest.raises(StreamError):
+        download(cells["server"], "alpha", ref, folder, 5)
+
+
+def test_a_cancelled_download_leaves_nothing(cells, folder):
+    from nvflare.apis.signal import Signal
+
+    from dfm.flare.streams import download
+
+    abort = Signal()
+    abort.trigger("cancelled")
+    ref = make_ref(offer(cells), len(FRAME), None)
+    with pytest.raises(StreamError):
+        download(cells["server"], "alpha", ref, folder, 5, abort=abort)
+
+
+# -- a site's executor: references from whom, and in order ------------------------------------------
+
+JOB = "job-1"
+
+
+class Runtime:
+    """Records what the executor hands the site's runtime (the real one runs inside FLARE)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.vault = SimpleNamespace(scrub=lambda text: text)
+
+    def handle(self, msg: Any, sender: str) -> None:
+        self.calls.append(("handle", msg, sender))
+
+    def refuse_frame(self, job: Any, sender: str, reason: str) -> None:
+        self.calls.append(("refuse_frame", job, sender))
+
+
+@pytest.fixture
+def beta(cells, folder):
+    from dfm.flare.executor import DfmExecutor
+
+    executor = DfmExecutor("beta", {"alpha": "alpha", "beta": "beta", "home": "home"}, per_msg_timeout=2)
+    executor._runtime = Runtime()
+    executor._loop = SimpleNamespace(call_soon_threadsafe=lambda fn, *args: fn(*args))
+    executor._codec = codec
+    executor._engine_ref = SimpleNamespace(get_cell=lambda: cells["beta"])
+    executor._job_id = JOB
+    executor._inbox = folder
+    executor.to_app = []
+    executor._to_app = executor.to_app.append
+    return executor
+
+
+def deliver(executor: Any, origin: str, claimed: str, items: list[Any], seq: int = 1) -> Any:
+    from nvflare.apis.fl_constant import ReservedKey
+    from nvflare.apis.fl_context import FLContext
+    from nvflare.apis.shareable import Shareable
+
+    from dfm.flare.identity import ORIGIN_KEY
+
+    request = Shareable()
+    request["dfm"] = {"from": claimed, "seq": seq, "items": items}
+    request.set_header(ORIGIN_KEY, origin)
+    fl_ctx, peer = FLContext(), FLContext()
+    fl_ctx.set_prop(ReservedKey.RUN_NUM, JOB, private=False)
+    peer.set_prop(ReservedKey.IDENTITY_NAME, origin.split(".")[0], private=False)
+    fl_ctx.set_peer_context(peer)
+    return executor._on_deliver("dfm.deliver", request, fl_ctx)
+
+
+def wait_for(predicate: Any) -> None:
+    import time
+
+    deadline = time.monotonic() + 60  # a bound on a hang, not a timing assertion
+    while not predicate():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_reference_with_a_forged_sender_is_refused_before_any_download(beta):
+    ref = make_ref(REF, 10, "victim")
+    assert deliver(beta, f"alpha.{JOB}", "home", [ref]).get_return_code() == "DFM_REFUSED"
+    assert deliver(beta, f"alpha.other-job", "alpha", [ref]).get_return_code() == "DFM_REFUSED"
+    assert beta._runtime.calls == []
+
+
+def test_the_application_does_not_stream(beta):
+    deliver(beta, f"server.{JOB}", "server", [make_ref(REF, 10, "victim")])
+    wait_for(lambda: beta.to_app)
+    assert beta._runtime.calls == [] and "do not stream" in beta.to_app[0].reason
+
+
+def test_a_path_like_reference_is_refused_and_later_messages_still_arrive(beta):
+    token = Token("j", "p", (0,), 1)
+    bad = {"s": "../../../etc/passwd", "n": 10, "job": "victim"}
+    deliver(beta, f"alpha.{JOB}", "alpha", [bad, *[item_to_wire(i) for i in split(pack(token, codec))]])
+    wait_for(lambda: beta._runtime.calls)
+    assert beta._runtime.calls == [("handle", token, "alpha")]
+    assert "malformed" in beta.to_app[0].reason
+
+
+def test_a_failed_download_fails_the_claimed_job_for_its_real_sender_in_order(beta):
+    token = Token("j", "p", (0,), 1)
+    items = [make_ref(REF, 10, "victim"), *[item_to_wire(i) for i in split(pack(token, codec))]]
+    # there is no cell "alpha.job-1" here: the download fails; the token waits for it
+    deliver(beta, f"alpha.{JOB}", "alpha", items)
+    wait_for(lambda: len(beta._runtime.calls) == 2)
+    assert beta._runtime.calls == [("refuse_frame", "victim", "alpha"), ("handle", token, "alpha")]
 
 
 # -- a real deployment -----------------------------------------------------------------------------
