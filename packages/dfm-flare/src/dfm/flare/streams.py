@@ -241,7 +241,12 @@ def admit_site_streams(cell: Any, origins: set[str]) -> None:
     check. ``origins`` may grow later (the caller's set is used).
     """
     from nvflare.fuel.f3.cellnet.defs import MessageHeaderKey
-    from nvflare.fuel.f3.streaming.stream_const import STREAM_CHANNEL, STREAM_DATA_TOPIC, STREAM_ERROR_TOPIC
+    from nvflare.fuel.f3.streaming.stream_const import (
+        STREAM_ACK_TOPIC,
+        STREAM_CHANNEL,
+        STREAM_DATA_TOPIC,
+        STREAM_ERROR_TOPIC,
+    )
 
     core = cell.core_cell
     with _admitted_lock:
@@ -261,7 +266,8 @@ def admit_site_streams(cell: Any, origins: set[str]) -> None:
                 return reply
         return None
 
-    for topic in (STREAM_DATA_TOPIC, STREAM_ERROR_TOPIC):  # an exact channel:topic entry wins over "*"
+    # the reply's frames, and the acks of our request's frames; an exact channel:topic entry wins over "*"
+    for topic in (STREAM_DATA_TOPIC, STREAM_ACK_TOPIC, STREAM_ERROR_TOPIC):
         core.add_incoming_filter(channel=STREAM_CHANNEL, topic=topic, cb=admit)
 
 
