@@ -232,7 +232,9 @@ def run_arrays(runs: int = 3, mb: int = 100) -> dict[str, Any]:
                             del job
                         out[f"{mode}_{kind}_{mb}mb_MBps"] = mb * 1.048576 / statistics.median(seconds)
                         out[f"{mode}_{kind}_{mb}mb_MBps_runs"] = [mb * 1.048576 / t for t in seconds]
-                        out[f"{mode}_{kind}_peak_rss_MiB"] = {k: v / 2**20 for k, v in sorted(rss.reset().items())}
+                        out[f"{mode}_{kind}_peak_rss_MiB"] = {
+                            k: v / 2**20 for k, v in sorted(rss.reset().items())
+                        }
     finally:
         deployment.stop()
         assert deployment.leftover_pids() == []

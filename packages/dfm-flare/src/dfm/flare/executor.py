@@ -37,6 +37,7 @@ from dfm.flare.frames import (
     Item,
     Reassembler,
     frame_job,
+    item_job,
     item_size,
     item_to_wire,
     pack,
@@ -137,7 +138,7 @@ class DfmExecutor(Executor):
         self._engine_ref = engine
         self._simulating = bool(fl_ctx.get_prop(FLContextKey.SIMULATE_MODE, False))
         self._job_id = str(fl_ctx.get_job_id())
-        if self.stream_bytes > 0:
+        if self.stream_bytes > 0 and not self._simulating:  # the simulator: chunks only (untried there)
             self._offers = Offers(engine.get_cell(), self.stream_timeout)
             self._inbox = inbox()
         stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER])
@@ -257,11 +258,11 @@ class DfmExecutor(Executor):
             if self._offers is not None and 0 < self.stream_bytes < len(frame):
                 if receiver is not None:  # only that client's job process may download it
                     fqcn = f"{receiver}.{self._job_id}"
-                    return [self._offer(frame, fqcn.__eq__, f"a frame for '{receiver}'")]
-                if not self._simulating:  # the application's admin cell (the simulator has none)
-                    from nvflare.fuel.utils.admin_name_utils import is_valid_admin_client_name
+                    return self._offer(frame, fqcn.__eq__, f"a frame for '{receiver}'")
+                from nvflare.fuel.utils.admin_name_utils import is_valid_admin_client_name
 
-                    return [self._offer(frame, _admin(is_valid_admin_client_name), "a frame for the application")]
+                # the application downloads with its admin session's cell
+                return self._offer(frame, _admin(is_valid_admin_client_name), "a frame for the application")
             return split(frame, self.chunk_bytes)
         except Exception as exc:
             job = getattr(msg, "job", None)
@@ -275,10 +276,15 @@ class DfmExecutor(Executor):
                 )
             return None
 
-    def _offer(self, frame: bytes, allowed: Any, describe: str) -> Item:
+    def _offer(self, frame: bytes, allowed: Any, describe: str) -> list[Item]:
+        """The stream reference of ``frame`` offered to ``allowed``; its chunks if FLARE refuses the offer."""
         assert self._offers is not None
-        ref = self._offers.offer(frame, allowed, f"{describe} from site '{self.site}'")
-        return make_ref(ref, len(frame), frame_job(frame))
+        try:
+            ref = self._offers.offer(frame, allowed, f"{describe} from site '{self.site}'")
+        except Exception:  # FLARE's download service refused: the frame goes in chunks instead
+            log.exception("site %s could not offer %s; sending it in chunks", self.site, describe)
+            return split(frame, self.chunk_bytes)
+        return [make_ref(ref, len(frame), frame_job(frame))]
 
     def _courier(self, site: str) -> Courier:
         client = self.sites[site]  # FLARE names: never "server", so no clash with the courier to the server
@@ -317,7 +323,7 @@ class DfmExecutor(Executor):
 
         jobs = set()
         for item in batch:
-            job = item.get("job") if is_ref(item) else frame_job(item) if isinstance(item, bytes) else None
+            job = item_job(item)
             if job:
                 jobs.add(job)
         for job in sorted(jobs):
@@ -386,7 +392,9 @@ class DfmExecutor(Executor):
         for item in items:
             size = item_size(item) if isinstance(item, (bytes, list, dict)) else 0
             if line.queued + size > _MAX_QUEUED:
-                self._refuse(sender, f"messages from '{sender}' beyond {_MAX_QUEUED} bytes waiting for a stream")
+                self._refuse(
+                    sender, f"messages from '{sender}' beyond {_MAX_QUEUED} bytes waiting for a stream"
+                )
                 continue
             line.queued += size
             line.items.append((item, size))
@@ -422,7 +430,9 @@ class DfmExecutor(Executor):
             if self._inbox is None:
                 raise StreamError("this site takes no streams (stream_bytes is 0)")
             cell = self._engine_ref.get_cell()
-            frame = download(cell, f"{source}.{self._job_id}", ref, self._inbox, self.per_msg_timeout, self._abort)
+            frame = download(
+                cell, f"{source}.{self._job_id}", ref, self._inbox, self.per_msg_timeout, self._abort
+            )
         except Exception as exc:
             reason = f"site '{self.site}' could not download a frame from '{sender}': {exc}"
             loop.call_soon_threadsafe(runtime.refuse_frame, job, sender, runtime.vault.scrub(reason))

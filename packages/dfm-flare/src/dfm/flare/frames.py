@@ -12,6 +12,10 @@ Frames larger than the chunk size travel as ``[stream id, index, count,
 bytes]`` pieces that a :class:`Reassembler` joins, so no single FLARE message
 is ever large (FLARE inflates a received message to ~13x its size).
 
+A frame over the streaming threshold is not in the messages at all: a *stream
+reference* (a dict, :mod:`dfm.flare.streams`) takes its place, and the
+receiver downloads the frame from its sender.
+
 Everything here comes from a peer that may be hostile: nothing in a frame or a
 chunk is ever used as a path (a frame that names files is refused), and a
 reassembler holds at most ``max_streams`` unfinished frames, ``max_frame`` bytes
@@ -35,7 +39,17 @@ from dfm.kernel.ir.serde import to_data
 from dfm.runner.messages import Install, to_wire
 from dfm.runner.transports.wire import decode_frame
 
-__all__ = ["CHUNK_BYTES", "FrameError", "Reassembler", "frame_job", "item_size", "pack", "split", "unpack"]
+__all__ = [
+    "CHUNK_BYTES",
+    "FrameError",
+    "Reassembler",
+    "frame_job",
+    "item_job",
+    "item_size",
+    "pack",
+    "split",
+    "unpack",
+]
 
 CHUNK_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 16 << 20  # the largest chunk accepted (senders use CHUNK_BYTES unless configured)
@@ -106,6 +120,18 @@ def frame_job(frame: bytes | memoryview) -> str | None:
     except (FrameError, ValueError, AttributeError):
         return None
     return job if isinstance(job, str) else None
+
+
+def item_job(item: Any) -> str | None:
+    """The job id an item names, as its sender claims it: a whole frame's header, or a stream
+    reference's ``job`` (chunks name none). For reports and attribution to a session, never trust.
+    """
+    if isinstance(item, dict):
+        job = item.get("job")
+        return job if isinstance(job, str) else None
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return frame_job(item)
+    return None
 
 
 def split(frame: bytes, chunk: int = CHUNK_BYTES) -> list[Item]:

@@ -74,15 +74,6 @@ from dfm.flare.frames import (
     split,
     unpack,
 )
-from dfm.flare.streams import (
-    STREAM_BYTES,
-    StreamError,
-    admit_site_streams,
-    download,
-    inbox,
-    is_ref,
-    remove_inbox,
-)
 from dfm.flare.layout import (
     DeploymentState,
     FlareSetupError,
@@ -91,6 +82,15 @@ from dfm.flare.layout import (
     client_names,
     poc_home,
     require_nvflare,
+)
+from dfm.flare.streams import (
+    STREAM_BYTES,
+    StreamError,
+    admit_site_streams,
+    download,
+    inbox,
+    is_ref,
+    remove_inbox,
 )
 from dfm.flare.topics import BATCH_BYTES, CMD_FETCH, CMD_KEEP, CMD_POST, CMD_STOP
 from dfm.kernel.codecs import codec_for
