@@ -89,7 +89,6 @@ from dfm.flare.streams import (
     admit_site_streams,
     download,
     inbox,
-    is_ref,
     remove_inbox,
 )
 from dfm.flare.topics import BATCH_BYTES, CMD_FETCH, CMD_KEEP, CMD_POST, CMD_STOP
@@ -555,9 +554,10 @@ class FlareTransport(Transport):
                 self._fetched = seq
                 if site not in self.sites:
                     continue  # the server attributes every item to a site of this session
+                frame: bytes | memoryview | None
                 try:
                     item = item_from_json(data)
-                    if is_ref(item):
+                    if isinstance(item, dict):  # a stream reference
                         frame = self._download(site, item)
                     else:
                         frame = reassemblers.setdefault(site, Reassembler()).feed(item)
@@ -565,7 +565,7 @@ class FlareTransport(Transport):
                     self._refuse(site, f"a chunk from site '{site}': {exc}")
                     continue
                 except StreamError as exc:
-                    self._stream_failed(site, item, exc)
+                    self._stream_failed(site, item if isinstance(item, dict) else {}, exc)
                     continue
                 if frame is None:
                     continue
