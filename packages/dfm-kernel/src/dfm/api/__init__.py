@@ -3,7 +3,7 @@
 from dfm.api import Pipeline, Yield, PlaceParam, ForEach, If, Else, load_federation
 
 NVIDIA DFM's names are here too: ``BestOf``, ``Advise``, ``well_known_id``,
-``PickledObject``, discovery's ``field_advisor`` and advice types (``Okay``, ``Advised*``),
+``PickledObject``, ``TryFromCache`` (a cached block), discovery's ``field_advisor`` and advice types (``Okay``, ``Advised*``),
 and the condition classes ``And``, ``Or``, ``Not``, ``Equal``, ``NotEqual``, ``GreaterThan``,
 ``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``.
 """
@@ -13,6 +13,7 @@ from dfm.api.pipeline import (
     Advise,
     And,
     BestOf,
+    CachedValue,
     Condition,
     Else,
     Equal,
@@ -31,6 +32,7 @@ from dfm.api.pipeline import (
     Pipeline,
     PlaceParam,
     Selection,
+    TryFromCache,
     Yield,
     well_known_id,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "AdvisedSubsetOf",
     "And",
     "BestOf",
+    "CachedValue",
     "Condition",
     "Else",
     "Equal",
@@ -80,6 +83,7 @@ __all__ = [
     "Pipeline",
     "PlaceParam",
     "Selection",
+    "TryFromCache",
     "Yield",
     "field_advisor",
     "load_federation",

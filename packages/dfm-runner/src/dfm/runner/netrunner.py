@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 from dfm.kernel.ir.net import (
     BoolOpC,
     BranchT,
+    CacheStoreT,
+    CacheT,
     CallT,
     CompareC,
     CondC,
@@ -389,6 +391,49 @@ class NetRunner:
             taken = bool(self._eval(t.cond, frame))
             for site in t.notify:
                 self.site.send(site, BranchTaken(self.job, t.cond_id, frame, taken))
+        elif isinstance(t, CacheT):
+            self._background(t.id, frame, self._lookup(t, frame, [values[p] for p in t.inputs]))
+        elif isinstance(t, CacheStoreT):
+            self._background(t.id, frame, self._store(t, frame, values[t.source], values[t.digest]))
+
+    # -- TryFromCache -------------------------------------------------------------------------
+
+    def _background(self, what: str, frame: Frame, work: Any) -> None:
+        """Run ``work`` (a coroutine) as part of the job: it is done only once ``work`` is."""
+        task = self.site.loop.create_task(work, name=f"{self.job}:{what}")
+        self.running.add(task)
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            self.running.discard(task)
+            if self.finished or task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                self.site.fail(self.job, f"site '{self.site.name}', {what} in frame {list(frame)}: {error!r}")
+                return
+            self._check_done()
+
+        task.add_done_callback(finished)
+
+    async def _lookup(self, t: CacheT, frame: Frame, inputs: list[Any]) -> None:
+        cache = self.site.cache
+        digest = await self.site.blocking(cache.digest, t.key, t.resident, inputs)
+        hit, value = await self.site.blocking(cache.get, digest)
+        if self.finished:
+            return
+        self.site.cache_event(self.job, t, frame, "hit" if hit else "miss", digest)
+        if hit:
+            self.on_token(t.output, frame, value)
+        else:
+            self.on_token(t.digest, frame, digest)
+        for site in t.notify:  # a miss takes the branch holding the body and its store
+            self.site.send(site, BranchTaken(self.job, t.block, frame, not hit))
+
+    async def _store(self, t: CacheStoreT, frame: Frame, value: Any, digest: str) -> None:
+        cache = self.site.cache
+        lookup = self.site.cache_lookup(self.c.net, t.block)
+        self.on_token(t.output, frame, value)  # consumers need not wait for the write
+        await self.site.blocking(cache.put, digest, lookup.key, lookup.resident, value)
 
     def _scatter(self, t: ScatterT, frame: Frame, collection: Any) -> None:
         try:
