@@ -90,7 +90,11 @@ def main() -> None:
                         f"miss {row['miss_ms']:8.2f} ms, hit {row['hit_ms']:8.2f} ms"
                     )
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2))
+    OUT.write_text(
+        json.dumps(
+            {"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

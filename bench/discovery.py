@@ -59,10 +59,15 @@ def main() -> None:
     sys.path.insert(0, str(CLINICS.parent))
     import make_data  # the clinics' SQLite files, made once like discover.py does
 
-    if not all((CLINICS.parent / "data" / f"{c}.sqlite").exists() for c in ("clinic-a", "clinic-b", "clinic-c")):
+    if not all(
+        (CLINICS.parent / "data" / f"{c}.sqlite").exists() for c in ("clinic-a", "clinic-b", "clinic-c")
+    ):
         make_data.main([])
     rows = []
-    for name, config, build in (("examplefed", EXAMPLEFED, examplefed_pipeline), ("clinics", CLINICS, clinics_pipeline)):
+    for name, config, build in (
+        ("examplefed", EXAMPLEFED, examplefed_pipeline),
+        ("clinics", CLINICS, clinics_pipeline),
+    ):
         fed = load_federation(config)
         pipeline = build(fed)
         for transport in ("inproc", "process"):
@@ -88,7 +93,11 @@ def main() -> None:
                 f"p90 {row['p90_ms']:7.2f} ms"
             )
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2))
+    OUT.write_text(
+        json.dumps(
+            {"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from dfm.kernel.ir.net import BranchScope, CacheStoreT, CacheT
 
 def _with_cache(fed: Federation, **folders: str) -> Federation:
     sites = {
-        name: attrs.evolve(spec, cache_config=CacheConfig(base_path=folders[name])) if name in folders else spec
+        name: attrs.evolve(spec, cache_config=CacheConfig(base_path=folders[name]))
+        if name in folders
+        else spec
         for name, spec in fed.sites.items()
     }
     return attrs.evolve(fed, sites=sites)
@@ -39,7 +41,11 @@ def test_the_block_runs_where_its_cache_is(synthfed):
     lookup = next(t for t in net.transitions if isinstance(t, CacheT))
     store = next(t for t in net.transitions if isinstance(t, CacheStoreT))
     assert (lookup.block, lookup.key, lookup.inputs, lookup.output, lookup.digest) == (
-        "n2", "summary", ("v:n1",), "v:n3", "v:n2"
+        "n2",
+        "summary",
+        ("v:n1",),
+        "v:n3",
+        "v:n2",
     )
     assert lookup.notify == ("hospital",) and "n2" in net.controls
     assert store.scope == (BranchScope("n2", True),) and (store.source, store.output) == ("v:n4", "v:n3")
@@ -54,7 +60,10 @@ def test_no_cache_config_anywhere_is_a_located_error(synthfed):
 
 def test_a_body_pinned_elsewhere_names_the_site(synthfed):
     fed = _with_cache(synthfed, lab="cache/lab")
-    with pytest.raises(CompileError, match=r"can run only at site 'hospital', which has no cache_config \(sites with one: lab\)"):
+    with pytest.raises(
+        CompileError,
+        match=r"can run only at site 'hospital', which has no cache_config \(sites with one: lab\)",
+    ):
         compile_pipeline(fed, _pipeline(fed, site="hospital"))
 
 

@@ -103,7 +103,9 @@ def test_entries_are_named_by_digests_and_a_hostile_key_stays_inside(session, ap
     assert len(names) == 4  # two input digests, a value and its metadata each
     outside = [p for p in fed_path.parent.parent.rglob("*") if "passwd" in p.name or p.name == "etc"]
     assert outside == []
-    metas = [json.loads((fed_path.parent / "cache" / "lab" / n).read_text()) for n in names if n.endswith(".json")]
+    metas = [
+        json.loads((fed_path.parent / "cache" / "lab" / n).read_text()) for n in names if n.endswith(".json")
+    ]
     assert {m["key"] for m in metas} == {key} and not any(m["resident"] for m in metas)
 
 
@@ -181,7 +183,9 @@ def test_the_site_refuses_a_lookup_that_hides_residency(session, api):
 
 def test_the_site_refuses_a_lookup_announcing_to_another_site(session, api):
     prepared = session.prepare(_nonce_at(api, "forged", "lab"))
-    job = session.execute(_forge(prepared, "lab", lambda t: attrs.evolve(t, notify=("lab", "home"))), {"x": 1})
+    job = session.execute(
+        _forge(prepared, "lab", lambda t: attrs.evolve(t, notify=("lab", "home"))), {"x": 1}
+    )
     assert job.wait(30) is JobStatus.FAILED
     assert "must announce its branch to this site only" in job.error
 
@@ -215,8 +219,11 @@ def test_a_body_pinned_to_a_site_without_cache_config_is_a_compile_error(session
         with TryFromCache("k") as cached:
             cached.cache(api.Add(a=PlaceParam("x"), b=1, site="home"))
         Yield(cached, place="value")
-    with pytest.raises(CompileError, match=r"^n1 \(TryFromCache 'k'\): n3 \(math.Add\) can run only at site 'home', "
-                       r"which has no cache_config \(sites with one: lab, vault\)$"):
+    with pytest.raises(
+        CompileError,
+        match=r"^n1 \(TryFromCache 'k'\): n3 \(math.Add\) can run only at site 'home', "
+        r"which has no cache_config \(sites with one: lab, vault\)$",
+    ):
         session.prepare(p)
 
 

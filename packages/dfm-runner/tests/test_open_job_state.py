@@ -37,9 +37,8 @@ def _service(mathfed: Any) -> Pipeline:
     api = mathfed.api.math
     with Pipeline() as p:
         sq = api.Square(x=PlaceParam("x"), site="alpha")
-        with ForEach(api.Range(n=PlaceParam("n"), site="alpha")) as i:
-            with If(i > 0):
-                Yield(api.Add(a=sq, b=i, site="beta"), place="sums")
+        with ForEach(api.Range(n=PlaceParam("n"), site="alpha")) as i, If(i > 0):
+            Yield(api.Add(a=sq, b=i, site="beta"), place="sums")
         Yield(sq, place="square")
     return p
 
@@ -51,7 +50,11 @@ def test_state_of_served_frames_is_freed(session, mathfed):
     for k in range(FRAMES):
         job.send_input_params({"x": k, "n": 3})
         got = [next(results) for _ in range(3)]  # its square and two sums
-        assert sorted((r.place, r.value) for r in got) == [("square", k * k), ("sums", k * k + 1), ("sums", k * k + 2)]
+        assert sorted((r.place, r.value) for r in got) == [
+            ("square", k * k),
+            ("sums", k * k + 1),
+            ("sums", k * k + 2),
+        ]
         assert {r.frame[0] for r in got} == {k}
         sizes = _sizes(session, job.id)
         peak = {name: max(peak.get(name, 0), size) for name, size in sizes.items()}

@@ -57,38 +57,46 @@ def test_bad_keys(key, message):
 
 
 def test_misuses_are_one_line_errors(greet):
-    with Pipeline():
-        with pytest.raises(PipelineError, match=r"call \.cache\(value\) inside the block$"):
-            with TryFromCache("none"):
-                greet(name="x")
-    with Pipeline():
-        with pytest.raises(PipelineError, match="usable only after its 'with' block"):
-            with TryFromCache("early") as cached:
-                Yield(cached, place="early")
-    with Pipeline():
-        with pytest.raises(PipelineError, match=r"\.cache\(\) is called twice"):
-            with TryFromCache("twice") as cached:
-                cached.cache(greet(name="a"))
-                cached.cache(greet(name="b"))
+    with (
+        Pipeline(),
+        pytest.raises(PipelineError, match=r"call \.cache\(value\) inside the block$"),
+        TryFromCache("none"),
+    ):
+        greet(name="x")
+    with (
+        Pipeline(),
+        pytest.raises(PipelineError, match="usable only after its 'with' block"),
+        TryFromCache("early") as cached,
+    ):
+        Yield(cached, place="early")
+    with (
+        Pipeline(),
+        pytest.raises(PipelineError, match=r"\.cache\(\) is called twice"),
+        TryFromCache("twice") as cached,
+    ):
+        cached.cache(greet(name="a"))
+        cached.cache(greet(name="b"))
     with Pipeline():
         outside = greet(name="a")
-        with pytest.raises(PipelineError, match="computed in its block"):
-            with TryFromCache("outside") as cached:
-                cached.cache(outside)
+        with pytest.raises(PipelineError, match="computed in its block"), TryFromCache("outside") as cached:
+            cached.cache(outside)
+    with (
+        Pipeline(),
+        pytest.raises(PipelineError, match="takes an operation result"),
+        TryFromCache("param") as cached,
+    ):
+        cached.cache(PlaceParam("x"))
+    with (
+        Pipeline(),
+        pytest.raises(PipelineError, match="may hold only operation calls"),
+        TryFromCache("yield") as cached,
+    ):
+        inner = greet(name="a")
+        Yield(inner, place="inside")
+        cached.cache(inner)
     with Pipeline():
-        with pytest.raises(PipelineError, match="takes an operation result"):
-            with TryFromCache("param") as cached:
-                cached.cache(PlaceParam("x"))
-    with Pipeline():
-        with pytest.raises(PipelineError, match="may hold only operation calls"):
-            with TryFromCache("yield") as cached:
-                inner = greet(name="a")
-                Yield(inner, place="inside")
-                cached.cache(inner)
-    with Pipeline():
-        with pytest.raises(PipelineError, match=r"inside the block$"):
-            with TryFromCache("late") as cached:
-                value = greet(name="a")
+        with pytest.raises(PipelineError, match=r"inside the block$"), TryFromCache("late") as cached:
+            value = greet(name="a")
         with pytest.raises(PipelineError, match=r"directly inside its 'with' block"):
             cached.cache(value)
 

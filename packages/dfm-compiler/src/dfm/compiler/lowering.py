@@ -105,6 +105,11 @@ class _Lowering:
         # a selector path, or "done" (the dfm_after signal); in first-use order
         self.uses: dict[str, dict[tuple[ir.Step, ...] | str | None, set[str]]] = {}
         self.suffix: dict[tuple[str, tuple[ir.Step, ...] | str], str] = {}  # (node, variant) -> ".s1"
+        self.shared_places: dict[str, int] = {}  # Yield place -> how many Yields use it
+        for node in self.order:
+            if self.nodes[node]["kind"] == "yield":
+                place = self.nodes[node]["stmt"].place
+                self.shared_places[place] = self.shared_places.get(place, 0) + 1
         for node in self.order:
             data = self.nodes[node]
             if data["kind"] == "item":
@@ -240,7 +245,17 @@ class _Lowering:
                 self._place(site, output, scope_depth(scope), "value")
                 self._sends(node)
             elif kind == "yield":
-                self._add(site, YieldT(self._next_id(), scope, self._source(stmt.value, site), stmt.place))
+                shared = self.shared_places.get(stmt.place, 0) > 1  # results must name their Yield
+                self._add(
+                    site,
+                    YieldT(
+                        self._next_id(),
+                        scope,
+                        self._source(stmt.value, site),
+                        stmt.place,
+                        stmt.id if shared else None,
+                    ),
+                )
             elif kind == "scatter":
                 output = _value_place(stmt.var)
                 source = self._source(stmt.over, site)
@@ -267,7 +282,9 @@ class _Lowering:
                 miss = (*scope, BranchScope(stmt.id, True))
                 source = self._source(stmt.value, site)
                 output = _value_place(node)
-                self._add(site, CacheStoreT(self._next_id(), miss, stmt.id, source, _value_place(stmt.id), output))
+                self._add(
+                    site, CacheStoreT(self._next_id(), miss, stmt.id, source, _value_place(stmt.id), output)
+                )
                 self._sends(node)
             else:  # branch
                 self._add(site, BranchT(self._next_id(), scope, node, self._cond(stmt.cond, site), ()))

@@ -116,10 +116,10 @@ def verify_nets(
                 controls_t.setdefault(t.cond_id, []).append((site, t))
             elif isinstance(t, CacheT):
                 controls_t.setdefault(t.block, []).append((site, t))
-                for place in (t.digest, t.output):
-                    if (site, place) in produced_scope:
-                        problems.append(f"{site}: {place} is produced twice")
-                    produced_scope[(site, place)] = t.scope
+                for written in (t.digest, t.output):
+                    if (site, written) in produced_scope:
+                        problems.append(f"{site}: {written} is produced twice")
+                    produced_scope[(site, written)] = t.scope
                 if t.notify != (site,):
                     problems.append(f"{site}: {t.id} (TryFromCache {t.block}) must notify its own site only")
             elif isinstance(t, CacheStoreT):
@@ -203,10 +203,11 @@ def verify_nets(
     # TryFromCache: one lookup and one store, on the same site, writing the same result
     for block, found_stores in stores.items():
         lookup = controls_t.get(block, [])
-        if len(found_stores) != 1 or len(lookup) != 1 or not isinstance(lookup[0][1], CacheT):
+        cache = lookup[0][1] if len(lookup) == 1 else None
+        if len(found_stores) != 1 or not isinstance(cache, CacheT):
             problems.append(f"TryFromCache {block} needs one CacheT and one CacheStoreT")
             continue
-        (store_site, store), (lookup_site, cache) = found_stores[0], lookup[0]
+        (store_site, store), lookup_site = found_stores[0], lookup[0][0]
         if store_site != lookup_site or store.output != cache.output or store.digest != cache.digest:
             problems.append(f"{store_site}: {store.id} does not match the lookup {cache.id} of {block}")
         elif store.scope != (*cache.scope, BranchScope(block, True)):

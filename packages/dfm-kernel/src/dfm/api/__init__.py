@@ -3,9 +3,10 @@
 from dfm.api import Pipeline, Yield, PlaceParam, ForEach, If, Else, load_federation
 
 NVIDIA DFM's names are here too: ``BestOf``, ``Advise``, ``well_known_id``,
-``PickledObject``, ``TryFromCache`` (a cached block), discovery's ``field_advisor`` and advice types (``Okay``, ``Advised*``),
-and the condition classes ``And``, ``Or``, ``Not``, ``Equal``, ``NotEqual``, ``GreaterThan``,
-``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``.
+``PickledObject``, ``TryFromCache`` (a cached block), discovery's ``field_advisor`` and
+advice types (``Okay``, ``Advised*``), and the condition classes ``And``, ``Or``,
+``Not``, ``Equal``, ``NotEqual``, ``GreaterThan``, ``GreaterThanOrEqual``, ``LessThan``,
+``LessThanOrEqual``.
 """
 
 from dfm.api.federation import FederationHandle, Namespace, OperationCall, load_federation

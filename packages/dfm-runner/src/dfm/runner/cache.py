@@ -89,7 +89,12 @@ class SiteCache:
                 return False, None
             return True, self.codec.loads(self.fs.cat_file(digest + _VALUE))
         except (OSError, DfmError, ValueError) as exc:
-            logger.warning("site '%s': cache entry %s unreadable, treated as a miss: %s", self.site.name, digest[:12], exc)
+            logger.warning(
+                "site '%s': cache entry %s unreadable, treated as a miss: %s",
+                self.site.name,
+                digest[:12],
+                exc,
+            )
             return False, None
 
     def put(self, digest: str, key: str, resident: bool, value: Any) -> bool:
@@ -128,7 +133,9 @@ class SiteCache:
                     bool(meta.get("resident", False)),
                 )
             except (OSError, ValueError, KeyError, TypeError):
-                logger.warning("site '%s': cache entry %s has unreadable metadata", self.site.name, digest[:12])
+                logger.warning(
+                    "site '%s': cache entry %s has unreadable metadata", self.site.name, digest[:12]
+                )
 
     def clear(self, key: str | None = None) -> int:
         """Remove every entry (or those of ``key``); returns how many were removed."""

@@ -389,7 +389,7 @@ class NetRunner:
             self.site.send(t.site, Token(self.job, t.target, frame, values[t.source]))  # type: ignore[union-attr]
         elif kind is YieldT:
             self.results_sent += 1
-            self.site.to_app(Result(self.job, t.place, frame, values[t.source]))  # type: ignore[union-attr]
+            self.site.to_app(Result(self.job, t.place, frame, values[t.source], t.node))  # type: ignore[union-attr]
         elif isinstance(t, CallT):
             args = {
                 name: (
@@ -632,7 +632,7 @@ class NetRunner:
             kind = type(t)
             if kind is YieldT:
                 self.results_sent += 1
-                self.site.to_app(Result(self.job, t.place, sub, value))  # type: ignore[union-attr]
+                self.site.to_app(Result(self.job, t.place, sub, value, t.node))  # type: ignore[union-attr]
             elif kind is SendT:
                 site = t.site  # type: ignore[union-attr]
                 stream.forwarded[site] = stream.forwarded.get(site, 0) + 1

@@ -29,5 +29,7 @@ def dfm_cli_commands() -> Iterator[CliCommandEntry]:
         "submit", "dfm.runner.cli:submit", summary="Run a pipeline or a script on a federation.", parent="fed"
     )
     yield CliCommandEntry(
-        "cache", "dfm.runner.cachecli:cache", summary="List or clear the sites' pipeline caches (TryFromCache)."
+        "cache",
+        "dfm.runner.cachecli:cache",
+        summary="List or clear the sites' pipeline caches (TryFromCache).",
     )

@@ -66,6 +66,7 @@ from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.names import name_problem, shown
 from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
 from dfm.kernel.records import import_target, load_target
+from dfm.runner.cache import SiteCache
 from dfm.runner.messages import (
     APP,
     CONTROL,
@@ -86,7 +87,6 @@ from dfm.runner.messages import (
     StreamEnd,
     Token,
 )
-from dfm.runner.cache import SiteCache
 from dfm.runner.netrunner import CompiledNet, NetRunner
 from dfm.runner.vault import Vault
 from dfm.runner.workers import WorkerPool
@@ -257,7 +257,13 @@ class SiteRuntime:
         """Log a hit or miss: the site's record of what its cache served."""
         cache_logger.info(
             "site '%s', job %s, frame %s: TryFromCache %s (key %s): %s, entry %s",
-            self.name, job, list(frame), t.block, shown(t.key), outcome, digest[:16],
+            self.name,
+            job,
+            list(frame),
+            t.block,
+            shown(t.key),
+            outcome,
+            digest[:16],
         )
 
     # -- plumbing ----------------------------------------------------------------------

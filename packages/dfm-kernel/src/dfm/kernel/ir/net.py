@@ -170,12 +170,17 @@ class SendT:
 
 @attrs.frozen
 class YieldT:
-    """Deliver the token of ``source`` to the application as ``place`` (homesite only)."""
+    """Deliver the token of ``source`` to the application as ``place`` (homesite only).
+
+    ``node``: the Yield's node id, set when several Yields share ``place`` (so each
+    result names the Yield it came from); None otherwise (the place names it).
+    """
 
     id: str
     scope: Scope
     source: str
     place: str
+    node: str | None = None
 
 
 @attrs.frozen

@@ -732,11 +732,10 @@ class TransportConformance:
         pytest.importorskip("fsspec", reason="TryFromCache needs fsspec (dfm-runner[cache])")
         api = mathfed.api.math
         key = f"../../{uuid.uuid4().hex}/../etc/passwd"  # only ever hashed: harmless
-        with Pipeline() as p:
-            with ForEach(api.Range(n=PlaceParam("n"))) as i:
-                with TryFromCache(key=key) as cached:
-                    cached.cache(api.Nonce(x=i))
-                Yield(cached, place="items")
+        with Pipeline() as p, ForEach(api.Range(n=PlaceParam("n"))) as i:
+            with TryFromCache(key=key) as cached:
+                cached.cache(api.Nonce(x=i))
+            Yield(cached, place="items")
         prepared = session.prepare(p)
         first = sorted((r.frame, r.value) for r in session.execute(prepared, {"n": 3}).results(timeout=30))
         assert [v[0] for _, v in first] == [0, 1, 4]
@@ -750,6 +749,33 @@ class TransportConformance:
             Yield(cached, place="sq")
         with pytest.raises(CompileError, match=r"site 'home', which has no cache_config"):
             session.prepare(p)
+
+    def test_reference_callbacks_name_each_yield_of_a_shared_place(self, session, mathfed):
+        api = mathfed.api.math
+        seen: list[tuple[Any, ...]] = []
+        lock = threading.Lock()
+
+        def reference(from_site, from_node_id, frame, target_place, data):
+            with lock:
+                seen.append((from_site, from_node_id, tuple(frame), data))
+
+        with Pipeline() as p:
+            Yield(api.Square(x=PlaceParam("x"), site="beta"), place="both", multiuse=True, dfm_node_id="sq")
+            Yield(
+                api.Add(a=PlaceParam("x"), b=1, site="home"), place="both", multiuse=True, dfm_node_id="inc"
+            )
+            Yield(PlaceParam("x"), place="both", multiuse=True, dfm_node_id="raw")
+        job = session.execute(session.prepare(p), [{"x": 3}, {"x": 4}], place_callbacks={"both": reference})
+        assert job.wait_until_finished(30)
+        until(lambda: len(seen) == 6, what="six callbacks")
+        assert sorted(seen, key=repr) == sorted(
+            [
+                (site, node, (i,), value)
+                for i, x in enumerate((3, 4))
+                for site, node, value in (("beta", "sq", x * x), ("home", "inc", x + 1), ("home", "raw", x))
+            ],
+            key=repr,
+        )
 
 
 def _square_pipeline(mathfed: Any) -> Pipeline:
