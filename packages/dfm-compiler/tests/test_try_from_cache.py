@@ -80,3 +80,14 @@ def test_json_pipelines_are_checked_like_recorded_ones(synthfed):
     leaking = Pipeline.from_json(Pipeline.from_ir(ir).to_json().replace('"node": "n3"', '"node": "n4"'))
     with pytest.raises(CompileError, match="cannot be used outside it"):
         compile_pipeline(fed, leaking)
+
+
+def test_pictures_show_the_lookup_and_the_cached_value(synthfed):
+    from dfm.compiler.emitters import dot, text
+
+    fed = _with_cache(synthfed, hospital="cache/h")
+    prepared = compile_pipeline(fed, _pipeline(fed))
+    table = text.emit(prepared, fed)
+    assert "TryFromCache 'summary'" in table and "cached value" in table
+    picture = dot.emit(prepared, fed)
+    assert '"n2" [' in picture and '"n3" [' in picture
