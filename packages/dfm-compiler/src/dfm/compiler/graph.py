@@ -10,6 +10,11 @@ Node kinds (the ``kind`` attribute):
              node producing the collection (``colocate``), any site for a parameter.
 ``item``     the loop variable of a ForEach (its ``var`` id); same site as the scatter.
 ``branch``   an :class:`~dfm.kernel.ir.pipeline.If` (its id): evaluates the condition; any site.
+``cache``    a :class:`~dfm.kernel.ir.pipeline.TryFromCache` (its id): the cache lookup, on a
+             site with a ``cache_config``; it reads the block's inputs (the values its body
+             reads from outside it), and its body runs in its miss branch, on its site.
+``cached``   the result of a TryFromCache (its ``out`` id): the cached or computed value,
+             on the cache's site, resident wherever the value cached is.
 
 Edges (the ``kind`` attribute) carry ``bytes``, the estimated payload crossing them:
 ``data`` (a value read by its consumer: the producer operation's ``estimated-size``, or
@@ -57,7 +62,7 @@ __all__ = [
 CONTROL_BYTES = 16  # a control token: loop item count or taken branch
 PARAM_ITEM_BYTES = 64  # an item of a collection supplied as a parameter (size unknown)
 
-NodeKind = str  # "call" | "yield" | "scatter" | "item" | "branch"
+NodeKind = str  # "call" | "yield" | "scatter" | "item" | "branch" | "cache" | "cached"
 
 
 def as_federation(federation: Federation | FederationHandle) -> Federation:
@@ -107,6 +112,8 @@ def _stmt_label(stmt: ir.Statement) -> str:
         return f"{stmt.id} (Yield '{stmt.place}')"
     if isinstance(stmt, ir.ForEach):
         return f"{stmt.id} (ForEach)"
+    if isinstance(stmt, ir.TryFromCache):
+        return f"{stmt.id} (TryFromCache {stmt.key!r:.60})"
     return f"{stmt.id} (If)"
 
 
@@ -115,6 +122,9 @@ def node_label(node: AnalyzedNode) -> str:
     if node.kind == "item":
         assert isinstance(node.stmt, ir.ForEach)
         return f"{node.id} (item of ForEach {node.stmt.id})"
+    if node.kind == "cached":
+        assert isinstance(node.stmt, ir.TryFromCache)
+        return f"{node.id} (value of TryFromCache {node.stmt.id})"
     return _stmt_label(node.stmt)
 
 
@@ -129,13 +139,28 @@ def _reads(stmt: ir.Statement) -> list[ir.Value]:
         return [stmt.value]
     if isinstance(stmt, ir.ForEach):
         return [stmt.over]
+    if isinstance(stmt, ir.TryFromCache):  # the lookup reads the block's inputs
+        return cache_inputs(stmt)
     return ir.cond_values(stmt.cond)
+
+
+def cache_inputs(block: ir.TryFromCache) -> list[ir.Value]:
+    """The values a TryFromCache body reads from outside it (parameters and references to earlier
+    nodes), in first-read order without repeats: what a cache entry is keyed by, with the key."""
+    inside = {stmt.id for stmt in block.body}
+    out: list[ir.Value] = []
+    for stmt in block.body:
+        for value in _reads(stmt):
+            external = isinstance(value, ir.Param) or (isinstance(value, ir.Ref) and value.node not in inside)
+            if external and value not in out:
+                out.append(value)
+    return out
 
 
 def _describe_scope(item: LoopScope | BranchScope) -> str:
     if isinstance(item, LoopScope):
         return f"ForEach {item.loop}"
-    return f"the {'then' if item.branch else 'else'} branch of If {item.cond}"
+    return f"the {'then' if item.branch else 'else'} branch of If {item.cond} (or TryFromCache body)"
 
 
 def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
@@ -166,6 +191,9 @@ def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
             elif isinstance(stmt, ir.If):
                 collect(stmt.then)
                 collect(stmt.orelse)
+            elif isinstance(stmt, ir.TryFromCache):
+                collect(stmt.body)
+                claim(stmt.out, f"{stmt.out} (value of TryFromCache {stmt.id})")
 
     collect(pipeline.statements)
 
@@ -250,6 +278,9 @@ def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
                         "result or a PlaceParam"
                     )
                 node = AnalyzedNode(stmt.id, "scatter", stmt, scope, parent, refs, params)
+            elif isinstance(stmt, ir.TryFromCache):
+                _check_cache_block(stmt)
+                node = AnalyzedNode(stmt.id, "cache", stmt, scope, parent, refs, params)
             else:
                 node = AnalyzedNode(stmt.id, "branch", stmt, scope, parent, refs, params)
             out.append(node)
@@ -264,9 +295,36 @@ def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
             elif isinstance(stmt, ir.If):
                 visit(stmt.then, (*scope, BranchScope(stmt.id, True)), stmt.id)
                 visit(stmt.orelse, (*scope, BranchScope(stmt.id, False)), stmt.id)
+            elif isinstance(stmt, ir.TryFromCache):
+                miss: Scope = (*scope, BranchScope(stmt.id, True))  # the body runs on a cache miss
+                visit(stmt.body, miss, stmt.id)
+                refs, params = check_reads(stmt, miss, [stmt.value])
+                result = AnalyzedNode(stmt.out, "cached", stmt, scope, parent, refs, params)
+                out.append(result)
+                seen[stmt.out] = result
+                values[stmt.out] = result
 
     visit(pipeline.statements, (), None)
     return out
+
+
+def _check_cache_block(block: ir.TryFromCache) -> None:
+    """A TryFromCache body: operation calls only, and the value cached is one of their results."""
+    label = _stmt_label(block)
+    problem = ir.cache_key_problem(block.key)
+    if problem is not None:
+        raise CompileError(f"{label}: {problem}")
+    if not block.body:
+        raise CompileError(f"{label} has an empty body; call the operations whose result to cache in it")
+    for stmt in block.body:
+        if not isinstance(stmt, ir.Call):
+            raise CompileError(
+                f"{label}: its body may hold only operation calls, not {_stmt_label(stmt)} "
+                "(a Yield or block would be skipped on a cache hit)"
+            )
+    inside = {stmt.id for stmt in block.body}
+    if not isinstance(block.value, ir.Ref) or block.value.node not in inside:
+        raise CompileError(f"{label} caches a value not computed in its body; pass .cache() a result from it")
 
 
 def _offer_index(federation: Federation, sites: tuple[str, ...]) -> dict[str, list[str]]:
@@ -435,6 +493,8 @@ def build_graph(
     for site in sites:
         for operation in fed.sites[site].policy.resident:
             resident_ops.setdefault(operation, []).append(site)
+    cache_sites = tuple(s for s in sites if fed.sites[s].cache_config is not None)
+    cache_blocks = {n.id for n in nodes if n.kind == "cache"}
 
     graph = DataflowGraph(
         federation=fed.name,
@@ -470,6 +530,18 @@ def build_graph(
             if timed:
                 attrs_["compute"], size[node.id] = _timed(fed, stmt, attrs_["candidates"], node, size)
             resident[node.id] = tuple(resident_ops.get(stmt.operation, ()))
+            if node.parent in cache_blocks:  # a TryFromCache body runs where its cache is
+                attrs_["colocate"] = node.parent
+        elif node.kind == "cache":
+            attrs_["candidates"] = cache_sites
+        elif node.kind == "cached":
+            assert isinstance(stmt, ir.TryFromCache) and isinstance(stmt.value, ir.Ref)
+            attrs_["colocate"] = stmt.id
+            size[node.id] = size[stmt.value.node]
+            # a hit must not let data go where the miss could not: the result is as resident as the value
+            resident[node.id] = resident[stmt.value.node]
+            attrs_["candidates"] = _cache_candidates(fed, stmt, cache_sites, resident[node.id], graph)
+            graph.nodes[stmt.id]["candidates"] = attrs_["candidates"]
         elif node.kind == "yield":
             attrs_["candidates"] = (home,)
         elif node.kind == "scatter":
@@ -500,8 +572,55 @@ def build_graph(
             nbytes = size[node.id] if node.kind == "item" else CONTROL_BYTES
             graph.add_edge(node.parent, node.id, kind=kind, bytes=nbytes)
         for ref in node.refs:
-            graph.add_edge(ref, node.id, kind="data", bytes=size[ref])
+            # a cache lookup reads the inputs its body reads too: count the bytes once, there
+            nbytes = 0 if node.kind == "cache" else size[ref]
+            graph.add_edge(ref, node.id, kind="data", bytes=nbytes)
         for ref in node.after:  # dfm_after: only a completion signal crosses sites
             if not graph.has_edge(ref, node.id):
                 graph.add_edge(ref, node.id, kind="after", bytes=CONTROL_BYTES)
     return graph
+
+
+def _cache_candidates(
+    fed: Federation,
+    block: ir.TryFromCache,
+    cache_sites: tuple[str, ...],
+    resident: tuple[str, ...],
+    graph: DataflowGraph,
+) -> tuple[str, ...]:
+    """The sites a TryFromCache (lookup, body and result) may run at; a one-line error when none.
+
+    A site qualifies if it has a ``cache_config``, offers every operation of the body (within
+    its pins), and, when the value is resident there, shares its cache with no other site.
+    """
+    label = _stmt_label(block)
+    considered = ", ".join(graph.graph["sites"])
+    if not cache_sites:
+        raise CompileError(
+            f"{label}: no site has a cache_config (sites: {considered}); give the site that "
+            "should run its body a cache_config"
+        )
+    allowed = list(cache_sites)
+    for stmt in block.body:
+        candidates = graph.nodes[stmt.id]["candidates"]
+        kept = [s for s in allowed if s in candidates]
+        if not kept:
+            where = f"site '{candidates[0]}'" if len(candidates) == 1 else "sites " + ", ".join(candidates)
+            raise CompileError(
+                f"{label}: {_stmt_label(stmt)} can run only at {where}, which has no cache_config "
+                f"(sites with one: {', '.join(cache_sites)})"
+                if not set(candidates) & set(cache_sites)
+                else f"{label}: no site with a cache_config offers every operation of its body "
+                f"(sites with one: {', '.join(cache_sites)})"
+            )
+        allowed = kept
+    from dfm.kernel.cachelocation import sharing_sites
+
+    private = [s for s in allowed if s not in resident or not sharing_sites(fed, s)]
+    if not private:
+        site = allowed[0]
+        raise CompileError(
+            f"{label}: the value it caches is resident at '{site}', whose cache_config is shared with "
+            f"{', '.join(sharing_sites(fed, site))}; give '{site}' a cache folder of its own"
+        )
+    return tuple(private)

@@ -61,8 +61,8 @@ class SiteContext:
         if cache is None:
             raise DfmError(f"site '{self.name}' has no cache_config")
         try:
-            import fsspec  # type: ignore[import-not-found,unused-ignore]
-            from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,unused-ignore]
+            import fsspec  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
                 DirFileSystem,
             )
         except ImportError:
@@ -96,7 +96,7 @@ class ProviderContext:
 
 
 def _confined_class() -> Any:
-    from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,unused-ignore]
+    from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
         DirFileSystem,
     )
 

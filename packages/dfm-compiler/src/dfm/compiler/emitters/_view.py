@@ -93,6 +93,8 @@ def _what(node_kind: str, stmt: ir.Statement) -> str:
         return "item"
     if isinstance(stmt, ir.ForEach):
         return "ForEach"
+    if isinstance(stmt, ir.TryFromCache):
+        return f"TryFromCache '{stmt.key}'" if node_kind == "cache" else "cached value"
     return "If"
 
 

@@ -21,6 +21,7 @@ import logging
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from dfm.api import (
     PickledObject,
     Pipeline,
     PlaceParam,
+    TryFromCache,
     Yield,
     load_federation,
     well_known_id,
@@ -699,6 +701,81 @@ class TransportConformance:
         job.cancel()
         assert job.wait(30) is JobStatus.ABORTED
         assert JobStatus.ABORTED is JobStatus.CANCELLED and JobStatus("ABORTED") is JobStatus.CANCELLED
+
+    # -- TryFromCache: alpha has a cache_config (mathfed.dfm.yaml); keys are fresh per run --------
+
+    def _cached_nonce(self, mathfed: Any, key: str) -> Pipeline:
+        api = mathfed.api.math
+        with Pipeline() as p:
+            with TryFromCache(key) as cached:
+                cached.cache(api.Nonce(x=PlaceParam("x")))
+            Yield(cached, place="value")
+            Yield(api.Add(a=cached.fieldref(0), b=1, site="beta"), place="plus_one")
+        return p
+
+    def test_try_from_cache_miss_stores_and_hit_skips_the_body(self, session, mathfed):
+        pytest.importorskip("fsspec", reason="TryFromCache needs fsspec (dfm-runner[cache])")
+        prepared = session.prepare(self._cached_nonce(mathfed, f"conformance-{uuid.uuid4().hex}"))
+        assert prepared.placement[prepared.pipeline.statements[0].body[0].id] == "alpha"
+        first = session.execute(prepared, [{"x": 3}, {"x": 4}])
+        got = {(r.place, r.frame): r.value for r in first.results(timeout=30)}
+        assert got[("value", (0,))][0] == 9 and got[("plus_one", (1,))] == 17
+        # the same inputs hit (the body's random part comes back); new inputs miss
+        second = session.execute(prepared, [{"x": 4}, {"x": 5}, {"x": 3}])
+        again = {(r.place, r.frame): r.value for r in second.results(timeout=30)}
+        assert again[("value", (0,))] == got[("value", (1,))]
+        assert again[("value", (2,))] == got[("value", (0,))]
+        assert again[("value", (1,))][0] == 25 and again[("plus_one", (1,))] == 26
+        assert second.status is JobStatus.FINISHED
+
+    def test_try_from_cache_in_a_loop_and_a_hostile_key(self, session, mathfed):
+        pytest.importorskip("fsspec", reason="TryFromCache needs fsspec (dfm-runner[cache])")
+        api = mathfed.api.math
+        key = f"../../{uuid.uuid4().hex}/../etc/passwd"  # only ever hashed: harmless
+        with Pipeline() as p, ForEach(api.Range(n=PlaceParam("n"))) as i:
+            with TryFromCache(key=key) as cached:
+                cached.cache(api.Nonce(x=i))
+            Yield(cached, place="items")
+        prepared = session.prepare(p)
+        first = sorted((r.frame, r.value) for r in session.execute(prepared, {"n": 3}).results(timeout=30))
+        assert [v[0] for _, v in first] == [0, 1, 4]
+        second = sorted((r.frame, r.value) for r in session.execute(prepared, {"n": 4}).results(timeout=30))
+        assert second[:3] == first and second[3][1][0] == 9
+
+    def test_try_from_cache_needs_a_site_with_cache_config(self, session, mathfed):
+        with Pipeline() as p:
+            with TryFromCache("k") as cached:
+                cached.cache(mathfed.api.math.Square(x=2, site="home"))
+            Yield(cached, place="sq")
+        with pytest.raises(CompileError, match=r"site 'home', which has no cache_config"):
+            session.prepare(p)
+
+    def test_reference_callbacks_name_each_yield_of_a_shared_place(self, session, mathfed):
+        api = mathfed.api.math
+        seen: list[tuple[Any, ...]] = []
+        lock = threading.Lock()
+
+        def reference(from_site, from_node_id, frame, target_place, data):
+            with lock:
+                seen.append((from_site, from_node_id, tuple(frame), data))
+
+        with Pipeline() as p:
+            Yield(api.Square(x=PlaceParam("x"), site="beta"), place="both", multiuse=True, dfm_node_id="sq")
+            Yield(
+                api.Add(a=PlaceParam("x"), b=1, site="home"), place="both", multiuse=True, dfm_node_id="inc"
+            )
+            Yield(PlaceParam("x"), place="both", multiuse=True, dfm_node_id="raw")
+        job = session.execute(session.prepare(p), [{"x": 3}, {"x": 4}], place_callbacks={"both": reference})
+        assert job.wait_until_finished(30)
+        until(lambda: len(seen) == 6, what="six callbacks")
+        assert sorted(seen, key=repr) == sorted(
+            [
+                (site, node, (i,), value)
+                for i, x in enumerate((3, 4))
+                for site, node, value in (("beta", "sq", x * x), ("home", "inc", x + 1), ("home", "raw", x))
+            ],
+            key=repr,
+        )
 
 
 def _square_pipeline(mathfed: Any) -> Pipeline:

@@ -30,6 +30,15 @@ class Range(_Base):
         return list(range(n))
 
 
+class Nonce(_Base):
+    """``[x * x, a fresh random hex]``: tells a computed value from a cached one (TryFromCache)."""
+
+    def body(self, x: float) -> list[Any]:
+        import secrets
+
+        return [x * x, secrets.token_hex(8)]
+
+
 class Square(_Base):
     @field_advisor("x")
     def valid_x(self, value: Any, context: dict[str, Any]) -> Any:  # discovery: what this site squares
