@@ -293,9 +293,7 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
         app_env = _clean_env(app, venvs["app"])
         dfm = [venvs["app"] / "bin" / "dfm"]
 
-        def status(
-            fed_config: Path = config, kit: Path = admin_kit
-        ) -> subprocess.CompletedProcess[str]:
+        def status(fed_config: Path = config, kit: Path = admin_kit) -> subprocess.CompletedProcess[str]:
             return lan.run(
                 "app",
                 [*dfm, "deploy", "status", fed_config, "--kit", kit, "--json", "--timeout", "10"],

@@ -42,9 +42,7 @@ from dfm.kernel.config.digest import config_digest
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
-def copy_site_code(
-    config: Path, code_dir: Path, local_code: list[str], data: Sequence[str] = ()
-) -> None:
+def copy_site_code(config: Path, code_dir: Path, local_code: list[str], data: Sequence[str] = ()) -> None:
     """Copy the federation config, every file it pulls in by ``$ref``, the local adapter code and the
     site's data files (paths relative to the config's folder) into ``code_dir``."""
     from dfm.kernel.config.digest import config_files
