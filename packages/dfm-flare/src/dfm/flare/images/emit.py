@@ -1,11 +1,10 @@
 """The ``docker``, ``compose`` and ``helm`` federation emitters (``dfm fed gen docker|compose|helm``).
 
-dfm-flare registers them in the ``dfm_emitters`` registry (:mod:`dfm.flare.plugin`, whose
-records name their command-line options),
-so ``dfm fed gen`` lists and runs them like any other federation emitter. The
-command line hands options over as strings (``--port 8443``, ``--patch FILE``);
+dfm-flare registers them in the ``dfm_emitters`` registry (:mod:`dfm.flare.plugin`,
+whose records name their command-line options), so ``dfm fed gen`` lists and runs
+them like any other federation emitter. The command line hands options over as strings (``--port 8443``, ``--patch FILE``);
 these functions turn them into what :mod:`dfm.flare.images` takes, and report
-bad values as one-line :class:`~dfm.flare.images.common.GenerateError`\\ s.
+bad values as one-line errors (:class:`~dfm.flare.images.common.GenerateError`).
 From Python, ``patch`` may also be an already loaded patch mapping.
 """
 
@@ -146,5 +145,5 @@ def emit_helm(
         patch=loaded,
         server_host=server_host or "server",
         port=_port(port),
-        kits=kits,
+        kits=Path(kits) if kits is not None else None,
     )
