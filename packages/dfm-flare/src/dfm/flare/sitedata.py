@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from dfm.kernel.config.models import Federation
@@ -62,7 +62,7 @@ def _references(federation: Federation, site: str, root: str) -> dict[str, bool]
         if os.path.commonpath([root, real]) != root or real == root:
             continue
         if os.path.isfile(real) or os.path.isdir(real):
-            found[PurePosixPath(Path(rel).as_posix()).as_posix()] = os.path.isdir(real)
+            found[Path(rel).as_posix()] = os.path.isdir(real)
     return found
 
 

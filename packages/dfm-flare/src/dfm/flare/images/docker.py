@@ -259,7 +259,6 @@ if [ -t 2 ] || [ "${{DFM_VERBOSE:-0}}" = 1 ]; then VERBOSE=1; else VERBOSE=0; fi
 set -- $selected
 STEPS=$(($# * {per_role}{login_step}))
 STEP=0
-LOG=$(mktemp)
 done_lines=()
 step() {{ STEP=$((STEP + 1)); echo "build: [$STEP/$STEPS] $*" >&2; }}
 quietly() {{  # run a command; off a terminal its output is kept and shown only if it fails
@@ -286,6 +285,7 @@ for role in $selected; do
 done
 
 # Stage the kits (private keys: removed again on exit) and the wheels into the context.
+LOG=$(mktemp)  # the output of the current step, off a terminal
 cleanup() {{ rm -rf "$CONTEXT/kits"; rm -f "$LOG"; }}
 trap cleanup EXIT
 rm -rf "$CONTEXT/kits"

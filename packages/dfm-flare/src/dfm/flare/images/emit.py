@@ -2,9 +2,10 @@
 
 dfm-flare registers them in the ``dfm_emitters`` registry (:mod:`dfm.flare.plugin`,
 whose records name their command-line options), so ``dfm fed gen`` lists and runs
-them like any other federation emitter. The command line hands options over as strings (``--port 8443``, ``--patch FILE``);
-these functions turn them into what :mod:`dfm.flare.images` takes, and report
-bad values as one-line errors (:class:`~dfm.flare.images.common.GenerateError`).
+them like any other federation emitter. The command line hands options over as
+strings (``--port 8443``, ``--patch FILE``); these functions turn them into what
+:mod:`dfm.flare.images` takes, and report bad values as one-line errors
+(:class:`~dfm.flare.images.common.GenerateError`).
 From Python, ``patch`` may also be an already loaded patch mapping.
 """
 
