@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,15 @@ def _wheelhouse(tmp: Path, uv: str) -> Path:
 
 
 _venv = netns.install_venv
+
+
+def _venvs(uv: str, dist: Path, wanted: dict[str, tuple[Path, list[str]]]) -> dict[str, Path]:
+    """Install several venvs at once: uv mostly links from its cache, so the waits overlap."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        made = {key: pool.submit(_venv, uv, dist, where, reqs) for key, (where, reqs) in wanted.items()}
+        return {key: future.result() for key, future in made.items()}
+
+
 _clean_env = netns.machine_env
 
 
@@ -200,12 +210,12 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
 
         # -- every machine installs what it runs -----------------------------------------------
         t0 = time.monotonic()
-        venvs: dict[str, Path] = {}
-        venvs["server"] = _venv(uv, dist, machines / "server" / "venv", ["dfm-flare"])
+        wanted = {"server": (machines / "server" / "venv", ["dfm-flare"])}
         for site, host in PLACEMENT.items():
             requirements = (kits[clients[site]] / "local" / "custom" / "requirements.txt").read_text().split()
-            venvs[site] = _venv(uv, dist, machines / host / f"venv-{site}", requirements)
-        venvs["app"] = _venv(uv, dist, app / "venv", ["dfm-cli[all,flare]"])
+            wanted[site] = (machines / host / f"venv-{site}", requirements)
+        wanted["app"] = (app / "venv", ["dfm-cli[all,flare]"])
+        venvs = _venvs(uv, dist, wanted)
         timings["venvs"] = time.monotonic() - t0
 
         # -- clinics: the operator (with the app's venv) writes the clinics' data, provisions --------
@@ -234,13 +244,15 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
             env=operator_env,
         )
         clinics_state = DeploymentState.load(provisioned)
+        wanted = {}
         for site, host in CLINICS_PLACEMENT.items():
             kit = kits[f"clinics/{site}"] = machines / host / "clinics" / site
             shutil.copytree(clinics_state.kit(clinics_state.sites[site]), kit, symlinks=True)
             data = sorted(p.name for p in (kit / "local" / "custom" / "dfm").rglob("*.sqlite"))
             assert data == ([f"{site}.sqlite"] if site.startswith("clinic-") else []), (site, data)
             requirements = (kit / "local" / "custom" / "requirements.txt").read_text().split()
-            venvs[f"clinics/{site}"] = _venv(uv, dist, machines / host / f"venv-clinics-{site}", requirements)
+            wanted[f"clinics/{site}"] = (machines / host / f"venv-clinics-{site}", requirements)
+        venvs.update(_venvs(uv, dist, wanted))
         kits["clinics/server"] = machines / "server" / "clinics-server"
         shutil.copytree(clinics_state.kit("server"), kits["clinics/server"], symlinks=True)
         clinics_admin = app / "clinics-admin-kit"
@@ -337,10 +349,10 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
         def hello(name: str) -> list[object]:
             return [app / "hello.py", "--json", "--", name]
 
-        def submit(
+        def start_submit(
             name: str, fed_config: Path = config, kit: Path = admin_kit, pipeline: list[object] | None = None
-        ) -> subprocess.CompletedProcess[str]:
-            return lan.run(
+        ) -> subprocess.Popen[str]:
+            return lan.popen(
                 "app",
                 [
                     *dfm,
@@ -355,26 +367,33 @@ def test_examplefed_across_namespaces_survives_a_cut_link() -> None:
                     *(pipeline or hello(name)),
                 ],
                 env=app_env,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=240,
             )
 
+        def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+            out, err = proc.communicate(timeout=240)
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+        def submit(name: str) -> subprocess.CompletedProcess[str]:
+            return finish(start_submit(name))
+
+        # both federations at once: two sessions of the application, two deployments
         t0 = time.monotonic()
-        done = submit("Ada")
-        timings["submit"] = time.monotonic() - t0
+        demo = app / "clinics" / "demo.py"
+        ada = start_submit("Ada")
+        statistics = start_submit("", clinics_config, clinics_admin, [demo, "--json", "--", "40"])
+        done, clinics_done = finish(ada), finish(statistics)
+        timings["submit both"] = time.monotonic() - t0
         assert done.returncode == 0, done.stdout + done.stderr
         assert [json.loads(line)["value"] for line in done.stdout.splitlines()] == [
             "Hello, Ada! Greetings from the concierge."
         ]
         assert "FINISHED" in done.stderr
 
-        t0 = time.monotonic()
-        demo = app / "clinics" / "demo.py"
-        done = submit("", clinics_config, clinics_admin, [demo, "--json", "--", "40"])
-        timings["submit clinics"] = time.monotonic() - t0
-        assert done.returncode == 0, done.stdout + done.stderr
-        federated = {r["place"]: r["value"] for r in map(json.loads, done.stdout.splitlines())}
+        assert clinics_done.returncode == 0, clinics_done.stdout + clinics_done.stderr
+        federated = {r["place"]: r["value"] for r in map(json.loads, clinics_done.stdout.splitlines())}
         central = _run([venvs["app"] / "bin" / "python", "-c", CENTRAL, "40"], cwd=operator)
         assert federated == json.loads(central.stdout)
         assert federated["patients"] > 0
