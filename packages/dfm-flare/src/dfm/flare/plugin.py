@@ -64,7 +64,7 @@ EMITTERS = (
     EmitterEntry(
         "compose",
         "dfm.flare.images.emit:emit_compose",
-        summary="A docker compose file for the server and every site",
+        summary="a docker compose file for the server and every site",
         takes="federation",
         writes="NAME-compose/compose.yaml",
         options=(_FORCE, _PATCH, _OUT, _HOST, _PORT),
@@ -72,7 +72,7 @@ EMITTERS = (
     EmitterEntry(
         "helm",
         "dfm.flare.images.emit:emit_helm",
-        summary="A Helm chart for the server and every site, and a deploy script",
+        summary="a Helm chart for the server and every site, and a deploy script",
         takes="federation",
         writes="NAME-helm/ (or provision.helm.path): a chart and deploy.sh",
         options=(_FORCE, _PATCH, _OUT, _HOST, _PORT, _KITS),
