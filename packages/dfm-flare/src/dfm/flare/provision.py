@@ -33,6 +33,7 @@ from dfm.flare.layout import (
     project_name,
     require_nvflare,
 )
+from dfm.flare.sitedata import site_data_files
 from dfm.kernel.config import load_config
 from dfm.kernel.config.digest import config_digest
 from dfm.kernel.config.models import Federation
@@ -176,6 +177,7 @@ def project_config(
             "site": site,
             "requirements": site_requirements(federation, config_path, site, manager),
             "local_code": site_local_code(federation, config_path, site, manager),
+            "data": site_data_files(federation, config_path, site),
         }
     participants.append(
         {"name": admin_name(federation), "type": "admin", "org": ORG, "role": "project_admin"}
