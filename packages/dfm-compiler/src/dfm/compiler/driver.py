@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dfm.compiler.analysis import as_pipeline_ir
 from dfm.compiler.digraph import DataflowGraph
-from dfm.compiler.graph import as_federation, as_pipeline_ir, build_graph
+from dfm.compiler.graph import as_federation, build_graph
 from dfm.compiler.lowering import lower
 from dfm.compiler.placement.problem import PlacementProblem
 from dfm.compiler.verify import verify_nets

@@ -36,8 +36,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from dfm.compiler.analysis import reads_of
 from dfm.compiler.digraph import DataflowGraph
-from dfm.compiler.graph import _reads
 from dfm.kernel.config.models import Federation
 from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir.net import (
@@ -103,7 +103,7 @@ class _Lowering:
             if data["kind"] == "item":
                 continue
             site = placement[node]
-            for value in _reads(data["stmt"]):
+            for value in reads_of(data["stmt"]):
                 if isinstance(value, ir.Select):
                     self._use(value.node, value.path, site)
                 elif isinstance(value, ir.Ref):

@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from dfm.compiler.placement._core import Assignment, Component, greedy_component, solve
+from dfm.compiler.placement.components import Assignment, Component, solve
+from dfm.compiler.placement.greedy import greedy_component
 from dfm.compiler.placement.problem import PlacementProblem
 
 __all__ = ["optimal", "optimal_component"]
