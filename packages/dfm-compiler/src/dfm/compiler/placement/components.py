@@ -122,21 +122,9 @@ class Component:
                 total += w * m[x[a]][x[b]] + c * f[x[a]][x[b]]
         return total
 
-    def local_cost(self, k: int, s: int, x: Sequence[int]) -> float:
-        """Cost of group ``k``'s edges with ``k`` at ``s`` (unplaced neighbours, -1, ignored)."""
-        total = self.unary[k].get(s, 0.0)
-        for b, w, c in self.adj_out[k]:
-            t = x[b]
-            if t >= 0:
-                total += self.edge_cost(w, c, s, t)
-        for a, w, c in self.adj_in[k]:
-            t = x[a]
-            if t >= 0:
-                total += self.edge_cost(w, c, t, s)
-        return total
-
     def candidate_costs(self, k: int, candidates: Sequence[int], x: Sequence[int]) -> list[float]:
-        """:meth:`local_cost` for every candidate at once (neighbours aggregated by site first)."""
+        """The cost of group ``k``'s edges (and its unary cost) with ``k`` at each candidate site, unplaced
+        neighbours (-1) ignored; neighbours are aggregated by site first."""
         m, f = self.matrix, self.transfer
         out_w: dict[int, float] = {}
         in_w: dict[int, float] = {}
@@ -193,12 +181,6 @@ class Component:
             if rs == s and x[b] >= 0 and x[b] != s:
                 return False
         return all(x[a] != rs or s == rs for a, rs in self.res_in[k])
-
-    def feasible(self, x: Sequence[int]) -> bool:
-        """Whether the complete assignment ``x`` (group -> site index) keeps data residency: a consumer of a
-        producer placed at a resident site is there too.
-        """
-        return all(x[a] != s or x[b] == s for a, b, s in self.residency)
 
 
 class Prepared:
