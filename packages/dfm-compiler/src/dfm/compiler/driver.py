@@ -25,8 +25,8 @@ from dfm.kernel.ir.display import remember_federation
 from dfm.kernel.ir.net import PreparedPipeline
 
 if TYPE_CHECKING:
-    from dfm.api.federation import FederationHandle  # type: ignore[import-untyped]
-    from dfm.api.pipeline import Pipeline  # type: ignore[import-untyped]
+    from dfm.api.federation import FederationHandle
+    from dfm.api.pipeline import Pipeline
     from dfm.kernel.plugins import DfmPluginManager
 
 __all__ = [

@@ -145,7 +145,7 @@ def optimal_component(comp: Component) -> Assignment:
     n = len(comp)
     if n == 0:
         return incumbent
-    from constraint import BacktrackingSolver, FunctionConstraint, Problem  # type: ignore[import-untyped]
+    from constraint import BacktrackingSolver, FunctionConstraint, Problem
 
     search = _Search(comp, incumbent)
     csp = Problem(BacktrackingSolver())
