@@ -245,7 +245,7 @@ def test_script_runs_a_shell_script_with_the_workspace_and_args(tmp_path, exampl
 
 @pytest.mark.skipif(os.name != "posix", reason="shell scripts")
 def test_script_workspace_is_the_registered_federation_dir(tmp_path, monkeypatch, examplefed_path):
-    from dfm.kernel.fedregistry import register_federation
+    from dfm.kernel.fedlist import register_federation
 
     monkeypatch.setenv("DFM_CONFIG_HOME", str(tmp_path / "config"))
     workspace = tmp_path / "workspace"

@@ -9,7 +9,7 @@ import pytest
 
 from dfm.api import FederationHandle, Namespace, OperationCall, load_federation
 from dfm.kernel.errors import DfmError
-from dfm.kernel.fedregistry import register_federation, write_registry
+from dfm.kernel.fedlist import register_federation, write_fedlist
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_relative_path(home, monkeypatch, examplefed_path):
 
 
 def test_by_registered_name(home, examplefed_path):
-    write_registry({"greetings": {"path": str(examplefed_path)}})
+    write_fedlist({"greetings": {"path": str(examplefed_path)}})
     assert load_federation("greetings").path == examplefed_path.resolve()
     register_federation("other", examplefed_path)
     assert load_federation("other").name == "examplefed"
@@ -58,7 +58,7 @@ def test_unknown_name(home, examplefed_path):
 
 def test_registered_file_missing(home, tmp_path):
     gone = tmp_path / "gone.dfm.yaml"
-    write_registry({"gone": {"path": str(gone)}})
+    write_fedlist({"gone": {"path": str(gone)}})
     message = (
         f"federation 'gone' is registered at {gone}, which is not a file "
         "(fix it with 'dfm fed config set gone PATH')"

@@ -80,7 +80,7 @@ class EmitterChoice(_ParamType):
 
 
 def _federation(option: str | None, module: ModuleType, path: Path) -> FederationHandle:
-    from dfm.kernel.fedregistry import resolve_federation
+    from dfm.kernel.fedlist import resolve_federation
 
     if option is not None:
         return load_federation(option)
