@@ -40,8 +40,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from dfm.compiler.analysis import cache_inputs, reads_of
 from dfm.compiler.digraph import DataflowGraph
-from dfm.compiler.graph import _reads, cache_inputs
 from dfm.kernel.config.models import Federation
 from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir.net import (
@@ -115,7 +115,7 @@ class _Lowering:
             if data["kind"] == "item":
                 continue
             site = placement[node]
-            reads = [data["stmt"].value] if data["kind"] == "cached" else _reads(data["stmt"])
+            reads = [data["stmt"].value] if data["kind"] == "cached" else reads_of(data["stmt"])
             for value in reads:
                 if isinstance(value, ir.Select):
                     self._use(value.node, value.path, site)

@@ -61,6 +61,7 @@ class SiteContext:
         if cache is None:
             raise DfmError(f"site '{self.name}' has no cache_config")
         try:
+            # fsspec is optional (the files adapter brings it) and untyped: either error, whichever applies
             import fsspec  # type: ignore[import-not-found,import-untyped,unused-ignore]
             from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
                 DirFileSystem,

@@ -308,7 +308,7 @@ def from_wire(data: dict[str, Any]) -> Any:
     """Rebuild a message from wire data, checking its kind, fields and frame."""
     if not isinstance(data, dict):
         raise BadMessage(f"a message must be a mapping, not {type(data).__name__}")
-    cls = KINDS.get(data.pop("m", None))  # type: ignore[arg-type]
+    cls = KINDS.get(data.pop("m", None))
     if cls is None:
         raise BadMessage("unknown message kind")
     optional = _OPTIONAL.get(cls, frozenset())

@@ -77,7 +77,7 @@ from dfm.runner.messages import (
 )
 
 if TYPE_CHECKING:
-    from dfm.runner.site import SiteRuntime
+    from dfm.runner.nethost import NetHost
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
@@ -156,7 +156,7 @@ class CompiledNet:
 class NetRunner:
     """The state of one job at one site."""
 
-    def __init__(self, job: str, compiled: CompiledNet, site: SiteRuntime, frames: int, open: bool = False):
+    def __init__(self, job: str, compiled: CompiledNet, site: NetHost, frames: int, open: bool = False):
         self.job = job
         self.c = compiled
         self.site = site

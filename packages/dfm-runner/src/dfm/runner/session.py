@@ -36,7 +36,7 @@ from dfm.api.pipeline import PickledObject
 from dfm.kernel.config import config_source, load_config
 from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import DfmError, JobError
-from dfm.kernel.fedregistry import resolve_federation
+from dfm.kernel.fedlist import resolve_federation
 from dfm.kernel.ir.net import PreparedPipeline
 from dfm.kernel.ir.pipeline import PipelineIR, Ref, Yield, nesting_problem
 from dfm.kernel.ir.serde import digest as ir_digest

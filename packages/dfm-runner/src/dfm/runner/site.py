@@ -41,6 +41,7 @@ from dfm.kernel.config.models import (
     InterfaceEntry,
 )
 from dfm.kernel.context import ProviderContext, SiteContext
+from dfm.kernel.entrypoints import canonical_name
 from dfm.kernel.errors import DfmError
 from dfm.kernel.ir.net import (
     BranchT,
@@ -64,7 +65,7 @@ from dfm.kernel.ir.net import (
 from dfm.kernel.ir.pipeline import cache_key_problem, path_problem
 from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.names import name_problem, shown
-from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
+from dfm.kernel.plugins import DFM_DISTRIBUTIONS, DfmPluginManager, get_plugin_manager
 from dfm.kernel.records import import_target, load_target
 from dfm.runner.cache import SiteCache
 from dfm.runner.messages import (
@@ -944,7 +945,7 @@ class SiteRuntime:
             pins = {canonical_name(d) for d in self.federation.plugins}
             dist = canonical_name(entry.provenance.distribution) if entry.provenance else ""
             # A federation that pins its plugins uses only those (and DFM's own distributions).
-            if pins and dist not in pins and dist not in CORE_DISTRIBUTIONS:
+            if pins and dist not in pins and dist not in DFM_DISTRIBUTIONS:
                 raise AdapterFailed(
                     f"adapter '{ref}' comes from {dist}, which this federation's 'plugins:' pins do not list"
                 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import attrs
 
-from dfm.compiler.graph import analyze, build_graph, node_label
+from dfm.compiler.analysis import analyze, node_label
+from dfm.compiler.graph import build_graph
 from dfm.compiler.placement.problem import PlacementProblem
 from dfm.kernel.config.models import Federation
 from dfm.kernel.ir import pipeline as ir

@@ -245,11 +245,6 @@ def cond_values(cond: Cond) -> list[Value]:
     return [v for item in cond.items for v in cond_values(item)]
 
 
-def value_refs(values: list[Value]) -> list[str]:
-    """The ids of the nodes that ``values`` reference directly (``Ref`` values), in order."""
-    return [v.node for v in values if isinstance(v, Ref)]
-
-
 # -- nesting limits --------------------------------------------------------------
 #
 # Serializing, hashing and compiling a pipeline recurse through its IR, so the
