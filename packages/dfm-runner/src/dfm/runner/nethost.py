@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from dfm.kernel.ir.net import CallT
+from dfm.kernel.ir.net import CacheT, CallT, SiteNet
+
+if TYPE_CHECKING:
+    from dfm.runner.cache import SiteCache
 
 __all__ = ["NetHost"]
 
@@ -45,3 +48,16 @@ class NetHost(Protocol):
 
     def iterate(self, generator: Any) -> Any:
         """An async iterator over a generator an adapter returned."""
+
+    @property
+    def cache(self) -> SiteCache:
+        """The site's pipeline cache (TryFromCache)."""
+
+    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on a worker thread."""
+
+    def cache_lookup(self, net: SiteNet, block: str) -> CacheT:
+        """The lookup of TryFromCache ``block`` in ``net``."""
+
+    def cache_event(self, job: str, t: CacheT, frame: tuple[int, ...], outcome: str, digest: str) -> None:
+        """Record a cache hit or miss."""

@@ -55,6 +55,7 @@ from dfm.api import (
     well_known_id,
 )
 from dfm.kernel.errors import CompileError, DfmError, JobError
+from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir.net import DoneT, SelectT, SendT
 from dfm.runner.netrunner import STREAM_WINDOW
 from dfm.runner.session import RESULT_WINDOW, JobStatus, Session
@@ -813,11 +814,13 @@ class TransportConformance:
             Yield(api.Add(a=cached.fieldref(0), b=1, site="beta"), place="plus_one")
         return p
 
-    def test_try_from_cache_miss_stores_and_hit_skips_the_body(self, session, mathfed):
+    def test_try_from_cache_miss_stores_and_hit_skips_the_body(self, session: Session, mathfed: Any) -> None:
         """A TryFromCache miss runs and stores the body; the next run with the same inputs skips it."""
         pytest.importorskip("fsspec", reason="TryFromCache needs fsspec (dfm-runner[cache])")
         prepared = session.prepare(self._cached_nonce(mathfed, f"conformance-{uuid.uuid4().hex}"))
-        assert prepared.placement[prepared.pipeline.statements[0].body[0].id] == "alpha"
+        block = prepared.pipeline.statements[0]
+        assert isinstance(block, ir.TryFromCache)
+        assert prepared.placement[block.body[0].id] == "alpha"
         first = session.execute(prepared, [{"x": 3}, {"x": 4}])
         got = {(r.place, r.frame): r.value for r in first.results(timeout=30)}
         assert got[("value", (0,))][0] == 9 and got[("plus_one", (1,))] == 17
@@ -829,7 +832,7 @@ class TransportConformance:
         assert again[("value", (1,))][0] == 25 and again[("plus_one", (1,))] == 26
         assert second.status is JobStatus.FINISHED
 
-    def test_try_from_cache_in_a_loop_and_a_hostile_key(self, session, mathfed):
+    def test_try_from_cache_in_a_loop_and_a_hostile_key(self, session: Session, mathfed: Any) -> None:
         """A cache block inside a ForEach, keyed by a path-like key, caches per item and stays harmless."""
         pytest.importorskip("fsspec", reason="TryFromCache needs fsspec (dfm-runner[cache])")
         api = mathfed.api.math
@@ -844,7 +847,7 @@ class TransportConformance:
         second = sorted((r.frame, r.value) for r in session.execute(prepared, {"n": 4}).results(timeout=30))
         assert second[:3] == first and second[3][1][0] == 9
 
-    def test_try_from_cache_needs_a_site_with_cache_config(self, session, mathfed):
+    def test_try_from_cache_needs_a_site_with_cache_config(self, session: Session, mathfed: Any) -> None:
         """A cache block whose body can run only at sites without a cache_config is a located error."""
         with Pipeline() as p:
             with TryFromCache("k") as cached:
@@ -853,13 +856,17 @@ class TransportConformance:
         with pytest.raises(CompileError, match=r"site 'home', which has no cache_config"):
             session.prepare(p)
 
-    def test_reference_callbacks_name_each_yield_of_a_shared_place(self, session, mathfed):
+    def test_reference_callbacks_name_each_yield_of_a_shared_place(
+        self, session: Session, mathfed: Any
+    ) -> None:
         """Reference-shaped callbacks get the id of the Yield that produced each result of a shared place."""
         api = mathfed.api.math
         seen: list[tuple[Any, ...]] = []
         lock = threading.Lock()
 
-        def reference(from_site, from_node_id, frame, target_place, data):
+        def reference(
+            from_site: str, from_node_id: str | None, frame: Any, target_place: str, data: Any
+        ) -> None:
             with lock:
                 seen.append((from_site, from_node_id, tuple(frame), data))
 
