@@ -51,7 +51,8 @@ def test_kits_carry_site_code_requirements_and_allow_list(tmp_path):
         assert load_config(custom / descriptor["config"]).name == "mathfed"
         assert (custom / "dfm" / "mathfed_adapters.py").is_file()  # the federation's local adapter code
         requirements = (custom / "requirements.txt").read_text().split()
-        assert {r.split("==")[0] for r in requirements} >= {"dfm-kernel", "dfm-runner", "dfm-flare"}
+        names = {r.split("==")[0].split("[")[0] for r in requirements}  # alpha: dfm-runner[cache]
+        assert names >= {"dfm-kernel", "dfm-runner", "dfm-flare"}
         resources = json.loads((prod / client / "local" / "resources.json.default").read_text())
         assert "dfm." in resources["class_allow_list"]
         assert (prod / client / "startup" / "client.crt").is_file()  # mTLS
@@ -211,3 +212,15 @@ def test_paths_outside_the_federation_folder_are_not_carried(tmp_path):
     fed = load_config(config)
     assert site_data_files(fed, config, "research") == []
     assert site_data_files(fed, config, "clinic-b") == ["data/clinic-b.sqlite"]
+
+
+def test_a_site_with_a_cache_config_requires_the_runner_with_its_cache_extra():
+    from dfm.flare.provision import site_requirements
+    from dfm.kernel.plugins import get_plugin_manager
+
+    fed = load_config(MATHFED)  # alpha has a cache_config (TryFromCache needs fsspec there), beta none
+    manager = get_plugin_manager()
+    alpha = site_requirements(fed, MATHFED, "alpha", manager)
+    beta = site_requirements(fed, MATHFED, "beta", manager)
+    assert any(line.startswith("dfm-runner[cache]") for line in alpha), alpha
+    assert not any("[cache]" in line for line in beta) and any(line.startswith("dfm-runner") for line in beta)
