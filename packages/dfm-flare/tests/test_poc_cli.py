@@ -8,6 +8,7 @@ import os
 import pytest
 
 from dfm.flare.layout import DeploymentState
+from dfm.flare.poc import _pids_using
 
 from .conftest import EXAMPLEFED
 
@@ -44,6 +45,7 @@ def test_poc_lifecycle_and_submit(dfm, tmp_path, monkeypatch):
         assert started.exit_code == 0, started.output
         status = dfm("poc", "status", "examplefed")
         assert "connected clients: concierge, reception, site-server" in status.stdout
+        assert "DFM service: job " in status.stdout and "0 session(s)" in status.stdout
         script = tmp_path / "hello.py"
         script.write_text(PIPELINE)
         submitted = dfm(
@@ -73,6 +75,7 @@ def test_poc_lifecycle_and_submit(dfm, tmp_path, monkeypatch):
     for pid in state.pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    assert _pids_using(str(home)) == []  # FLARE's job processes too
     assert "not running" in dfm("poc", "status", "examplefed").stdout
     cleaned = dfm("poc", "clean", "examplefed")
     assert cleaned.exit_code == 0 and not home.exists()

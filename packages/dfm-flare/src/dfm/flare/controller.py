@@ -190,7 +190,8 @@ class DfmController(Controller):
                 break
         if abort_signal.triggered and not self._stop.is_set():
             self._name_stopped_sites()
-        self.log_info(fl_ctx, "DFM service ended" + (" (aborted)" if abort_signal.triggered else ""))
+        what = "DFM service" if self.service else "DFM session"  # (a simulated session's own job)
+        self.log_info(fl_ctx, f"{what} ended" + (" (aborted)" if abort_signal.triggered else ""))
 
     def stop_controller(self, fl_ctx: FLContext) -> None:
         """Stop: abort pending sends, close the couriers and the application's socket."""

@@ -323,6 +323,29 @@ class Deployment:
             with contextlib.suppress(Exception):
                 session.close()
 
+    def service_status(self, timeout: float = 10.0) -> str:
+        """One line on the DFM service job: its id and open sessions, or that none runs."""
+        from dfm.flare.service import running_services, service_name
+        from dfm.flare.topics import CMD_STATUS
+
+        state = self.state
+        session = admin_session(state, timeout=timeout)
+        try:
+            found = running_services(session, service_name(state.federation))
+            if not found:
+                return "not running (the next session starts it)"
+            try:
+                reply = session.do_app_command(found[0], CMD_STATUS, {})
+            except Exception as exc:
+                return f"job {found[0]} (not answering: {type(exc).__name__})"
+            lost = sorted(reply.get("lost") or {})
+            return f"job {found[0]}, {reply.get('sessions', 0)} session(s)" + (
+                f", lost site(s): {', '.join(lost)}" if lost else ""
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                session.close()
+
     def log_tail(self, name: str, lines: int = 3) -> str:
         """The last ``lines`` lines of the log of process ``name``, joined with `` | `` (``(no log)`` or
         ``(empty log)`` if none).
