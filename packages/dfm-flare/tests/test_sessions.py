@@ -163,6 +163,14 @@ def test_bounds_sessions_and_buffer(server):
     assert "error" not in attach(server)  # its place is free again
 
 
+def test_a_session_asks_for_its_own_timeout_within_bounds(server):
+    assert attach(server, timeout=0) == {"error": "a session's timeout must be within (0, 2592000] s"}
+    assert "error" in attach(server, timeout="soon")
+    token = attach(server, timeout=5)["token"]
+    (session,) = server._table
+    assert session.timeout == 5 and "error" not in fetch(server, token)
+
+
 def test_status_says_nothing_of_the_sessions(server):
     attach(server)
     assert server._on_status("dfm.status", None, None) == {"ready": {}, "lost": {}, "sessions": 1}

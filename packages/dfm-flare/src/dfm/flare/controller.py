@@ -372,16 +372,21 @@ class DfmController(Controller):
             return {"ready": dict(self._ready), "lost": dict(self._lost), "sessions": len(self._table)}
 
     def _on_attach(self, topic: str, data: Any, fl_ctx: FLContext | None) -> dict[str, Any]:
-        """Open a session (``{}``), or resume one (``{"token": ...}``): its token and where it stands."""
+        """Open a session (``{"timeout": seconds}``, optional), or resume one (``{"token": ...}``): its
+        token and where it stands.
+        """
         with self._cond:
             try:
                 if isinstance(data, dict) and data.get("token") is not None:
                     token = str(data["token"])
                     session = self._session(data)
                 else:
-                    token, session = self._table.open(self.app_timeout)
+                    timeout = float(data.get("timeout", self.app_timeout)) if isinstance(data, dict) else 0.0
+                    if not 0 < timeout <= MAX_KEEP:
+                        return {"error": f"a session's timeout must be within (0, {MAX_KEEP}] s"}
+                    token, session = self._table.open(timeout)
                     self._had_session = True
-            except SessionError as exc:
+            except (SessionError, TypeError, ValueError) as exc:
                 return {"error": str(exc)}
             log.info("DFM session %s attached (%d session(s))", session.sid, len(self._table))
             return {"token": token, "post_seq": session.post_seq, "ready": dict(self._ready)}

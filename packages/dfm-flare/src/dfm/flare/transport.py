@@ -326,7 +326,8 @@ class FlareTransport(Transport):
 
     def _open_service_session(self, state: dict[str, Any], deadline: float) -> None:
         """Open (or, with ``state["token"]``, resume) this application's session at the service."""
-        request = {"token": state["token"]} if state.get("token") else {}
+        timeout = float(self.options.get("app_timeout", 60))
+        request = {"token": state["token"]} if state.get("token") else {"timeout": timeout}
         reply = None
         while reply is None:
             reply = self._command(CMD_ATTACH, request, deadline)
