@@ -67,6 +67,14 @@ def test_poc_lifecycle_and_submit(dfm, tmp_path, monkeypatch):
             {"place": "hello", "frame": [0], "value": "Hello, Ada! Greetings from the concierge."}
         ]
         assert "FINISHED" in submitted.stderr
+        # stopped and started again: FLARE still lists the old service job as RUNNING, a new one serves
+        assert dfm("poc", "stop", "examplefed").exit_code == 0
+        assert _pids_using(str(home)) == []
+        assert dfm("poc", "start", "examplefed").exit_code == 0
+        again = dfm("fed", "submit", str(EXAMPLEFED), "--target", "flare", "--poc", "pipeline", str(script),
+                    "--json", "--", "Bo")  # fmt: skip
+        assert again.exit_code == 0, again.output
+        assert "Hello, Bo!" in again.stdout
     finally:
         stopped = dfm("poc", "stop", "examplefed")
     assert stopped.exit_code == 0, stopped.output

@@ -295,15 +295,18 @@ class Deployment:
                     session.close()
 
     def _start_service(self, state: DeploymentState, deadline: float) -> None:
-        """Submit the DFM service job (unless one runs) and wait until every site is ready in it."""
-        from dfm.flare.service import ServiceError, ensure_service
+        """Submit the DFM service job and wait until every site is ready in it.
+
+        Always a new one: the server just started, so any job it lists as RUNNING is stale.
+        """
+        from dfm.flare.service import ServiceError, service_name, start_service
 
         session = admin_session(state, timeout=max(1.0, deadline - time.monotonic()))
         try:
             self._step("starting the DFM service job")
-            ensure_service(
+            start_service(
                 session,
-                state.federation,
+                service_name(state.federation),
                 state.sites,
                 timeout=max(1.0, deadline - time.monotonic()),
                 step=self._step,

@@ -24,7 +24,7 @@ from typing import Any
 
 from dfm.flare.topics import CMD_STATUS, SERVICE_PREFIX
 
-__all__ = ["ServiceError", "ensure_service", "export_service_job", "running_services", "service_name"]
+__all__ = ["ServiceError", "export_service_job", "running_services", "service_name", "start_service"]
 
 _ENDED = ("FINISHED", "ABORTED", "FAILED", "ABANDONED")
 
@@ -68,7 +68,11 @@ def export_service_job(
 
 
 def running_services(admin: Any, name: str) -> list[str]:
-    """Job ids of the RUNNING jobs named ``name``, newest first (an nvflare admin ``Session``)."""
+    """Job ids of the jobs named ``name`` FLARE lists as RUNNING, newest first (an nvflare admin ``Session``).
+
+    A server that was stopped while a job ran lists it as RUNNING for ever after its restart
+    (its app commands fail with ``JobNotRunning``; aborting it fails too): try them in order.
+    """
     jobs = [
         job
         for job in admin.list_jobs()
@@ -177,16 +181,3 @@ def start_service(
                     admin.abort_job(job_id)
                 raise
     raise AssertionError("unreachable")
-
-
-def ensure_service(
-    admin: Any,
-    federation: str,
-    sites: dict[str, str],
-    **start: Any,
-) -> tuple[str, bool]:
-    """The id of ``federation``'s running service job, started if none runs; and whether it was started."""
-    found = running_services(admin, service_name(federation))
-    if found:
-        return found[0], False
-    return start_service(admin, service_name(federation), sites, **start), True

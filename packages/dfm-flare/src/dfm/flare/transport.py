@@ -268,10 +268,18 @@ class FlareTransport(Transport):
             for job_id in running_services(self.session, service_name(self.federation.name)):
                 self.job_id = job_id
                 try:
-                    self._open_service_session({}, time.monotonic() + 10.0)
+                    # a live service answers in milliseconds (~1 s right after it started)
+                    self._open_service_session({}, time.monotonic() + 3.0)
                     return
-                except _JobEnded:  # ended since it was listed: start another
+                except _JobEnded:  # ended since it was listed: try the next
                     continue
+                except TransportError as exc:
+                    # listed RUNNING but not answering: left over from a server restart (the newest
+                    # one is, so older ones are too); a slow but live service is reported, not replaced
+                    if "JobNotRunning" not in str(exc):
+                        raise
+                    log.info("FLARE lists DFM service job %s as running, but it is not: starting one", job_id)
+                    break
         self._start_service()
         self._open_service_session({}, time.monotonic() + float(self.options.get("ready_timeout", 90)))
 
