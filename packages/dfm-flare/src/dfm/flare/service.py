@@ -4,7 +4,7 @@ The job is a :class:`~dfm.flare.controller.DfmController` on the server and a
 :class:`~dfm.flare.executor.DfmExecutor` per site, named ``dfm-service-<federation>``.
 It is submitted when the deployment starts (:meth:`dfm.flare.poc.Deployment.start`,
 ``dfm poc start``) and again by the first application that finds none running
-(:meth:`dfm.flare.transport.FlareTransport.start`, through :func:`ensure_service`):
+(:meth:`dfm.flare.transport.FlareTransport.start`):
 whoever needs the service restarts it, so no watcher process has to be kept
 alive itself, and every deployment (POC, kits on other machines) gets the same
 behaviour from the one component that always runs when the service is needed.
