@@ -171,6 +171,16 @@ def test_a_session_asks_for_its_own_timeout_within_bounds(server):
     assert session.timeout == 5 and "error" not in fetch(server, token)
 
 
+def test_a_lost_site_that_is_heard_again_is_back_for_new_sessions(server):
+    server._mark_lost("alpha", "no heartbeat for 10 s")
+    assert server._on_status("dfm.status", None, None)["lost"] == {"alpha": "no heartbeat for 10 s"}
+    forged = request({"site": "alpha"}, f"beta.{JOB}")  # only alpha itself can say it is back
+    server._on_heartbeat("dfm.hb", forged, ctx("beta"))
+    assert "alpha" in server._on_status("dfm.status", None, None)["lost"]
+    server._on_heartbeat("dfm.hb", request({"site": "alpha"}, f"alpha.{JOB}"), ctx("alpha"))
+    assert server._on_status("dfm.status", None, None)["lost"] == {}
+
+
 def test_status_says_nothing_of_the_sessions(server):
     attach(server)
     assert server._on_status("dfm.status", None, None) == {"ready": {}, "lost": {}, "sessions": 1}

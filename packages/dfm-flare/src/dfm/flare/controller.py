@@ -277,8 +277,19 @@ class DfmController(Controller):
         site = self._site_of(request, fl_ctx, "site", payload_of(request).get("site"))
         if site is None:
             return make_reply(RC_REFUSED)
-        self._seen[site] = time.monotonic()
+        self._heard(site)
         return make_reply(ReturnCode.OK)
+
+    def _heard(self, site: str) -> None:
+        """``site`` is alive: a site lost earlier (silent or unreachable a while) is back for new sessions.
+
+        The service outlives many sessions; one that saw the loss keeps it (its jobs failed).
+        """
+        self._seen[site] = time.monotonic()
+        if site in self._lost:
+            with self._cond:
+                if self._lost.pop(site, None) is not None:
+                    log.warning("DFM site %s is back", site)
 
     def _on_ready(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
         data = payload_of(request)
@@ -288,7 +299,7 @@ class DfmController(Controller):
         error = data.get("error")
         with self._cond:
             self._ready[site] = None if error is None else str(error)
-            self._seen[site] = time.monotonic()
+            self._heard(site)
             self._cond.notify_all()
         return make_reply(ReturnCode.OK)
 
@@ -298,7 +309,7 @@ class DfmController(Controller):
         if site is None:
             return make_reply(RC_REFUSED)
         source = self.sites[site]
-        self._seen[site] = time.monotonic()
+        self._heard(site)
         items = data.get("items")
         if not isinstance(items, list):
             return make_reply(ReturnCode.BAD_REQUEST_DATA)
