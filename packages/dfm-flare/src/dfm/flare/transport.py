@@ -342,12 +342,19 @@ class FlareTransport(Transport):
         self._token = str(reply["token"])
         self._post_seq = itertools.count(int(reply.get("post_seq", 0)) + 1)
         errors = [str(error) for error in (reply.get("ready") or {}).values() if error]
-        missing = sorted(set(self.sites) - set(reply.get("ready") or {}))
-        if errors or missing:
-            self._command(CMD_STOP, self._with_token({}))
-            raise TransportError(
-                "; ".join(errors) or f"DFM service job {self.job_id}: site(s) {', '.join(missing)} not ready"
-            )
+        if not errors and set(self.sites) - set(reply.get("ready") or {}):
+            # a service another application has just started: its sites are still coming up
+            from dfm.flare.service import ServiceError, wait_ready
+
+            wait = float(self.options.get("ready_timeout", 90))
+            try:
+                wait_ready(self.session, str(self.job_id), self.sites, time.monotonic() + wait, self._step)
+            except ServiceError as exc:
+                errors = [str(exc)]
+        if errors:
+            with contextlib.suppress(TransportError):
+                self._command(CMD_STOP, self._with_token({}))
+            raise TransportError("; ".join(errors))
 
     def _with_token(self, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "token": self._token}
