@@ -166,6 +166,7 @@ def test_bounds_sessions_and_buffer(server):
 def test_a_session_asks_for_its_own_timeout_within_bounds(server):
     assert attach(server, timeout=0) == {"error": "a session's timeout must be within (0, 2592000] s"}
     assert "error" in attach(server, timeout="soon")
+    assert "token" in server._on_attach("dfm.attach", None, None)  # FLARE may pass no data at all
     token = attach(server, timeout=5)["token"]
     (session,) = server._table
     assert session.timeout == 5 and "error" not in fetch(server, token)

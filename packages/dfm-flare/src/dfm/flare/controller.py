@@ -392,7 +392,8 @@ class DfmController(Controller):
                     token = str(data["token"])
                     session = self._session(data)
                 else:
-                    timeout = float(data.get("timeout", self.app_timeout)) if isinstance(data, dict) else 0.0
+                    asked = data.get("timeout") if isinstance(data, dict) else None
+                    timeout = self.app_timeout if asked is None else float(asked)
                     if not 0 < timeout <= MAX_KEEP:
                         return {"error": f"a session's timeout must be within (0, {MAX_KEEP}] s"}
                     token, session = self._table.open(timeout)
