@@ -191,3 +191,54 @@ def test_a_killed_service_is_started_again_by_the_next_session(mathfed, mathfed_
         with Pipeline() as p:
             Yield(mathfed.api.math.Square(x=PlaceParam("x"), site="alpha"), place="sq")
         assert [r.value for r in s.execute(s.prepare(p), {"x": 4}).results(timeout=60)] == [16]
+
+
+VANISHING_APP = """
+import sys, time
+from dfm.api import Pipeline, Yield, load_federation
+from dfm.runner import Session
+fed = load_federation(sys.argv[1])
+s = Session(fed, target="flare", options={"workspace": sys.argv[2], "app_timeout": 2})
+with Pipeline() as p:
+    Yield(fed.api.math.Forever(site="alpha"), place="n")
+job = s.execute(s.prepare(p))
+next(iter(job.results(timeout=60)))
+print("running", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.flare
+def test_the_session_of_a_vanished_application_is_dropped(mathfed, mathfed_deployment):
+    """An application killed with a job running: the server drops its session after its timeout
+    (and cancels its jobs at the sites, unit-tested in test_sessions.py); the service runs on."""
+    import subprocess
+
+    state = DeploymentState.load(mathfed_deployment.workspace)
+    app = subprocess.Popen(
+        [sys.executable, "-c", VANISHING_APP, str(MATHFED), str(mathfed_deployment.workspace)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "running"
+        admin = admin_session(state)
+        try:
+            (service,) = running_services(admin, service_name("mathfed"))
+            open_now = admin.do_app_command(service, "dfm.status", {})["sessions"]  # other tests' too
+            assert open_now >= 1
+            app.kill()
+            app.wait()
+            assert _wait_for(
+                lambda: admin.do_app_command(service, "dfm.status", {})["sessions"] == open_now - 1, 30
+            )
+        finally:
+            admin.close()
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+        if app.stdout is not None:
+            app.stdout.close()
+    with Session(mathfed, target="flare", options={"workspace": str(mathfed_deployment.workspace)}) as s:
+        assert s.transport.job_id == service
