@@ -103,7 +103,7 @@ def poc_prepare(federation: str, port: int | None) -> None:
     "--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for all clients."
 )
 def poc_start(federation: str, timeout: float) -> None:
-    """Start the server and one client per site; return when all clients are connected."""
+    """Start the server, one client per site and the DFM service job; return when every site is ready."""
     from dfm.runner.steps import Steps
 
     deployment = _deployment(federation)
@@ -114,8 +114,8 @@ def poc_start(federation: str, timeout: float) -> None:
         steps("starting the FLARE server and clients")
         state = deployment.start(timeout=timeout, progress=steps)
     click.echo(
-        f"started {state.federation}: server and {len(state.sites)} client(s) on port {state.port} "
-        f"(logs in {deployment.workspace / 'logs'})"
+        f"started {state.federation}: server, {len(state.sites)} client(s) and the DFM service on port "
+        f"{state.port} (logs in {deployment.workspace / 'logs'})"
     )
 
 
@@ -162,6 +162,7 @@ def poc_status(federation: str) -> None:
     if missing:
         click.echo(f"not connected: {', '.join(missing)}")
         raise SystemExit(1)
+    click.echo(f"DFM service: {deployment.service_status()}")
 
 
 @poc.command("clean")

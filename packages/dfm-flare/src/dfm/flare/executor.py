@@ -42,7 +42,7 @@ from dfm.flare.frames import (
 )
 from dfm.flare.identity import check_descriptor, flare_sender, stamp_origins
 from dfm.flare.layout import SERVER_NAME, SITE_DESCRIPTOR
-from dfm.flare.topics import AUX_HEARTBEAT, RC_REFUSED, RM_DELIVER, RM_READY, RM_TO_APP
+from dfm.flare.topics import AUX_HEARTBEAT, RC_REFUSED, RM_CANCEL, RM_DELIVER, RM_READY, RM_TO_APP
 
 log = logging.getLogger("dfm.flare")
 
@@ -112,8 +112,9 @@ class DfmExecutor(Executor):
         engine = fl_ctx.get_engine()
         self._engine_ref = engine
         self._simulating = bool(fl_ctx.get_prop(FLContextKey.SIMULATE_MODE, False))
-        stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER])
+        stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER, RM_CANCEL])
         ReliableMessage.register_request_handler(RM_DELIVER, self._on_deliver, fl_ctx)
+        ReliableMessage.register_request_handler(RM_CANCEL, self._on_cancel, fl_ctx)
         timeouts = (self.per_msg_timeout, self.tx_timeout)
         self._couriers[SERVER_NAME] = Courier(
             f"{self.site}-server",
@@ -308,6 +309,24 @@ class DfmExecutor(Executor):
         with self._dedup.lock:  # keyed by the authenticated FLARE name: "server" or a client
             if self._dedup.fresh(source, data.get("seq")):
                 self._accept(source, sender, items)
+        return make_reply(ReturnCode.OK)
+
+    def _on_cancel(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
+        """The server cancels the jobs of a session that ended (its application is gone)."""
+        runtime, loop = self._runtime, self._loop
+        if runtime is None or loop is None:
+            return make_reply(ReturnCode.SERVICE_UNAVAILABLE)
+        source = flare_sender(request, fl_ctx, self._peers, simulating=self._simulating)
+        jobs = payload_of(request).get("jobs")
+        if source != SERVER_NAME:  # a control: the server's (for the application) only
+            self._refuse(self._peers.get(source or "", "?"), f"a job cancellation from '{source or '?'}'")
+            return make_reply(RC_REFUSED)
+        if not isinstance(jobs, list) or not all(isinstance(job, str) for job in jobs):
+            return make_reply(ReturnCode.BAD_REQUEST_DATA)
+        from dfm.runner.messages import APP, CancelJob
+
+        for job in jobs:
+            loop.call_soon_threadsafe(runtime.handle, CancelJob(job), APP)
         return make_reply(ReturnCode.OK)
 
     def _refuse(self, sender: str, what: str) -> None:
