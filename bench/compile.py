@@ -44,7 +44,7 @@ from typing import Any
 import dfm.compiler.plugin
 from dfm.compiler.driver import PHASES, compile_with_details
 from dfm.compiler.graph import build_graph
-from dfm.compiler.placement._core import prepare
+from dfm.compiler.placement.components import prepare
 from dfm.compiler.placement.problem import PlacementProblem
 from dfm.kernel import DfmPluginManager
 from dfm.kernel.config.models import (

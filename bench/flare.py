@@ -3,11 +3,15 @@
     python bench/flare.py [--quick]
 
 Provisions bench/benchfed into a temporary folder on a free loopback port,
-starts FLARE's server and one client per site directly (dfm.flare.poc),
-runs one flare session (one FLARE job) and measures:
+starts FLARE's server and one client per site directly (dfm.flare.poc), which
+also starts the deployment's DFM service job, and measures:
 
-- system start (processes -> all clients connected) and session start
-  (admin connection + job submission + every site ready);
+- system start (``Deployment.start``, what ``dfm poc start`` runs: processes ->
+  all clients connected -> the service job ready at every site) and the first
+  session's start in this process (imports included);
+- attach and detach: ``Session(...)`` and its ``close()`` against the running
+  service (median of 10), and one attach in a fresh process (what an
+  application pays, imports excluded);
 - first-result latency of the fresh session;
 - per-execution latency of small executions (one operation at the homesite,
   and one at the other site with a hop to the homesite), median and p90,
@@ -15,6 +19,7 @@ runs one flare session (one FLARE job) and measures:
 - throughput of many small executions in flight at once;
 - transfer of 10 MB and 100 MB numpy arrays (site -> site, and site -> app);
 - peak RSS of every process involved (this one, FLARE's parents and jobs);
+- system stop (``Deployment.stop``, what ``dfm poc stop`` runs), checking no process is left;
 - the same job in FLARE's simulator: session start, small-execution latency, stop.
 
 ``--arrays`` measures only 100 MB numpy arrays (site -> site, site -> app from the
@@ -35,6 +40,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -136,6 +142,49 @@ def latencies(s: Session, prepared: dict[str, Any], n: int, out: dict[str, Any],
         out[f"{prefix}latency_{name}_p90_ms"] = lat[int(len(lat) * 0.9)] * 1000
 
 
+ATTACH_SCRIPT = """
+import sys, time
+from dfm.api import load_federation
+from dfm.runner import Session
+fed = load_federation(sys.argv[1])
+import dfm.flare.transport, nvflare.fuel.flare_api.flare_api  # imports are not the attach
+t = time.perf_counter()
+s = Session(fed, target="flare", options={"workspace": sys.argv[2]})
+attach = time.perf_counter() - t
+t = time.perf_counter()
+s.close()
+print(attach, time.perf_counter() - t)
+"""
+
+
+def attach_detach(workspace: Path, out: dict[str, Any], n: int = 10) -> None:
+    """Session start and stop against the running service: in this process, and in a fresh one."""
+    attach, detach = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        s = Session(FED, target="flare", options={"workspace": str(workspace)})
+        attach.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        s.close()
+        detach.append(time.perf_counter() - t)
+    out["attach_median_s"] = statistics.median(attach)
+    out["attach_max_s"] = max(attach)
+    out["detach_median_s"] = statistics.median(detach)
+    out["detach_max_s"] = max(detach)
+    # a fresh process, as an application starts; run twice with bytecode written, so that the figure
+    # is not this machine's PYTHONDONTWRITEBYTECODE compiling nvflare's drivers on every import
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for _ in range(2):
+        fresh = subprocess.run(
+            [sys.executable, "-c", ATTACH_SCRIPT, str(CONFIG), str(workspace)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout.split()
+    out["attach_fresh_process_s"], out["detach_fresh_process_s"] = float(fresh[-2]), float(fresh[-1])
+
+
 def run_simulator(quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -172,7 +221,7 @@ def run(quick: bool) -> dict[str, Any]:
                 latencies(s, p, 30 if quick else 200, out)
                 # the admin API's share: one app command (a fetch that acknowledges nothing new, so
                 # whatever it returns stays for the transport's own receiver)
-                fetch = {"after": s.transport._fetched}
+                fetch = {"after": s.transport._fetched, "token": s.transport._token}
                 rtt = sorted(timed(lambda: s.transport._command("dfm.fetch", fetch)) for _ in range(50))
                 out["app_command_rtt_median_ms"] = statistics.median(rtt) * 1000
                 m = 200 if quick else 2000
@@ -193,11 +242,13 @@ def run(quick: bool) -> dict[str, Any]:
                         out[f"array_{mb}mb_{kind}_MBps"] = mb * 1.048576 / seconds
                 stop_start = time.perf_counter()
             out["session_stop_s"] = time.perf_counter() - stop_start
+            attach_detach(workspace, out)
         out["peak_rss_total_MiB"] = rss.peak_total / 2**20
         out["peak_rss_MiB"] = {role: v / 2**20 for role, v in sorted(rss.peak_by_role.items())}
     finally:
         out["system_stop_s"] = timed(deployment.stop)
         assert deployment.leftover_pids() == []
+        out["leftover_processes"] = len(_pids_using(str(workspace)))
         shutil.rmtree(workspace, ignore_errors=True)
     return out
 

@@ -134,4 +134,4 @@ def test_first_hour(tmp_path, uv_executable, command_runner):
     done = run([bin_dir / "nox", "-s", session], cwd=adapter, env=nox_env)
     output = done.stdout + done.stderr
     assert f"--find-links {dist}" in output  # DFM's distributions came from the wheelhouse
-    assert re.search(r"\b12 passed, 2 skipped\b", output), output  # skipped: need dfm-runner / dfm-cli
+    assert re.search(r"\b11 passed, 2 skipped\b", output), output  # skipped: need dfm-runner / dfm-cli

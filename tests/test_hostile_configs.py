@@ -570,7 +570,7 @@ def _limit_memory() -> None:
 
 def validate(workspace: Path, config: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DFM_CONFIG")}
-    env["DFM_CONFIG_HOME"] = str(workspace / "home")  # an empty registry of named federations
+    env["DFM_CONFIG_HOME"] = str(workspace / "home")  # an empty list of named federations
     return subprocess.run(
         [dfm_executable(), "fed", "validate", config],
         cwd=workspace,

@@ -115,6 +115,13 @@ def test_the_adapter_wheel_is_a_regular_package(wheelhouse):
         assert "[dfm.plugins]\ndfm-adapter-sql = dfm_adapter_sql.plugin" in zf.read(entry_points).decode()
 
 
+@pytest.mark.parametrize("name", LOCAL)
+def test_every_wheel_carries_the_license(wheelhouse, name):
+    with zipfile.ZipFile(wheelhouse[name]) as zf:
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in zf.namelist())
+    assert wheel_metadata(wheelhouse[name])["License-Expression"] == "Apache-2.0"
+
+
 def test_dfm_adapters_list_shows_sql_query(venv):
     table = dfm(venv, "adapters", "list").stdout
     assert "sql.Query" in table

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 import pytest
-from dfm_adapter_files.adapters import FilesError, ReadTable, WriteTable, convert_cell
+from dfm_adapter_files.adapters import FilesError, ReadTable, WriteTable
+from dfm_adapter_files.formats import convert_cell
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from dfm_adapter_sql.adapters import Query, SqlError, jsonable
+from dfm_adapter_sql.adapters import Query, SqlError
+from dfm_adapter_sql.connections import jsonable
 
 from dfm.kernel.errors import DfmError
 from dfm.kernel.testing import check_adapter_class

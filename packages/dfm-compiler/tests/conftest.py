@@ -11,9 +11,6 @@ from dfm.kernel import DfmPluginManager
 from dfm.kernel.config import load_config, load_config_text
 from dfm.kernel.config.models import Federation
 
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLEFED = REPO / "federations" / "examplefed" / "examplefed.dfm.yaml"
-
 # Four sites. The hospital keeps patient records (records.Query is resident there);
 # the lab and the cloud train models; the homesite renders reports.
 SYNTH_YAML = """
@@ -92,18 +89,13 @@ links:
 
 
 @pytest.fixture(scope="session")
-def examplefed_path() -> Path:
-    return EXAMPLEFED
-
-
-@pytest.fixture(scope="session")
 def synth_yaml() -> str:
     return SYNTH_YAML
 
 
 @pytest.fixture(scope="session")
-def examplefed() -> Federation:
-    return load_config(EXAMPLEFED)
+def examplefed(examplefed_path: Path) -> Federation:
+    return load_config(examplefed_path)
 
 
 @pytest.fixture(scope="session")

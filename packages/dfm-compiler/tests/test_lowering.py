@@ -69,7 +69,11 @@ def test_foreach_with_if_golden(api, examplefed, manager):
         "concierge": SiteNet(
             site="concierge",
             places=(Place("r:n3", 2, "received"), Place("r:n4", 2, "received")),
-            transitions=(YieldT("t8", t_branch, "r:n4", "out"), YieldT("t9", e_branch, "r:n3", "out")),
+            # the place is shared: each YieldT names its Yield (a result's from_node_id)
+            transitions=(
+                YieldT("t8", t_branch, "r:n4", "out", "n6"),
+                YieldT("t9", e_branch, "r:n3", "out", "n7"),
+            ),
             controls=("n2", "n5"),
             senders={"r:n3": "reception", "r:n4": "server", "n2": "reception", "n5": "server"},
         ),

@@ -298,7 +298,8 @@ def test_greedy_falls_back_to_a_complete_search_at_a_dead_end():
 
 
 def test_complete_search_reports_an_unsatisfiable_combination():
-    from dfm.compiler.placement._core import Component, feasible_assignment
+    from dfm.compiler.placement.components import Component
+    from dfm.compiler.placement.greedy import feasible_assignment
 
     comp = Component(
         ["a", "b"], [[0], [1]], [{}, {}], [], [(0, 1, 0)], [[0.0, 1.0], [1.0, 0.0]], ["a (x.A)", "b (x.B)"]
@@ -324,7 +325,8 @@ def test_auto_equals_brute_force_on_raw_problems(problem):
 @PROPERTY_SETTINGS
 @given(random_problems())
 def test_exhaustive_component_equals_optimal_component(problem):
-    from dfm.compiler.placement._core import exhaustive_component, prepare
+    from dfm.compiler.placement.components import prepare
+    from dfm.compiler.placement.exhaustive import exhaustive_component
     from dfm.compiler.placement.optimal import optimal_component
 
     try:

@@ -102,6 +102,16 @@ def test_server_and_site_images_build_and_start_flare(tmp_path):
             timeout=900,
         )
         assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+        # off a terminal: one line per step, the engine's output only on failure
+        names = [image.removeprefix("localhost/") for image in images.values()]  # as build.sh names them
+        assert build.stderr.splitlines() == [
+            "build: [1/4] staging the kit and the wheels of server",
+            "build: [2/4] staging the kit and the wheels of concierge",
+            f"build: [3/4] building {names[0]}",
+            f"build: [4/4] building {names[1]}",
+        ]
+        assert build.stdout.splitlines() == [f"built {name}" for name in names]
+        print("\n" + build.stderr, end="")
         assert not (out / "kits").exists(), "build.sh must remove the staged kits (private keys)"
         for role, image in images.items():
             config = json.loads(_buildah("inspect", image))["OCIv1"]["config"]

@@ -205,19 +205,33 @@ def server() -> Any:
 
 
 def test_server_buffers_items_under_the_authenticated_site(server):
-    items = [pack(CancelJob("x"), codec)]
+    token = server._on_attach("dfm.attach", {}, None)["token"]
+    items = [pack(Refused("home", "alpha", "x"), codec)]  # names no job: every session sees it
     req = request({"from": "home", "seq": 1, "items": items}, f"home.{JOB}")
     assert server._on_to_app("dfm.to_app", req, ctx("home")).get_return_code() == ReturnCode.OK
-    assert server._on_fetch("dfm.fetch", {"after": 0}, None)["items"][0][2] == "home"
+    assert server._on_fetch("dfm.fetch", {"after": 0, "token": token}, None)["items"][0][2] == "home"
 
 
 def test_server_refuses_forged_to_app_ready_and_heartbeat(server):
+    token = server._on_attach("dfm.attach", {}, None)["token"]
     forged = request({"from": "home", "seq": 1, "items": []}, f"alpha.{JOB}")
     assert server._on_to_app("dfm.to_app", forged, ctx("alpha")).get_return_code() == RC_REFUSED
     ready = request({"site": "home", "error": "boom"}, f"alpha.{JOB}")
     assert server._on_ready("dfm.ready", ready, ctx("alpha")).get_return_code() == RC_REFUSED
     heartbeat = request({"site": "home"}, f"alpha.{JOB}")
     assert server._on_heartbeat("dfm.hb", heartbeat, ctx("alpha")).get_return_code() == RC_REFUSED
-    fetched = server._on_fetch("dfm.fetch", {"after": 0}, None)
+    fetched = server._on_fetch("dfm.fetch", {"after": 0, "token": token}, None)
     assert fetched["items"] == [] and fetched["ready"] == {}
     assert len(fetched["refused"]) == 3 and all(sender == "alpha" for _, sender, _ in fetched["refused"])
+
+
+def test_only_the_server_cancels_the_jobs_of_an_ended_session(beta):
+    forged = request({"jobs": ["victim"]}, f"alpha.{JOB}")
+    assert beta._on_cancel("dfm.cancel", forged, ctx("alpha")).get_return_code() == RC_REFUSED
+    unstamped = request({"jobs": ["victim"]}, None)
+    assert beta._on_cancel("dfm.cancel", unstamped, ctx("server")).get_return_code() == RC_REFUSED
+    assert beta._runtime.calls == []
+    assert [m.sender for m in beta.to_app] == ["alpha", "?"]
+    real = request({"jobs": ["j1", "j2"]}, f"server.{JOB}")
+    assert beta._on_cancel("dfm.cancel", real, ctx("mathfed")).get_return_code() == ReturnCode.OK
+    assert beta._runtime.calls == [("handle", CancelJob("j1"), APP), ("handle", CancelJob("j2"), APP)]

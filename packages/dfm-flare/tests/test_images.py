@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -60,6 +61,41 @@ def test_docker_one_dockerfile_per_role_with_its_own_requirements(fed, tmp_path)
     # secrets: names only, never the kits' keys in the generated folder
     assert "EXAMPLEFED_RECEPTION_BADGE_KEY" in (tmp_path / "reception/Dockerfile").read_text()
     assert not list(tmp_path.rglob("*.key")) and not list(tmp_path.rglob("*.crt"))
+
+
+def test_build_script_reports_one_line_per_step_and_shows_a_failed_steps_output(fed, tmp_path):
+    """Off a terminal build.sh prints one 'build: [i/n] ...' line per step; pip's output is kept and shown
+    only when its step fails."""
+    import sys
+
+    from dfm.flare.provision import provision
+
+    provision(EXAMPLEFED, tmp_path / "kits", port=9104, storage=tmp_path / "store")
+    (tmp_path / "wh").mkdir()
+    generate_docker(
+        fed,
+        config_path=EXAMPLEFED,
+        output_dir=tmp_path / "out",
+        kits=tmp_path / "kits",
+        wheelhouse=tmp_path / "wh",
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DFM_OFFLINE": "1",
+        "DFM_PIP_ARGS": "--no-such-option",  # pip fails at once (as does a Python without pip)
+        "PYTHON": sys.executable,
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(tmp_path / "out/build.sh"), "server", "concierge"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0 and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert lines[0] == "build: [1/4] staging the kit and the wheels of server"
+    assert lines[-1].startswith("build: step 1 failed: ")
+    shown = lines[1:-1]  # pip's own error, shown because its step failed
+    assert shown and not any(line.startswith("build:") for line in shown)
+    assert not (tmp_path / "out/kits").exists()  # the staged kit (a private key) is gone
 
 
 def test_generation_is_deterministic_and_force_is_needed(fed, tmp_path):
@@ -252,16 +288,147 @@ def test_helm_values_per_site_and_patch(fed, tmp_path):
     assert server["containers"][0]["resources"] == {"limits": {"cpu": "2"}}
 
 
-def test_cli_commands_are_mounted_under_fed_gen(tmp_path, monkeypatch):
+def test_generators_are_emitters_listed_and_run_by_fed_gen(tmp_path, monkeypatch):
+    """docker, compose and helm are dfm-flare's federation emitters: 'dfm fed gen' lists them with the
+    other emitters and runs them with their options; bad option values are one-line errors."""
     from click.testing import CliRunner
 
     from dfm.cli.main import cli
+    from dfm.kernel.plugins import get_plugin_manager
 
+    registry = get_plugin_manager().registry("emitters")
+    for kind in ("docker", "compose", "helm"):
+        entry = registry[kind]
+        assert entry.takes == "federation" and entry.provenance.distribution == "dfm-flare"
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
+    listing = runner.invoke(cli, ["fed", "gen", "--help"]).output
+    section = listing[listing.index("Emitters from dfm-flare") :]
+    assert all(f"  {kind} " in section for kind in ("docker", "compose", "helm"))
     for kind in ("docker", "compose", "helm"):
         result = runner.invoke(cli, ["fed", "gen", kind, str(EXAMPLEFED)])
         assert result.exit_code == 0, result.output
         assert (tmp_path / f"examplefed-{kind}").is_dir()
+        assert f"{kind}: wrote" in result.output
     again = runner.invoke(cli, ["fed", "gen", "compose", str(EXAMPLEFED)])
     assert again.exit_code == 1 and "--force" in again.output
+
+    patch = tmp_path / "patch.yaml"
+    patch.write_text("provision:\n  docker: {tag: '7.0'}\n")
+    made = runner.invoke(
+        cli,
+        [
+            "fed", "gen", "docker", str(EXAMPLEFED), "--force", "--patch", str(patch),
+            "--base-image", "debian:bookworm", "--out", str(tmp_path / "img"),
+        ],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "ARG BASE_IMAGE=debian:bookworm" in (tmp_path / "img/server/Dockerfile").read_text()
+    assert "examplefed-server:7.0" in (tmp_path / "img/build.sh").read_text()
+    helm = runner.invoke(
+        cli,
+        [
+            "fed",
+            "gen",
+            "helm",
+            str(EXAMPLEFED),
+            "--output-dir",
+            "chart",
+            "--server-host",
+            "fl",
+            "--port",
+            "9443",
+        ],
+    )
+    assert helm.exit_code == 0, helm.output
+    values = yaml.safe_load((tmp_path / "chart/examplefed/values.yaml").read_text())
+    assert values["server"]["host"] == "fl" and values["server"]["port"] == 9443
+    bad = runner.invoke(cli, ["fed", "gen", "compose", str(EXAMPLEFED), "--port", "http", "--force"])
+    assert bad.exit_code == 1 and "--port must be a port number" in bad.output
+    assert "Traceback" not in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+SECRET_VALUE = "s3cr3t-file-value"
+
+
+def _with_secrets_file(tmp_path: Path) -> Path:
+    """examplefed whose reception also reads a secrets file, present in the operator's folder."""
+    config = _with_provision(tmp_path, {})
+    data = yaml.safe_load(config.read_text())
+    data["sites"]["reception"]["secrets"]["file"] = "secrets/reception.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    (config.parent / "secrets").mkdir()
+    (config.parent / "secrets" / "reception.yaml").write_text(f"badge-key: {SECRET_VALUE}\n")
+    return config
+
+
+def _no_secret_in(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert SECRET_VALUE.encode() not in path.read_bytes(), path
+
+
+def test_compose_mounts_a_sites_secrets_file_from_a_compose_secret(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    config = _with_secrets_file(tmp_path)
+    fed = load_config(config)
+    generate_compose(fed, config_path=config, output_dir=tmp_path / "compose")
+    generate_docker(fed, config_path=config, output_dir=tmp_path / "docker", wheelhouse=tmp_path / "wh")
+    for out in (tmp_path / "compose", tmp_path / "docker"):
+        _no_secret_in(out)
+    doc = yaml.safe_load((tmp_path / "compose/compose.yaml").read_text())
+    jsonschema.validate(doc, _compose_schema())
+    assert doc["secrets"] == {"reception-secrets": {"file": "./secrets/reception/reception.yaml"}}
+    assert doc["services"]["reception"]["secrets"] == [
+        {"source": "reception-secrets", "target": "/opt/dfm/kit/local/custom/dfm/secrets/reception.yaml"}
+    ]
+    assert "secrets" not in doc["services"]["concierge"]
+    assert (
+        "/opt/dfm/kit/local/custom/dfm/secrets/reception.yaml"
+        in (tmp_path / "docker/reception/Dockerfile").read_text()
+    )
+
+
+def test_helm_mounts_a_sites_secrets_file_from_a_kubernetes_secret(tmp_path):
+    config = _with_secrets_file(tmp_path)
+    fed = load_config(config)
+    generate_helm(fed, config_path=config, output_dir=tmp_path / "helm")
+    _no_secret_in(tmp_path / "helm")
+    values = yaml.safe_load((tmp_path / "helm/examplefed/values.yaml").read_text())
+    assert values["sites"]["reception"]["secretsFile"] == {
+        "secret": "examplefed-secrets-file-reception",
+        "key": "reception.yaml",
+        "path": "/opt/dfm/kit/local/custom/dfm/secrets/reception.yaml",
+    }
+    script = (tmp_path / "helm/deploy.sh").read_text()
+    assert (
+        'create_file_secret examplefed-secrets-file-reception reception.yaml "$SECRETS_DIR"/reception/'
+        in script
+    )
+    assert subprocess.run(["bash", "-n", str(tmp_path / "helm/deploy.sh")]).returncode == 0
+    for source in ("workspace", "env"):
+        docs = _render(tmp_path / "helm/examplefed", {"startupPackageSource": source})
+        _validate_k8s(docs)
+        pod = next(d for d in docs if d["metadata"]["name"] == "fed-reception")["spec"]["template"]["spec"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "secrets-file")
+        assert volume["secret"]["secretName"] == "examplefed-secrets-file-reception"
+        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "secrets-file")
+        assert mount == {
+            "name": "secrets-file",
+            "mountPath": "/opt/dfm/kit/local/custom/dfm/secrets/reception.yaml",
+            "subPath": "reception.yaml",
+            "readOnly": True,
+        }
+        concierge = next(d for d in docs if d["metadata"]["name"] == "fed-concierge")["spec"]["template"][
+            "spec"
+        ]
+        assert "secrets-file" not in str(concierge)
+
+
+def test_a_secrets_file_outside_the_federation_folder_is_refused(tmp_path):
+    config = _with_secrets_file(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data["sites"]["reception"]["secrets"]["file"] = "../elsewhere.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(GenerateError, match=re.escape("site 'reception': secrets.file '../elsewhere.yaml'")):
+        generate_compose(load_config(config), config_path=config, output_dir=tmp_path / "compose")

@@ -1,4 +1,5 @@
-"""Sessions on FLARE: one FLARE job per session, errors that are clear and never hang."""
+"""Sessions on FLARE: many applications share the deployment's DFM service job, isolated; errors that are
+clear and never hang; a dead service is started again."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 
 from dfm.api import Pipeline, PlaceParam, Yield
 from dfm.flare.layout import DeploymentState
-from dfm.flare.poc import _pids_using
+from dfm.flare.poc import _pids_using, admin_session
 from dfm.flare.provision import provision
+from dfm.flare.service import running_services, service_name
 from dfm.runner import JobStatus, Session
+from dfm.runner.messages import CancelJob, Credit, StopFrames
 from dfm.runner.transports.base import TransportError
 
 from .conftest import MATHFED
@@ -98,3 +101,144 @@ def test_killed_site_fails_the_jobs_naming_it_and_the_session_says_restart(mathf
     finally:
         session.close()
     assert not str(status).startswith("RUNNING")
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.flare
+def test_applications_share_the_service_and_cannot_touch_each_others_jobs(mathfed, mathfed_deployment):
+    """Two sessions at once on one service job: the second forges controls for the first's job and
+    sees none of its results; the first's job runs on unharmed; each ends without ending the other."""
+    options = {"workspace": str(mathfed_deployment.workspace)}
+    api = mathfed.api.math
+    with Pipeline() as service:
+        Yield(api.Add(a=api.Square(x=PlaceParam("x"), site="alpha"), b=1, site="beta"), place="out")
+    with Session(mathfed, target="flare", options=options) as owner:
+        with Session(mathfed, target="flare", options=options) as intruder:
+            assert owner.transport.job_id == intruder.transport.job_id  # attached, nothing submitted
+            seen_by_intruder: list[object] = []
+            deliver = intruder.transport.deliver
+
+            def spy(msg, sender):  # everything the service hands the intruder's transport
+                seen_by_intruder.append(msg)
+                deliver(msg, sender)
+
+            intruder.transport.deliver = spy
+            victim = owner.execute(owner.prepare(service), [{"x": 2}], autostop=False)
+            results = victim.results(timeout=60)
+            assert next(results).value == 5
+            for site in ("alpha", "beta", "home"):
+                intruder.transport.send(site, CancelJob(victim.id))
+                intruder.transport.send(site, StopFrames(victim.id, 1))
+                intruder.transport.send(site, Credit(victim.id, 10**6))
+            assert _wait_for(lambda: len([r for r in intruder.refusals if "not this session's" in r]) == 9)
+            assert not any("not this session's" in r for r in owner.refusals)
+            # the intruder's own work runs as usual
+            with Pipeline() as mine:
+                Yield(api.Square(x=PlaceParam("x"), site="alpha"), place="sq")
+            assert [
+                r.value for r in intruder.execute(intruder.prepare(mine), {"x": 3}).results(timeout=60)
+            ] == [9]
+        # the intruder ended its session: the owner's job goes on
+        assert victim.send_input_params({"x": 3}) == [1]
+        victim.send_stop_frame()
+        assert sorted((r.frame, r.value) for r in results) == [((1,), 10)]
+        assert victim.status is JobStatus.FINISHED
+    assert not any(getattr(msg, "job", None) == victim.id for msg in seen_by_intruder)
+
+
+@pytest.mark.flare
+def test_sessions_attach_and_detach_without_submitting_a_job(mathfed, mathfed_deployment):
+    state = DeploymentState.load(mathfed_deployment.workspace)
+    options = {"workspace": str(mathfed_deployment.workspace)}
+    admin = admin_session(state)
+    try:
+        before = len(admin.list_jobs())
+        (service,) = running_services(admin, service_name("mathfed"))
+        for _ in range(3):
+            with Session(mathfed, target="flare", options=options) as s:
+                assert s.transport.job_id == service
+        assert len(admin.list_jobs()) == before
+        assert admin.do_app_command(service, "dfm.status", {})["sessions"] == 0  # each one ended
+    finally:
+        admin.close()
+
+
+@pytest.mark.flare
+def test_a_killed_service_is_started_again_by_the_next_session(mathfed, mathfed_deployment):
+    state = DeploymentState.load(mathfed_deployment.workspace)
+    options = {"workspace": str(mathfed_deployment.workspace)}
+    admin = admin_session(state)
+    try:
+        (old,) = running_services(admin, service_name("mathfed"))
+        # the service's server-side job process (its command line names the job)
+        (worker,) = [
+            p for p in _pids_using(str(Path(state.prod_dir) / state.server)) if p in _pids_using(old)
+        ]
+        os.kill(worker, signal.SIGKILL)
+        assert _wait_for(lambda: not str(admin.get_job_status(old)).startswith("RUNNING"), 60)
+    finally:
+        admin.close()
+    with Session(mathfed, target="flare", options=options) as s:
+        assert s.transport.job_id != old
+        with Pipeline() as p:
+            Yield(mathfed.api.math.Square(x=PlaceParam("x"), site="alpha"), place="sq")
+        assert [r.value for r in s.execute(s.prepare(p), {"x": 4}).results(timeout=60)] == [16]
+
+
+VANISHING_APP = """
+import sys, time
+from dfm.api import Pipeline, Yield, load_federation
+from dfm.runner import Session
+fed = load_federation(sys.argv[1])
+s = Session(fed, target="flare", options={"workspace": sys.argv[2], "app_timeout": 2})
+with Pipeline() as p:
+    Yield(fed.api.math.Forever(site="alpha"), place="n")
+job = s.execute(s.prepare(p))
+next(iter(job.results(timeout=60)))
+print("running", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.flare
+def test_the_session_of_a_vanished_application_is_dropped(mathfed, mathfed_deployment):
+    """An application killed with a job running: the server drops its session after its timeout
+    (and cancels its jobs at the sites, unit-tested in test_sessions.py); the service runs on."""
+    import subprocess
+
+    state = DeploymentState.load(mathfed_deployment.workspace)
+    app = subprocess.Popen(
+        [sys.executable, "-c", VANISHING_APP, str(MATHFED), str(mathfed_deployment.workspace)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "running"
+        admin = admin_session(state)
+        try:
+            (service,) = running_services(admin, service_name("mathfed"))
+            open_now = admin.do_app_command(service, "dfm.status", {})["sessions"]  # other tests' too
+            assert open_now >= 1
+            app.kill()
+            app.wait()
+            assert _wait_for(
+                lambda: admin.do_app_command(service, "dfm.status", {})["sessions"] == open_now - 1, 30
+            )
+        finally:
+            admin.close()
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+        if app.stdout is not None:
+            app.stdout.close()
+    with Session(mathfed, target="flare", options={"workspace": str(mathfed_deployment.workspace)}) as s:
+        assert s.transport.job_id == service

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from dfm.flare.layout import DeploymentState
+from dfm.flare.poc import _pids_using
 
 from .conftest import EXAMPLEFED
 
@@ -44,6 +45,7 @@ def test_poc_lifecycle_and_submit(dfm, tmp_path, monkeypatch):
         assert started.exit_code == 0, started.output
         status = dfm("poc", "status", "examplefed")
         assert "connected clients: concierge, reception, site-server" in status.stdout
+        assert "DFM service: job " in status.stdout and "0 session(s)" in status.stdout
         script = tmp_path / "hello.py"
         script.write_text(PIPELINE)
         submitted = dfm(
@@ -65,6 +67,14 @@ def test_poc_lifecycle_and_submit(dfm, tmp_path, monkeypatch):
             {"place": "hello", "frame": [0], "value": "Hello, Ada! Greetings from the concierge."}
         ]
         assert "FINISHED" in submitted.stderr
+        # stopped and started again: FLARE still lists the old service job as RUNNING, a new one serves
+        assert dfm("poc", "stop", "examplefed").exit_code == 0
+        assert _pids_using(str(home)) == []
+        assert dfm("poc", "start", "examplefed").exit_code == 0
+        again = dfm("fed", "submit", str(EXAMPLEFED), "--target", "flare", "--poc", "pipeline", str(script),
+                    "--json", "--", "Bo")  # fmt: skip
+        assert again.exit_code == 0, again.output
+        assert "Hello, Bo!" in again.stdout
     finally:
         stopped = dfm("poc", "stop", "examplefed")
     assert stopped.exit_code == 0, stopped.output
@@ -73,6 +83,7 @@ def test_poc_lifecycle_and_submit(dfm, tmp_path, monkeypatch):
     for pid in state.pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    assert _pids_using(str(home)) == []  # FLARE's job processes too
     assert "not running" in dfm("poc", "status", "examplefed").stdout
     cleaned = dfm("poc", "clean", "examplefed")
     assert cleaned.exit_code == 0 and not home.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from dfm.flare.layout import DeploymentState, client_names, flare_client_name
 from dfm.flare.provision import project_config, provision
 from dfm.kernel.config import load_config
 
-from .conftest import EXAMPLEFED, MATHFED
+from .conftest import EXAMPLEFED, MATHFED, ROOT
 
 
 def test_project_has_one_client_per_site_from_the_config():
@@ -50,7 +51,8 @@ def test_kits_carry_site_code_requirements_and_allow_list(tmp_path):
         assert load_config(custom / descriptor["config"]).name == "mathfed"
         assert (custom / "dfm" / "mathfed_adapters.py").is_file()  # the federation's local adapter code
         requirements = (custom / "requirements.txt").read_text().split()
-        assert {r.split("==")[0] for r in requirements} >= {"dfm-kernel", "dfm-runner", "dfm-flare"}
+        names = {r.split("==")[0].split("[")[0] for r in requirements}  # alpha: dfm-runner[cache]
+        assert names >= {"dfm-kernel", "dfm-runner", "dfm-flare"}
         resources = json.loads((prod / client / "local" / "resources.json.default").read_text())
         assert "dfm." in resources["class_allow_list"]
         assert (prod / client / "startup" / "client.crt").is_file()  # mTLS
@@ -131,3 +133,94 @@ def test_kits_carry_ref_files_runtime_module_and_config_digest(tmp_path):
     (folder / "common.yaml").write_text("Pair:\n  type: object\n")  # the config changes after provisioning
     stale = DeploymentState.load(tmp_path / "out").out_of_date()
     assert stale is not None and "made from another version of" in stale and "dfm poc prepare" in stale
+
+
+CLINICS = ROOT / "federations" / "clinics"
+
+
+def _clinics_copy(folder: Path) -> Path:
+    """federations/clinics in ``folder``, with its synthetic databases (make_data.py) written there."""
+    shutil.copytree(CLINICS, folder, ignore=shutil.ignore_patterns("__pycache__", "data"))
+    done = subprocess.run(
+        [sys.executable, str(folder / "make_data.py"), "--out", str(folder / "data")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return folder / "clinics.dfm.yaml"
+
+
+def test_each_site_gets_its_own_data_and_nothing_else(tmp_path):
+    """Each clinic gets its own database, never another clinic's; a folder a site names brings its files
+    except those another site names, and never a secrets file."""
+    from dfm.flare.sitedata import site_data_files
+
+    config = _clinics_copy(tmp_path / "clinics")
+    data = yaml.safe_load(config.read_text())
+    data["sites"]["research"]["config"] = {"root": "data"}  # a folder holding the clinics' databases
+    data["sites"]["research"]["secrets"] = {"file": "data/secrets.yaml"}
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    (tmp_path / "clinics" / "data" / "cohorts.csv").write_text("cohort\ncontrol\n")
+    (tmp_path / "clinics" / "data" / "secrets.yaml").write_text("token: do-not-ship\n")
+    fed = load_config(config)
+    assert {site: site_data_files(fed, config, site) for site in fed.sites} == {
+        "research": ["data/cohorts.csv"],
+        "clinic-a": ["data/clinic-a.sqlite"],
+        "clinic-b": ["data/clinic-b.sqlite"],
+        "clinic-c": ["data/clinic-c.sqlite"],
+    }
+
+
+def test_kits_carry_the_sites_data_beside_the_config(tmp_path):
+    folder = tmp_path / "fed"
+    shutil.copytree(MATHFED.parent, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    config = folder / MATHFED.name
+    data = yaml.safe_load(config.read_text())
+    first, *others = list(data["sites"])
+    data["sites"][first]["config"] = {"table": "tables/numbers.csv"}
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    (folder / "tables").mkdir()
+    (folder / "tables" / "numbers.csv").write_text("n\n1\n")
+
+    state = provision(config, tmp_path / "out", port=9103, storage=tmp_path / "store")
+    prod = Path(state.prod_dir)
+    for site, client in state.sites.items():
+        custom = prod / client / "local" / "custom"
+        descriptor = json.loads((custom / "dfm_site.json").read_text())
+        carried = custom / "dfm" / "tables" / "numbers.csv"
+        if site == first:
+            assert descriptor["data"] == ["tables/numbers.csv"] and carried.read_text() == "n\n1\n"
+        else:
+            assert descriptor["data"] == [] and not carried.exists()
+    assert others
+
+
+def test_paths_outside_the_federation_folder_are_not_carried(tmp_path):
+    config = _clinics_copy(tmp_path / "clinics")
+    (tmp_path / "outside.sqlite").write_bytes(b"not the federation's")
+    (tmp_path / "clinics" / "data" / "link.sqlite").symlink_to(tmp_path / "outside.sqlite")
+    data = yaml.safe_load(config.read_text())
+    data["sites"]["research"]["config"] = {
+        "up": "../outside.sqlite",
+        "absolute": str(tmp_path / "outside.sqlite"),
+        "link": "data/link.sqlite",
+        "url": "file:///etc/passwd",
+    }
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    from dfm.flare.sitedata import site_data_files
+
+    fed = load_config(config)
+    assert site_data_files(fed, config, "research") == []
+    assert site_data_files(fed, config, "clinic-b") == ["data/clinic-b.sqlite"]
+
+
+def test_a_site_with_a_cache_config_requires_the_runner_with_its_cache_extra():
+    from dfm.flare.provision import site_requirements
+    from dfm.kernel.plugins import get_plugin_manager
+
+    fed = load_config(MATHFED)  # alpha has a cache_config (TryFromCache needs fsspec there), beta none
+    manager = get_plugin_manager()
+    alpha = site_requirements(fed, MATHFED, "alpha", manager)
+    beta = site_requirements(fed, MATHFED, "beta", manager)
+    assert any(line.startswith("dfm-runner[cache]") for line in alpha), alpha
+    assert not any("[cache]" in line for line in beta) and any(line.startswith("dfm-runner") for line in beta)

@@ -21,7 +21,7 @@ import pytest
 from dfm.api import load_federation
 from dfm.flare.identity import check_descriptor
 from dfm.flare.poc import _pids_using, admin_session
-from dfm.flare.sessionjob import export_session_job
+from dfm.flare.service import export_service_job
 from dfm.runner import Session
 from dfm.runner.testing import MATHFED, SECRET, TransportConformance
 from dfm.runner.transports.base import TransportError
@@ -75,7 +75,7 @@ def test_a_deployed_server_refuses_the_app_socket(mathfed_deployment, tmp_path):
     """A job asking the server for the simulator's app socket fails instead of opening a side door."""
     state = mathfed_deployment.state
     socket_path = str(tmp_path / "app.sock")
-    job_dir = export_session_job(
+    job_dir = export_service_job(
         str(tmp_path), "dfm-side-door", state.sites, controller={"app_socket": socket_path}, executor={}
     )
     session = admin_session(state)

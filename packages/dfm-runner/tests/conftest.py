@@ -7,7 +7,11 @@ import pytest
 from dfm.api import FederationHandle, load_federation
 from dfm.runner.testing import MATHFED
 
-EXAMPLEFED = Path(__file__).parents[3] / "federations" / "examplefed" / "examplefed.dfm.yaml"
+
+@pytest.fixture(scope="session")
+def demo(examplefed_path: Path) -> Path:
+    """examplefed's demo app."""
+    return examplefed_path.parent / "demo.py"
 
 
 @pytest.fixture(scope="session")

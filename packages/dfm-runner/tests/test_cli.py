@@ -11,18 +11,14 @@ from click.testing import CliRunner
 from dfm.kernel.errors import DfmError
 from dfm.runner.cli import submit
 
-from .conftest import EXAMPLEFED
-
-DEMO = EXAMPLEFED.parent / "demo.py"
-
 
 @pytest.fixture(autouse=True)
 def badge(monkeypatch):
     monkeypatch.setenv("EXAMPLEFED_RECEPTION_BADGE_KEY", "badge-xyz")
 
 
-def test_submit_pipeline_prints_results():
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "pipeline", str(DEMO), "--", "Ada"])
+def test_submit_pipeline_prints_results(examplefed_path, demo):
+    result = CliRunner().invoke(submit, [str(examplefed_path), "pipeline", str(demo), "--", "Ada"])
     assert result.exit_code == 0, result.output
     lines = sorted(result.stdout.splitlines())
     assert lines == [
@@ -34,8 +30,18 @@ def test_submit_pipeline_prints_results():
     assert "badge-xyz" not in result.output
 
 
-def test_options_may_follow_the_federation_and_json_output():
-    args = [str(EXAMPLEFED), "--transport", "process", "pipeline", str(DEMO), "--json", "--", "Bo", "Cy"]
+def test_options_may_follow_the_federation_and_json_output(examplefed_path, demo):
+    args = [
+        str(examplefed_path),
+        "--transport",
+        "process",
+        "pipeline",
+        str(demo),
+        "--json",
+        "--",
+        "Bo",
+        "Cy",
+    ]
     result = CliRunner().invoke(submit, args)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -44,20 +50,20 @@ def test_options_may_follow_the_federation_and_json_output():
     ]
 
 
-def test_missing_file_is_a_user_error(tmp_path):
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "pipeline", str(tmp_path / "nope.py")])
+def test_missing_file_is_a_user_error(tmp_path, examplefed_path):
+    result = CliRunner().invoke(submit, [str(examplefed_path), "pipeline", str(tmp_path / "nope.py")])
     assert isinstance(result.exception, DfmError)
     assert "no such file" in str(result.exception)
 
 
-def test_file_without_get_pipeline(tmp_path):
+def test_file_without_get_pipeline(tmp_path, examplefed_path):
     (tmp_path / "empty.py").write_text("X = 1\n")
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "pipeline", str(tmp_path / "empty.py")])
+    result = CliRunner().invoke(submit, [str(examplefed_path), "pipeline", str(tmp_path / "empty.py")])
     assert isinstance(result.exception, DfmError)
     assert "defines no get_pipeline()" in str(result.exception)
 
 
-def test_submit_script_runs_as_main(tmp_path):
+def test_submit_script_runs_as_main(tmp_path, examplefed_path):
     script = tmp_path / "app.py"
     script.write_text(
         "import sys\n"
@@ -70,7 +76,7 @@ def test_submit_script_runs_as_main(tmp_path):
         "    job = s.execute(s.prepare(p), {'n': sys.argv[1]})\n"
         "    print([r.value for r in job.results(timeout=30)])\n"
     )
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "script", str(script), "--", "Dee"])
+    result = CliRunner().invoke(submit, [str(examplefed_path), "script", str(script), "--", "Dee"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "['Welcome, Dee! Greetings from the server.']"
 
@@ -82,13 +88,13 @@ def test_submit_script_runs_as_main(tmp_path):
         (["--target", "flare", "--poc", "--simulator"], "exclude each other"),
     ],
 )
-def test_flare_flags_need_the_flare_target(flags, message):
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), *flags, "pipeline", str(DEMO)])
+def test_flare_flags_need_the_flare_target(flags, message, examplefed_path, demo):
+    result = CliRunner().invoke(submit, [str(examplefed_path), *flags, "pipeline", str(demo)])
     assert result.exit_code == 2
     assert message in result.stderr
 
 
-def test_script_sees_the_flare_flags_and_the_environment_is_restored(tmp_path, monkeypatch):
+def test_script_sees_the_flare_flags_and_the_environment_is_restored(tmp_path, monkeypatch, examplefed_path):
     monkeypatch.delenv("DFM_FLARE_SIMULATOR", raising=False)
     script = tmp_path / "app.py"
     script.write_text(
@@ -96,7 +102,7 @@ def test_script_sees_the_flare_flags_and_the_environment_is_restored(tmp_path, m
         "env = os.environ\n"
         "print(env['DFM_TARGET'], env.get('DFM_FLARE_SIMULATOR'), env.get('DFM_FLARE_POC'))\n"
     )
-    args = [str(EXAMPLEFED), "--target", "flare", "--simulator", "script", str(script)]
+    args = [str(examplefed_path), "--target", "flare", "--simulator", "script", str(script)]
     result = CliRunner().invoke(submit, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == ["flare", "1", "None"]
@@ -132,7 +138,7 @@ def test_timeout_fails_a_job_that_has_not_ended(tmp_path, where):
     assert "timed out after 0.5 s" in message and "\n" not in message
 
 
-def test_timeout_is_passed_to_session_execute(monkeypatch):
+def test_timeout_is_passed_to_session_execute(monkeypatch, examplefed_path, demo):
     from dfm.runner import Session
 
     seen = []
@@ -144,15 +150,27 @@ def test_timeout_is_passed_to_session_execute(monkeypatch):
 
     monkeypatch.setattr(Session, "execute", spy)
     result = CliRunner().invoke(
-        submit, [str(EXAMPLEFED), "--timeout", "60", "pipeline", str(DEMO), "--", "Ada"]
+        submit,
+        [
+            str(examplefed_path),
+            "--timeout",
+            "60",
+            "pipeline",
+            str(demo),
+            "--",
+            "Ada",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert seen == [60.0]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
-def test_timeout_must_be_a_positive_number(value):
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "--timeout", value, "pipeline", str(DEMO)])
+def test_timeout_must_be_a_positive_number(value, examplefed_path, demo):
+    result = CliRunner().invoke(
+        submit,
+        [str(examplefed_path), "--timeout", value, "pipeline", str(demo)],
+    )
     assert result.exit_code == 2
     assert "'--timeout'" in result.stderr
 
@@ -174,18 +192,20 @@ def get_pipeline_parameters(args):
 """
 
 
-def test_get_pipeline_args_receives_the_arguments(tmp_path):
+def test_get_pipeline_args_receives_the_arguments(tmp_path, examplefed_path):
     file = tmp_path / "reference_style.py"
-    file.write_text(ARGS_PIPELINE.format(fed=str(EXAMPLEFED)))
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "pipeline", str(file), "--", "server", "Eve"])
+    file.write_text(ARGS_PIPELINE.format(fed=str(examplefed_path)))
+    result = CliRunner().invoke(submit, [str(examplefed_path), "pipeline", str(file), "--", "server", "Eve"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ['greeting[0]: "Welcome, Eve! Greetings from the server."']
 
 
-def test_get_pipeline_args_errors_name_the_file_and_line(tmp_path):
+def test_get_pipeline_args_errors_name_the_file_and_line(tmp_path, examplefed_path):
     file = tmp_path / "reference_style.py"
-    file.write_text(ARGS_PIPELINE.format(fed=str(EXAMPLEFED)))
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "pipeline", str(file)])  # no ARGS: args[0] fails
+    file.write_text(ARGS_PIPELINE.format(fed=str(examplefed_path)))
+    result = CliRunner().invoke(
+        submit, [str(examplefed_path), "pipeline", str(file)]
+    )  # no ARGS: args[0] fails
     assert isinstance(result.exception, DfmError)
     assert str(result.exception) == (
         f"{file.resolve()}:8: get_pipeline() raised IndexError: list index out of range"
@@ -209,26 +229,28 @@ def _shell_script(tmp_path, text=SHELL, mode=0o755):
 
 
 @pytest.mark.skipif(os.name != "posix", reason="shell scripts")
-def test_script_runs_a_shell_script_with_the_workspace_and_args(tmp_path):
+def test_script_runs_a_shell_script_with_the_workspace_and_args(tmp_path, examplefed_path):
     script = _shell_script(tmp_path)
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "script", str(script), "--", "one", "two words"])
+    result = CliRunner().invoke(
+        submit, [str(examplefed_path), "script", str(script), "--", "one", "two words"]
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"workspace={EXAMPLEFED.parent}",
-        f"federation={EXAMPLEFED} target=local",
+        f"workspace={examplefed_path.parent}",
+        f"federation={examplefed_path} target=local",
         "args=one two words",
     ]
     assert result.stderr == "to stderr\n"
 
 
 @pytest.mark.skipif(os.name != "posix", reason="shell scripts")
-def test_script_workspace_is_the_registered_federation_dir(tmp_path, monkeypatch):
-    from dfm.kernel.fedregistry import register_federation
+def test_script_workspace_is_the_registered_federation_dir(tmp_path, monkeypatch, examplefed_path):
+    from dfm.kernel.fedlist import register_federation
 
     monkeypatch.setenv("DFM_CONFIG_HOME", str(tmp_path / "config"))
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    register_federation("example", EXAMPLEFED, federation_dir=workspace)
+    register_federation("example", examplefed_path, federation_dir=workspace)
     script = _shell_script(tmp_path)
     result = CliRunner().invoke(submit, ["example", "script", str(script)])
     assert result.exit_code == 0, result.output
@@ -245,18 +267,18 @@ def test_script_workspace_is_the_registered_federation_dir(tmp_path, monkeypatch
         ("#!/no/such/interpreter\n", 0o755, "{file}: cannot run it: No such file or directory"),
     ],
 )
-def test_script_failures_are_one_line(tmp_path, text, mode, message):
+def test_script_failures_are_one_line(tmp_path, text, mode, message, examplefed_path):
     script = _shell_script(tmp_path, text, mode)
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "script", str(script)])
+    result = CliRunner().invoke(submit, [str(examplefed_path), "script", str(script)])
     assert isinstance(result.exception, DfmError), result.output
     assert str(result.exception) == message.format(file=script)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups")
-def test_script_timeout_stops_the_script_and_its_children(tmp_path):
+def test_script_timeout_stops_the_script_and_its_children(tmp_path, examplefed_path):
     marker = tmp_path / "still-running"
     script = _shell_script(tmp_path, f"#!/bin/sh\n(sleep 3; touch {marker}) &\nsleep 60\n")
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "--timeout", "0.5", "script", str(script)])
+    result = CliRunner().invoke(submit, [str(examplefed_path), "--timeout", "0.5", "script", str(script)])
     assert isinstance(result.exception, DfmError), result.output
     assert str(result.exception) == f"{script} did not end within 0.5 s and was stopped"
     import time
@@ -265,7 +287,7 @@ def test_script_timeout_stops_the_script_and_its_children(tmp_path):
     assert not marker.exists()  # the background child was stopped with the script
 
 
-def test_script_that_is_a_directory(tmp_path):
-    result = CliRunner().invoke(submit, [str(EXAMPLEFED), "script", str(tmp_path)])
+def test_script_that_is_a_directory(tmp_path, examplefed_path):
+    result = CliRunner().invoke(submit, [str(examplefed_path), "script", str(tmp_path)])
     assert isinstance(result.exception, DfmError)
     assert str(result.exception).endswith("not a regular file (a script is a Python file or an executable)")

@@ -31,14 +31,6 @@ def test_numpy_array_crosses_processes_without_pickle(proc_session, mathfed):
     assert result.value.shape == (300_000,) and result.value[-1] == 299_999.0
 
 
-def test_value_needing_pickle_is_refused(proc_session, mathfed):
-    with Pipeline() as p:
-        Yield(mathfed.api.math.Unsafe(), place="set")
-    job = proc_session.execute(proc_session.prepare(p))
-    assert job.wait(30) is JobStatus.FAILED
-    assert "allow-pickle: true" in job.error
-
-
 def test_pickle_allowed_when_federation_opts_in(tmp_path):
     folder = tmp_path / "mathfed"
     shutil.copytree(MATHFED.parent, folder)

@@ -13,15 +13,13 @@ from dfm.runner import Session, progress, tables
 from dfm.runner.session import JobError
 from dfm.runner.testing import MATHFED
 
-from .conftest import EXAMPLEFED
-
 pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 
 
 @pytest.fixture(scope="module")
-def fed():
-    return load_federation(EXAMPLEFED)
+def fed(examplefed_path):
+    return load_federation(examplefed_path)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,9 @@ Security model:
   connection failures do not repeat the driver's message (it may quote the
   DSN's host, user or worse).
 
+Connections are in :mod:`dfm_adapter_sql.connections`, named queries and their
+parameters in :mod:`dfm_adapter_sql.queries`.
+
 SQLite named queries use ``:name`` placeholders; PostgreSQL ones ``%(name)s``
 (and ``%%`` for a literal ``%``).
 """
@@ -22,87 +25,28 @@ SQLite named queries use ``:name`` placeholders; PostgreSQL ones ``%(name)s``
 from __future__ import annotations
 
 import contextlib
-import datetime
-import decimal
 import difflib
 import json
-import os
-import sqlite3
-import uuid
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
-from dfm.kernel.errors import DfmError
+from dfm_adapter_sql.connections import (
+    Connection,
+    base_dir,
+    jsonable,
+    postgres_connection,
+    run_query,
+    sqlite_connection,
+)
+from dfm_adapter_sql.errors import SqlError
+from dfm_adapter_sql.queries import load_queries, named_query, parameters, quote_identifier
 
-__all__ = ["AGGREGATE_KINDS", "Aggregate", "Query", "SqlError", "base_dir", "jsonable", "quote_identifier"]
+__all__ = ["AGGREGATE_KINDS", "Aggregate", "Query", "SqlAdapter", "SqlError"]
 
 AGGREGATE_KINDS = ("count", "sum", "mean", "min", "max")
-_SCALARS = (str, int, float, bool, type(None))
-_CONNECT_TIMEOUT = 10  # seconds, PostgreSQL
 
 
-class SqlError(DfmError):
-    """A SQL adapter failed; the message names the adapter and the site, and holds no secret."""
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a double-quoted SQL identifier (standard SQL; SQLite and PostgreSQL)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def jsonable(value: Any) -> Any:
-    """A driver value as a JSON-compatible one (bytes stay bytes: the safe codec carries them)."""
-    if isinstance(value, decimal.Decimal):
-        if value.is_finite() and value == value.to_integral_value():
-            return int(value)
-        return float(value)
-    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, memoryview):
-        return value.tobytes()
-    return value
-
-
-def base_dir(site: Any) -> Path:
-    """Where a site's relative paths start: its config file's folder when the runner says, else cwd."""
-    for attribute in ("base_dir", "config_dir"):
-        folder = getattr(site, attribute, None)
-        if folder:
-            return Path(folder)
-    return Path.cwd()
-
-
-class _Connection:
-    """One connection, the same small interface for both drivers."""
-
-    def __init__(self, raw: Any, driver: str) -> None:
-        self.raw = raw
-        self.driver = driver
-
-    def run(
-        self, sql: str, params: Mapping[str, Any], limit: int | None = None
-    ) -> tuple[list[str], list[Any]]:
-        cursor = self.raw.cursor()
-        try:
-            # Always a mapping, even empty: psycopg then always reads %(name)s and %% the same way.
-            cursor.execute(sql, dict(params))
-            if cursor.description is None:
-                return [], []
-            columns = [getattr(d, "name", None) or d[0] for d in cursor.description]
-            if limit is None:
-                return columns, cursor.fetchall()
-            # fetchmany(0) means "the default batch size" to some drivers
-            return columns, cursor.fetchmany(limit) if limit else []
-        finally:
-            cursor.close()
-
-
-class _SqlAdapter:
+class SqlAdapter:
     """What both adapters share: named queries, parameters, connections and error messages."""
 
     name = "sql.?"
@@ -110,7 +54,7 @@ class _SqlAdapter:
     def __init__(self, site: Any, provider: Any) -> None:
         self.site = site
         self.provider = provider
-        self.queries = self._load_queries()
+        self.queries = load_queries(self._configs(), self.error)
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -118,6 +62,7 @@ class _SqlAdapter:
         return f"{self.name} at site '{getattr(self.site, 'name', '?')}'"
 
     def error(self, message: str) -> SqlError:
+        """An error naming this adapter and its site."""
         return SqlError(f"{self._where()}: {message}")
 
     def _configs(self) -> list[Mapping[str, Any]]:
@@ -137,75 +82,23 @@ class _SqlAdapter:
                 return config[key]
         return None
 
-    def _load_queries(self) -> dict[str, tuple[str, dict[str, Any]]]:
-        queries: dict[str, tuple[str, dict[str, Any]]] = {}
-        for config in reversed(self._configs()):  # the site's, then the provider's on top
-            raw = config.get("queries")
-            if raw is None:
-                continue
-            if not isinstance(raw, Mapping):
-                raise self.error(
-                    f"config key 'queries' must map query names to SQL, got {type(raw).__name__}"
-                )
-            for query_name, spec in raw.items():
-                if isinstance(spec, str):
-                    queries[str(query_name)] = (spec, {})
-                elif isinstance(spec, Mapping) and isinstance(spec.get("sql"), str):
-                    defaults = spec.get("defaults") or {}
-                    if not isinstance(defaults, Mapping):
-                        raise self.error(f"query '{query_name}': defaults must be a mapping")
-                    queries[str(query_name)] = (spec["sql"], dict(defaults))
-                else:
-                    raise self.error(
-                        f"query '{query_name}' must be SQL text or a mapping with 'sql' (and 'defaults')"
-                    )
-        return queries
-
     def named_query(self, query: Any) -> tuple[str, dict[str, Any]]:
-        if not isinstance(query, str):
-            raise self.error(
-                f"query must be the name of one of the site's queries, got {type(query).__name__}"
-            )
-        try:
-            return self.queries[query]
-        except KeyError:
-            pass
-        if not self.queries:
-            raise self.error(
-                f"unknown query '{query}': the site configures no queries (config key 'queries')"
-            )
-        hint = difflib.get_close_matches(query, sorted(self.queries), n=1)
-        raise self.error(
-            f"unknown query '{query}'"
-            + (f"; did you mean '{hint[0]}'?" if hint else "")
-            + f" (queries: {', '.join(sorted(self.queries))})"
-        )
+        """The SQL and defaults of one of the site's queries."""
+        return named_query(self.queries, query, self.error)
 
     def parameters(
         self, query: str, defaults: Mapping[str, Any], params: Any, named: Mapping[str, Any]
     ) -> dict[str, Any]:
-        values = dict(defaults)
-        if params is not None:
-            if not isinstance(params, Mapping):
-                raise self.error(f"query '{query}': params must be a mapping, got {type(params).__name__}")
-            values.update(params)
-        values.update(named)
-        for key, value in values.items():
-            if not isinstance(key, str) or not key.isidentifier():
-                raise self.error(f"query '{query}': parameter names must be identifiers, got {key!r}")
-            if not isinstance(value, _SCALARS):
-                raise self.error(
-                    f"query '{query}': parameter '{key}' must be a string, number, boolean or null, "
-                    f"got {type(value).__name__}"
-                )
-        return values
+        """The checked parameters of one run."""
+        return parameters(query, defaults, params, named, self.error)
 
     # -- connections -----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def connect(self, database: Any, dsn: Any) -> Iterator[_Connection]:
+    def connect(self, database: Any, dsn: Any) -> Iterator[Connection]:
+        """A connection to ``dsn`` (PostgreSQL) if given, else to the SQLite ``database``."""
         if dsn is not None:
-            with self._postgres(dsn) as connection:
+            with postgres_connection(dsn, self.error) as connection:
                 yield connection
             return
         if database is None:
@@ -215,78 +108,23 @@ class _SqlAdapter:
                 "no database: bind 'database' (a SQLite file, e.g. from-site) "
                 "or 'dsn' (PostgreSQL, from-secrets)"
             )
-        with self._sqlite(database) as connection:
+        with sqlite_connection(database, base_dir(self.site), self.error) as connection:
             yield connection
-
-    @contextlib.contextmanager
-    def _sqlite(self, database: Any) -> Iterator[_Connection]:
-        if not isinstance(database, (str, os.PathLike)) or not str(database):
-            raise self.error(f"database must be a file path, got {type(database).__name__}")
-        path = Path(database)
-        if not path.is_absolute():
-            path = base_dir(self.site) / path
-        if not path.is_file():
-            shown = f"'{database}'" + ("" if Path(database).is_absolute() else f" (resolved to {path})")
-            raise self.error(f"database file {shown} does not exist")
-        try:
-            raw = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
-        except sqlite3.Error as exc:
-            raise self.error(f"cannot open database file '{database}': {exc}") from None
-        try:
-            yield _Connection(raw, "sqlite")
-        finally:
-            raw.close()
-
-    @contextlib.contextmanager
-    def _postgres(self, dsn: Any) -> Iterator[_Connection]:
-        if not isinstance(dsn, str) or not dsn.strip():
-            raise self.error("dsn must be a non-empty connection string (from the site's secrets)")
-        try:
-            import psycopg
-        except ImportError:
-            raise self.error(
-                "PostgreSQL needs psycopg, which is not installed: pip install 'dfm-adapter-sql[postgres]'"
-            ) from None
-        try:
-            raw = psycopg.connect(dsn, connect_timeout=_CONNECT_TIMEOUT)
-        except Exception as exc:
-            # The driver's message may quote the DSN (host, user, even a malformed password): drop it.
-            raise self.error(
-                f"cannot connect to PostgreSQL ({type(exc).__name__}); the driver's message is withheld "
-                "because it may contain the DSN: check the site's 'dsn' secret and the server"
-            ) from None
-        try:
-            raw.read_only = True
-            yield _Connection(raw, "postgres")
-        finally:
-            raw.close()
 
     def run(
         self,
-        connection: _Connection,
+        connection: Connection,
         query: str,
         sql: str,
         params: Mapping[str, Any],
         dsn: Any,
         limit: int | None = None,
     ) -> tuple[list[str], list[Any]]:
-        try:
-            return connection.run(sql, params, limit)
-        except Exception as exc:
-            driver_error = (
-                isinstance(exc, sqlite3.Error)
-                if connection.driver == "sqlite"
-                else type(exc).__module__.startswith("psycopg")
-            )
-            if not driver_error:
-                raise
-            text = str(exc)
-            if isinstance(dsn, str) and dsn:
-                text = text.replace(dsn, "***")
-            raise self.error(f"query '{query}' failed: {type(exc).__name__}: {text}") from None
+        """Run a named query's SQL on ``connection``."""
+        return run_query(connection, query, sql, params, dsn, self.error, limit)
 
 
-class Query(_SqlAdapter):
+class Query(SqlAdapter):
     """``sql.Query``: rows of one of the site's named queries, as a table (a list of dicts).
 
     ``query`` names a query of the site's config; parameters come from the
@@ -321,7 +159,7 @@ class Query(_SqlAdapter):
         return [{column: jsonable(value) for column, value in zip(columns, row, strict=True)} for row in rows]
 
 
-class Aggregate(_SqlAdapter):
+class Aggregate(SqlAdapter):
     """``sql.Aggregate``: an aggregate of a named query's column, computed in the database.
 
     Returns a partial aggregate in the format of ``dfm-adapter-builtin``

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import attrs
 import pytest
 
@@ -28,12 +26,10 @@ from dfm.kernel.errors import PipelineError
 from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir.serde import from_data, to_data
 
-EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
-
 
 @pytest.fixture(scope="module")
-def fed():
-    return load_federation(EXAMPLEFED)
+def fed(examplefed_path):
+    return load_federation(examplefed_path)
 
 
 def test_keyword_forms_record_the_same_ir(fed):

@@ -9,9 +9,7 @@ import pytest
 
 from dfm.api import FederationHandle, Namespace, OperationCall, load_federation
 from dfm.kernel.errors import DfmError
-from dfm.kernel.fedregistry import register_federation, write_registry
-
-EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
+from dfm.kernel.fedlist import register_federation, write_fedlist
 
 
 @pytest.fixture
@@ -20,30 +18,30 @@ def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "cfg"
 
 
-def test_by_path(home):
-    for given in (EXAMPLEFED, str(EXAMPLEFED)):
+def test_by_path(home, examplefed_path):
+    for given in (examplefed_path, str(examplefed_path)):
         fed = load_federation(given)
         assert isinstance(fed, FederationHandle)
         assert fed.name == "examplefed"
-        assert fed.path == EXAMPLEFED.resolve()
+        assert fed.path == examplefed_path.resolve()
         assert set(fed.config.sites) == {"concierge", "server", "reception"}
-        assert repr(fed) == f"<federation examplefed (3 sites) from {EXAMPLEFED.resolve()}>"
+        assert repr(fed) == f"<federation examplefed (3 sites) from {examplefed_path.resolve()}>"
 
 
-def test_relative_path(home, monkeypatch):
-    monkeypatch.chdir(EXAMPLEFED.parent)
-    assert load_federation("examplefed.dfm.yaml").path == EXAMPLEFED.resolve()
+def test_relative_path(home, monkeypatch, examplefed_path):
+    monkeypatch.chdir(examplefed_path.parent)
+    assert load_federation("examplefed.dfm.yaml").path == examplefed_path.resolve()
 
 
-def test_by_registered_name(home):
-    write_registry({"greetings": {"path": str(EXAMPLEFED)}})
-    assert load_federation("greetings").path == EXAMPLEFED.resolve()
-    register_federation("other", EXAMPLEFED)
+def test_by_registered_name(home, examplefed_path):
+    write_fedlist({"greetings": {"path": str(examplefed_path)}})
+    assert load_federation("greetings").path == examplefed_path.resolve()
+    register_federation("other", examplefed_path)
     assert load_federation("other").name == "examplefed"
 
 
-def test_unknown_name(home):
-    register_federation("examplefed", EXAMPLEFED)
+def test_unknown_name(home, examplefed_path):
+    register_federation("examplefed", examplefed_path)
     message = (
         "no federation config file 'examplefd' and no registered federation of that name; "
         "did you mean 'examplefed'? (register one with 'dfm fed config set NAME PATH')"
@@ -60,7 +58,7 @@ def test_unknown_name(home):
 
 def test_registered_file_missing(home, tmp_path):
     gone = tmp_path / "gone.dfm.yaml"
-    write_registry({"gone": {"path": str(gone)}})
+    write_fedlist({"gone": {"path": str(gone)}})
     message = (
         f"federation 'gone' is registered at {gone}, which is not a file "
         "(fix it with 'dfm fed config set gone PATH')"
@@ -69,8 +67,8 @@ def test_registered_file_missing(home, tmp_path):
         load_federation("gone")
 
 
-def test_operation_handle(home):
-    fed = load_federation(EXAMPLEFED)
+def test_operation_handle(home, examplefed_path):
+    fed = load_federation(examplefed_path)
     op = fed.api.users.GreetMe
     assert isinstance(op, OperationCall)
     assert op is fed.operations["users.GreetMe"]
@@ -80,8 +78,8 @@ def test_operation_handle(home):
     assert op.exposed_params() == {"greeting"}
 
 
-def test_namespaces(home):
-    fed = load_federation(EXAMPLEFED)
+def test_namespaces(home, examplefed_path):
+    fed = load_federation(examplefed_path)
     assert isinstance(fed.api.users, Namespace)
     assert dir(fed.api) == ["users"]
     assert dir(fed.api.users) == ["GreetMe"]
@@ -89,8 +87,8 @@ def test_namespaces(home):
     assert list(fed.api.users) == ["GreetMe"]
 
 
-def test_unknown_attribute(home):
-    fed = load_federation(EXAMPLEFED)
+def test_unknown_attribute(home, examplefed_path):
+    fed = load_federation(examplefed_path)
     message = "no operation or namespace 'user'; did you mean 'users'?"
     with pytest.raises(AttributeError, match=f"^{re.escape(message)}$"):
         fed.api.user  # noqa: B018

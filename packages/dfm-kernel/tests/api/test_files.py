@@ -127,7 +127,7 @@ def test_get_pipeline_raising_a_dfm_error(tmp_path):
         pipeline_from(run_pipeline_file(path))
 
 
-def test_get_pipeline_taking_the_federation(tmp_path):
+def test_get_pipeline_taking_the_federation(tmp_path, examplefed_path):
     module = load(
         tmp_path,
         """\
@@ -142,7 +142,7 @@ def test_get_pipeline_taking_the_federation(tmp_path):
     assert wants_federation(module)
     from dfm.api import load_federation
 
-    fed = load_federation(Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml")
+    fed = load_federation(examplefed_path)
     assert pipeline_from(module, fed).statements == (
         irp.Call("n1", "users.GreetMe", {"name": irp.Lit("examplefed")}),
         irp.Yield("n2", irp.Ref("n1"), "g"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,12 +10,10 @@ from dfm.api import ForEach, Pipeline, PlaceParam, Yield, load_federation
 from dfm.api.federation import FederationHandle
 from dfm.kernel.ir import serde
 
-EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
-
 
 @pytest.fixture(scope="module")
-def fed() -> FederationHandle:
-    return load_federation(EXAMPLEFED)
+def fed(examplefed_path) -> FederationHandle:
+    return load_federation(examplefed_path)
 
 
 def test_assignment_targets_label_their_calls(fed):

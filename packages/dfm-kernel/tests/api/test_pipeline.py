@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -17,7 +16,6 @@ from dfm.kernel.config.models import Parameter
 from dfm.kernel.errors import PipelineError
 from dfm.kernel.ir import pipeline as irp
 
-EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
 GREET = "users.GreetMe"
 
 
@@ -32,8 +30,8 @@ def untyped(handle: FederationHandle) -> FederationHandle:
 
 
 @pytest.fixture(scope="module")
-def fed() -> FederationHandle:
-    return load_federation(EXAMPLEFED)
+def fed(examplefed_path) -> FederationHandle:
+    return load_federation(examplefed_path)
 
 
 def call(node_id: str, name: irp.Value, site: str | None = None, **extra: irp.Value) -> irp.Call:

@@ -18,7 +18,6 @@ from dfm.kernel.errors import ConfigError, ConfigIssue
 
 HERE = Path(__file__).parent
 FULL = HERE / "fixtures" / "full" / "full.dfm.yaml"
-EXAMPLEFED = HERE.parents[3] / "federations" / "examplefed" / "examplefed.dfm.yaml"
 GREET = "#/operations/users.GreetMe"
 
 MINIMAL = """\
@@ -59,15 +58,8 @@ def issues_of(text: str, file: str = "fed.dfm.yaml") -> list[ConfigIssue]:
 # -- valid configs ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def examplefed() -> Path:
-    if not EXAMPLEFED.is_file():
-        pytest.skip("examplefed is not part of this checkout")
-    return EXAMPLEFED
-
-
-def test_examplefed_loads(examplefed: Path) -> None:
-    fed = load_config(examplefed)
+def test_examplefed_loads(examplefed_path: Path) -> None:
+    fed = load_config(examplefed_path)
     assert fed.name == "examplefed"
     assert list(fed.sites) == ["concierge", "server", "reception"]
     assert fed.home() == "concierge"
@@ -114,7 +106,7 @@ def test_the_full_feature_config_loads() -> None:
 
 @pytest.mark.parametrize("which", ["examplefed", "full"])
 def test_round_trip(which: str, request: pytest.FixtureRequest) -> None:
-    path = request.getfixturevalue("examplefed") if which == "examplefed" else FULL
+    path = request.getfixturevalue("examplefed_path") if which == "examplefed" else FULL
     fed = load_config(path)
     data = converter.unstructure(fed)
     assert converter.structure(data, Federation) == fed

@@ -18,8 +18,6 @@ from dfm.kernel.ir import net
 from dfm.kernel.ir import pipeline as irp
 from dfm.kernel.ir.serde import canonical_json, digest, from_data, ir_converter, to_data
 
-EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
-
 
 def untyped(handle: FederationHandle) -> FederationHandle:
     """``handle`` with ``users.GreetMe(name)`` taking any literal: these tests are about how
@@ -31,7 +29,11 @@ def untyped(handle: FederationHandle) -> FederationHandle:
     )
 
 
-FED: FederationHandle = untyped(load_federation(EXAMPLEFED))
+@pytest.fixture(scope="module")
+def fed(examplefed_path: Path) -> FederationHandle:
+    return untyped(load_federation(examplefed_path))
+
+
 SITES = [None, "concierge", "server", "reception"]
 OPS = ["==", "!=", "<", "<=", ">", ">="]
 
@@ -61,8 +63,9 @@ def round_trip(p: Pipeline) -> None:
 
 
 class Recorder:
-    def __init__(self, data: st.DataObject):
+    def __init__(self, data: st.DataObject, fed: FederationHandle):
         self.data = data
+        self.fed = fed
         self.places = 0
 
     def draw(self, strategy: st.SearchStrategy[Any]) -> Any:
@@ -112,7 +115,7 @@ class Recorder:
                 args = {"name": self.value(visible)}
                 if site == "concierge" and self.draw(st.booleans()):
                     args["greeting"] = self.value(visible)
-                visible.append(FED.api.users.GreetMe(site=site, **args))
+                visible.append(self.fed.api.users.GreetMe(site=site, **args))
             elif kind == "yield":
                 self.places += 1
                 Yield(self.operand(visible), place=f"out{self.places}")
@@ -131,18 +134,18 @@ class Recorder:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.text(min_size=1, max_size=8))
-def test_random_pipelines_round_trip(data, name):
+def test_random_pipelines_round_trip(fed, data, name):
     with Pipeline(name) as p:
-        Recorder(data).block([], 0)
+        Recorder(data, fed).block([], 0)
     round_trip(p)
     ids = [int(s.id[1:]) for s, _, _ in p.ir.walk()]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
 
 
-def test_fixed_pipeline_round_trip_and_wire_format():
+def test_fixed_pipeline_round_trip_and_wire_format(fed):
     with Pipeline() as p:
-        n = FED.api.users.GreetMe(name=PlaceParam("x"), site="concierge", greeting=[1, {"a": None}])
+        n = fed.api.users.GreetMe(name=PlaceParam("x"), site="concierge", greeting=[1, {"a": None}])
         with ForEach(n) as item, If((item > 1) | ~PlaceParam("x")):
             Yield(item, place="i")
     round_trip(p)
@@ -251,10 +254,10 @@ def test_transition_union_round_trip(transition):
 # -- digests ---------------------------------------------------------------------------------
 
 
-def test_digest_is_stable_and_distinguishes():
+def test_digest_is_stable_and_distinguishes(fed):
     def build(limit: int) -> irp.PipelineIR:
         with Pipeline() as p:
-            n = FED.api.users.GreetMe(name={"b": 1, "a": [limit]})
+            n = fed.api.users.GreetMe(name={"b": 1, "a": [limit]})
             with If(n < limit):
                 Yield(n, place="y")
         return p.ir

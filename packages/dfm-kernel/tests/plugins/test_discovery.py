@@ -6,7 +6,8 @@ import sys
 from importlib.metadata import entry_points
 
 from dfm.kernel import AdapterEntry, DfmPluginManager, PluginInfo, Provenance, get_plugin_manager
-from dfm.kernel.plugins import GROUP, canonical_name, reset_plugin_manager
+from dfm.kernel.entrypoints import canonical_name
+from dfm.kernel.plugins import GROUP, reset_plugin_manager
 from dfm.kernel.testing import check_adapter_class
 
 

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from dfm.kernel.entrypoints import EntryPoint, entry_points
-from dfm.kernel.plugins import GROUP, canonical_name
+from dfm.kernel.entrypoints import EntryPoint, canonical_name, entry_points
+from dfm.kernel.plugins import GROUP
 
 
 def _ours(group: str) -> list[tuple[str, str, str, str]]:

@@ -67,7 +67,7 @@ def test_docstring_example_registers_cleanly(name):
     manager.register_plugin(module, distribution="dfm-example", version="1.0")
     registries = check_records(manager, load=False)
 
-    kind = next(r.kind for r in REGISTRIES.values() if r.hook == name)
+    kind = next(kind for kind, record in REGISTRIES.items() if record.hook == name)
     assert registries[kind], f"the {name} example contributes nothing"
     assert all(entry.source == "dfm-example 1.0" for entry in registries[kind].values())
 

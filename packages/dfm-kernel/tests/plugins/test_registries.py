@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import types
+from typing import ClassVar
 
+import attrs
 import pluggy
 import pytest
 
 from dfm.kernel import (
     AdapterEntry,
     CodecEntry,
+    Entry,
     PlacementStrategyEntry,
     PluginConflictError,
     PluginContractError,
@@ -20,7 +23,7 @@ from dfm.kernel import (
     UnknownPluginError,
     hookimpl,
 )
-from dfm.kernel.plugins import DfmPluginManager, DfmPluginWarning, Registry
+from dfm.kernel.plugins import DfmPluginManager, DfmPluginWarning
 
 _spec = pluggy.HookspecMarker("dfm")
 
@@ -55,7 +58,7 @@ def test_gather_keeps_going_past_conflicts(make_adapter_dist):
     manager = DfmPluginManager(strict=True)
     manager.load_entry_points()
 
-    collection = manager.gather("dfm_adapters", AdapterEntry, "adapter")
+    collection = manager.gather(AdapterEntry)
 
     assert list(collection.entries) == ["one.Only"]
     assert [r.source for r in collection.conflicts["shared.Greet"]] == [
@@ -279,8 +282,9 @@ def test_contributions_and_requirements(make_adapter_dist, fake_distribution, so
     assert "dfm-adapter-one==1.0.0" in requirements and "dfm-pigeon==0.9" in requirements
     assert not any(r.startswith("dfm-adapter-broken") for r in requirements)
     assert requirements == sorted(requirements)
-    site_needs = manager.distributions_for("adapters", ["one.B"]) | {"dfm-kernel"}
-    assert manager.requirements(site_needs) == [
+    one_b = manager.get("adapters", "one.B").provenance
+    assert one_b is not None
+    assert manager.requirements({one_b.distribution, "dfm-kernel"}) == [
         "dfm-adapter-one==1.0.0",
         f"dfm-kernel=={manager.infos['dfm-kernel'].version}",
     ]
@@ -323,6 +327,14 @@ def test_optional_hooks_of_absent_specs_are_fine(plugin_manager):
     assert plugin_manager.registry("adapters") == {}
 
 
+@attrs.frozen
+class WidgetEntry(Entry):
+    """A record of a registry kind another distribution adds."""
+
+    hook: ClassVar[str] = "dfm_widgets"
+    noun: ClassVar[str] = "widget"
+
+
 class ExtraSpecs:
     """Specs another distribution adds later (the way dfm-cli adds dfm_cli_commands)."""
 
@@ -335,10 +347,10 @@ def test_add_specs_registers_a_new_registry_kind(plugin_manager):
     class WidgetPlugin:
         @hookimpl(optionalhook=True)
         def dfm_widgets(self):
-            return CodecEntry("gizmo", "pkg.mod:Gizmo")
+            return WidgetEntry("gizmo", "pkg.mod:Gizmo")
 
     plugin_manager.register_plugin(WidgetPlugin(), distribution="dfm-widgets", version="1")
-    plugin_manager.add_specs(ExtraSpecs, Registry("widgets", "dfm_widgets", CodecEntry, "widget"))
+    plugin_manager.add_specs(ExtraSpecs, WidgetEntry)
     plugin_manager.add_specs(ExtraSpecs)  # a second time is harmless
 
     assert list(plugin_manager.registry("widgets")) == ["gizmo"]

@@ -26,10 +26,10 @@ _MARK = "# dfm shell completion"
 def complete_federation(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Registered federation names starting with ``incomplete``, then files."""
     try:
-        from dfm.kernel.fedregistry import list_federations
+        from dfm.kernel.fedlist import list_federations
 
         names = [name for name in list_federations() if name.startswith(incomplete)]
-    except Exception:  # a broken registry must not break the shell
+    except Exception:  # a broken federations.yaml must not break the shell
         names = []
     return [CompletionItem(name, help="registered federation") for name in names] + [
         CompletionItem(incomplete, type="file")

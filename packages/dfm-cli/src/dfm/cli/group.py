@@ -23,10 +23,10 @@ from dfm.cli.providers import provider_of
 
 if TYPE_CHECKING:
     from dfm.cli.helpcache import CachedListing
-    from dfm.kernel.plugins import DfmPluginManager, Registry
+    from dfm.kernel.plugins import DfmPluginManager
     from dfm.kernel.records import CliCommandEntry
 
-    CLI_REGISTRY: Registry  # made on first use by the module's __getattr__
+    CLI_REGISTRY: type[CliCommandEntry]  # made on first use by the module's __getattr__
 
 __all__ = [
     "CLI_REGISTRY",
@@ -128,14 +128,13 @@ def _build_table() -> CommandTable:
     from dfm.kernel.records import CliCommandEntry
     from dfm.kernel.suggest import did_you_mean
 
-    cli_registry = hookspecs.DFM_REGISTRIES[0]
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DfmPluginWarning)
         manager = get_plugin_manager()
         manager.add_specs(hookspecs)
         _ensure_cli_plugin(manager)
-        collection = manager.gather(cli_registry.hook, CliCommandEntry, cli_registry.noun)
+        collection = manager.gather(CliCommandEntry)
     for warning in caught:
         if issubclass(warning.category, DfmPluginWarning):
             if "failed to load" not in str(warning.message):  # those become placeholders below

@@ -11,12 +11,11 @@ from collections.abc import Iterable
 
 import pluggy
 
-from dfm.kernel.plugins import Registry
 from dfm.kernel.records import CliCommandEntry
 
 _spec = pluggy.HookspecMarker("dfm")
 
-DFM_REGISTRIES = (Registry("cli_commands", "dfm_cli_commands", CliCommandEntry, "cli command"),)
+DFM_REGISTRIES = (CliCommandEntry,)
 """Registry kinds the manager learns when it adds these specs (``manager.registry("cli_commands")``)."""
 
 

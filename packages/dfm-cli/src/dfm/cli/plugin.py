@@ -30,7 +30,7 @@ def dfm_cli_commands() -> Iterator[CliCommandEntry]:
         "validate", "dfm.cli.commands.fed:validate", summary="Check a federation config file.", parent="fed"
     )
     yield CliCommandEntry(
-        "config", "dfm.cli.commands.fed:config", summary="Your registry of named federations.", parent="fed"
+        "config", "dfm.cli.commands.fed:config", summary="Your list of named federations.", parent="fed"
     )
     yield CliCommandEntry(
         "new", "dfm.cli.commands.fed:new", summary="Create a federation from the template.", parent="fed"

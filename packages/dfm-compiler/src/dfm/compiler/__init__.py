@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from dfm.compiler.placement import AUTO_LIMIT, PlacementProblem, auto, greedy, optimal
     from dfm.compiler.verify import verify_nets
 
-__version__ = "0.1.0"
-
 _EXPORTS = {
     "AUTO_LIMIT": "dfm.compiler.placement",
     "Compilation": "dfm.compiler.driver",

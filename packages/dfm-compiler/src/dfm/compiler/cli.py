@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem
@@ -41,7 +41,13 @@ def pipeline_emitters() -> dict[str, EmitterEntry]:
     }
 
 
-class EmitterChoice(click.ParamType):
+if TYPE_CHECKING:  # click >= 8.2 types ParamType by its value and input; older ones cannot subscript it
+    _ParamType = click.ParamType[str, Any]
+else:
+    _ParamType = click.ParamType
+
+
+class EmitterChoice(_ParamType):
     """A ``--format`` value: the name of a pipeline emitter in the ``dfm_emitters`` registry.
 
     The registry is read when a value is checked or completed, not when the
@@ -74,7 +80,7 @@ class EmitterChoice(click.ParamType):
 
 
 def _federation(option: str | None, module: ModuleType, path: Path) -> FederationHandle:
-    from dfm.kernel.fedregistry import resolve_federation
+    from dfm.kernel.fedlist import resolve_federation
 
     if option is not None:
         return load_federation(option)

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dfm.compiler.analysis import as_pipeline_ir
 from dfm.compiler.digraph import DataflowGraph
-from dfm.compiler.graph import as_federation, as_pipeline_ir, build_graph
+from dfm.compiler.graph import as_federation, build_graph
 from dfm.compiler.lowering import lower
 from dfm.compiler.placement.problem import PlacementProblem
 from dfm.compiler.verify import verify_nets
@@ -24,8 +25,8 @@ from dfm.kernel.ir.display import remember_federation
 from dfm.kernel.ir.net import PreparedPipeline
 
 if TYPE_CHECKING:
-    from dfm.api.federation import FederationHandle  # type: ignore[import-untyped]
-    from dfm.api.pipeline import Pipeline  # type: ignore[import-untyped]
+    from dfm.api.federation import FederationHandle
+    from dfm.api.pipeline import Pipeline
     from dfm.kernel.plugins import DfmPluginManager
 
 __all__ = [

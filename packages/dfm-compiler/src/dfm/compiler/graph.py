@@ -10,6 +10,11 @@ Node kinds (the ``kind`` attribute):
              node producing the collection (``colocate``), any site for a parameter.
 ``item``     the loop variable of a ForEach (its ``var`` id); same site as the scatter.
 ``branch``   an :class:`~dfm.kernel.ir.pipeline.If` (its id): evaluates the condition; any site.
+``cache``    a :class:`~dfm.kernel.ir.pipeline.TryFromCache` (its id): the cache lookup, on a
+             site with a ``cache_config``; it reads the block's inputs (the values its body
+             reads from outside it), and its body runs in its miss branch, on its site.
+``cached``   the result of a TryFromCache (its ``out`` id): the cached or computed value,
+             on the cache's site, resident wherever the value cached is.
 
 Edges (the ``kind`` attribute) carry ``bytes``, the estimated payload crossing them:
 ``data`` (a value read by its consumer: the producer operation's ``estimated-size``, or
@@ -29,35 +34,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
+from dfm.compiler.analysis import AnalyzedNode, analyze, as_pipeline_ir, node_label
+from dfm.compiler.candidates import cache_candidates, call_candidates, offer_index, site_order
 from dfm.compiler.costs import MAX_BYTES, compute_time, output_size, uses_time_model
 from dfm.compiler.digraph import DataflowGraph
-from dfm.kernel.config.models import OPERATION_REF_PREFIX, Federation
+from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import CompileError
 from dfm.kernel.ir import pipeline as ir
-from dfm.kernel.ir.net import BranchScope, LoopScope, Scope
 from dfm.kernel.suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from dfm.api.federation import FederationHandle  # type: ignore[import-untyped]
-    from dfm.api.pipeline import Pipeline  # type: ignore[import-untyped]
+    from dfm.api.federation import FederationHandle
+    from dfm.api.pipeline import Pipeline
 
-__all__ = [
-    "CONTROL_BYTES",
-    "PARAM_ITEM_BYTES",
-    "AnalyzedNode",
-    "analyze",
-    "as_federation",
-    "as_pipeline_ir",
-    "build_graph",
-    "site_order",
-]
+__all__ = ["CONTROL_BYTES", "PARAM_ITEM_BYTES", "as_federation", "build_graph"]
 
 CONTROL_BYTES = 16  # a control token: loop item count or taken branch
 PARAM_ITEM_BYTES = 64  # an item of a collection supplied as a parameter (size unknown)
-
-NodeKind = str  # "call" | "yield" | "scatter" | "item" | "branch"
 
 
 def as_federation(federation: Federation | FederationHandle) -> Federation:
@@ -68,304 +61,6 @@ def as_federation(federation: Federation | FederationHandle) -> Federation:
     if isinstance(config, Federation):
         return config
     raise TypeError(f"expected a Federation or a loaded federation handle, got {type(federation).__name__}")
-
-
-def as_pipeline_ir(pipeline: ir.PipelineIR | Pipeline) -> ir.PipelineIR:
-    """Accept a :class:`PipelineIR` or a recorded ``dfm.api.Pipeline``."""
-    if isinstance(pipeline, ir.PipelineIR):
-        return pipeline
-    recorded = getattr(pipeline, "ir", None)
-    if isinstance(recorded, ir.PipelineIR):
-        return recorded
-    raise TypeError(f"expected a PipelineIR or a recorded Pipeline, got {type(pipeline).__name__}")
-
-
-def site_order(federation: Federation) -> tuple[str, ...]:
-    """Sites in tie-break order: the homesite first, then the others by name."""
-    home = federation.home()
-    return (home, *sorted(s for s in federation.sites if s != home))
-
-
-@attrs.frozen
-class AnalyzedNode:
-    """One graph node as found by :func:`analyze` (before any federation is involved)."""
-
-    id: str
-    kind: NodeKind
-    stmt: ir.Statement
-    scope: Scope  # enclosing loops/branches, outermost first
-    parent: str | None  # innermost enclosing ForEach/If id (source of its control edge)
-    refs: tuple[str, ...]  # value nodes it reads, in order, without repeats
-    params: tuple[str, ...]  # parameters it reads, in order, without repeats
-    after: tuple[str, ...] = ()  # value nodes it must run after, without reading them (dfm_after)
-
-
-def _stmt_label(stmt: ir.Statement) -> str:
-    if isinstance(stmt, ir.Call):
-        return f"{stmt.id} ({stmt.operation})"
-    if isinstance(stmt, ir.Yield):
-        return f"{stmt.id} (Yield '{stmt.place}')"
-    if isinstance(stmt, ir.ForEach):
-        return f"{stmt.id} (ForEach)"
-    return f"{stmt.id} (If)"
-
-
-def node_label(node: AnalyzedNode) -> str:
-    """A node's label in messages: its id and what it is (``n3 (stats.Add)``, ``n5 (item of ForEach n4)``)."""
-    if node.kind == "item":
-        assert isinstance(node.stmt, ir.ForEach)
-        return f"{node.id} (item of ForEach {node.stmt.id})"
-    return _stmt_label(node.stmt)
-
-
-def _unique(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
-
-
-def _reads(stmt: ir.Statement) -> list[ir.Value]:
-    if isinstance(stmt, ir.Call):
-        return list(stmt.args.values())
-    if isinstance(stmt, ir.Yield):
-        return [stmt.value]
-    if isinstance(stmt, ir.ForEach):
-        return [stmt.over]
-    return ir.cond_values(stmt.cond)
-
-
-def _describe_scope(item: LoopScope | BranchScope) -> str:
-    if isinstance(item, LoopScope):
-        return f"ForEach {item.loop}"
-    return f"the {'then' if item.branch else 'else'} branch of If {item.cond}"
-
-
-def analyze(pipeline: ir.PipelineIR) -> list[AnalyzedNode]:
-    """Flatten a pipeline into nodes in canonical (recording, topological) order.
-
-    Checks what :mod:`dfm.api` already guarantees but a pipeline loaded from JSON
-    may break: unique ids, references to earlier value nodes only, and no use of a
-    value outside the ForEach/If block that produced it. Raises :class:`CompileError`.
-    """
-    all_ids: dict[str, str] = {}  # id -> label, to tell forward references from unknown ones
-
-    def claim(node_id: str, label: str) -> None:
-        problem = ir.node_id_problem(node_id)
-        if problem is not None:
-            raise CompileError(f"pipeline '{pipeline.name}': {problem}")
-        if node_id in all_ids:
-            raise CompileError(
-                f"pipeline '{pipeline.name}': node id '{node_id}' is used twice ({all_ids[node_id]})"
-            )
-        all_ids[node_id] = label
-
-    def collect(stmts: tuple[ir.Statement, ...]) -> None:
-        for stmt in stmts:
-            claim(stmt.id, _stmt_label(stmt))
-            if isinstance(stmt, ir.ForEach):
-                claim(stmt.var, f"{stmt.var} (item of ForEach {stmt.id})")
-                collect(stmt.body)
-            elif isinstance(stmt, ir.If):
-                collect(stmt.then)
-                collect(stmt.orelse)
-
-    collect(pipeline.statements)
-
-    declared_params = set(pipeline.params)
-    out: list[AnalyzedNode] = []
-    values: dict[str, AnalyzedNode] = {}  # value-producing nodes seen so far: calls and items
-    seen: dict[str, AnalyzedNode] = {}
-
-    def check_reads(
-        stmt: ir.Statement, scope: Scope, reads: list[ir.Value] | None = None
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        label = _stmt_label(stmt)
-        reads = _reads(stmt) if reads is None else reads
-        refs: list[str] = []
-        params: list[str] = []
-        for value in reads:
-            if isinstance(value, ir.Param):
-                if value.name not in declared_params:
-                    raise CompileError(
-                        f"{label} reads parameter '{value.name}', which the pipeline does not declare "
-                        f"(declared: {', '.join(pipeline.params) or 'none'})"
-                    )
-                params.append(value.name)
-                continue
-            if isinstance(value, ir.Advise):
-                raise CompileError(
-                    f"{label} asks for advice (Advise()), which only a discovery pipeline gives; "
-                    "pass a value, or use Pipeline(mode='discovery')"
-                )
-            if not isinstance(value, ir.Ref):
-                continue
-            if isinstance(value, ir.Select):
-                problem = ir.path_problem(value.path)
-                if problem is not None:
-                    raise CompileError(f"{label} reads {value.node} with a bad selector: {problem}")
-            target = value.node
-            if target not in all_ids:
-                hint = did_you_mean(target, all_ids)
-                raise CompileError(
-                    f"{label} references unknown node '{target}'" + (f"; {hint}" if hint else "")
-                )
-            producer = values.get(target)
-            if producer is None:
-                if target in seen:
-                    raise CompileError(
-                        f"{label} references {all_ids[target]}, which produces no value "
-                        "(only operation calls and ForEach items do)"
-                    )
-                raise CompileError(f"{label} references {all_ids[target]}, which is not defined before it")
-            if scope[: len(producer.scope)] != producer.scope:
-                block = next(s for i, s in enumerate(producer.scope) if i >= len(scope) or scope[i] != s)
-                raise CompileError(
-                    f"{label} uses {node_label(producer)}, which is produced inside "
-                    f"{_describe_scope(block)} and cannot be used outside it"
-                )
-            refs.append(target)
-        return _unique(refs), _unique(params)
-
-    def visit(stmts: tuple[ir.Statement, ...], scope: Scope, parent: str | None) -> None:
-        for stmt in stmts:
-            refs, params = check_reads(stmt, scope)
-            if isinstance(stmt, ir.Call):
-                if stmt.advise_site:
-                    raise CompileError(
-                        f"{_stmt_label(stmt)} asks for advice on its site (site=Advise()), which only "
-                        "a discovery pipeline gives; name a site, BestOf(...) or nothing"
-                    )
-                after, _ = check_reads(stmt, scope, [ir.Ref(a) for a in stmt.after])
-                node = AnalyzedNode(stmt.id, "call", stmt, scope, parent, refs, params, after)
-                values[stmt.id] = node
-            elif isinstance(stmt, ir.Yield):
-                if isinstance(stmt.value, (ir.Lit, ir.PickledLit, ir.Advise)):
-                    raise CompileError(
-                        f"{_stmt_label(stmt)} yields a literal; yield an operation result, "
-                        "a ForEach item or a PlaceParam"
-                    )
-                node = AnalyzedNode(stmt.id, "yield", stmt, scope, parent, refs, params)
-            elif isinstance(stmt, ir.ForEach):
-                if isinstance(stmt.over, (ir.Lit, ir.PickledLit, ir.Advise)):
-                    raise CompileError(
-                        f"{_stmt_label(stmt)} iterates over a literal; iterate over an operation "
-                        "result or a PlaceParam"
-                    )
-                node = AnalyzedNode(stmt.id, "scatter", stmt, scope, parent, refs, params)
-            else:
-                node = AnalyzedNode(stmt.id, "branch", stmt, scope, parent, refs, params)
-            out.append(node)
-            seen[stmt.id] = node
-            if isinstance(stmt, ir.ForEach):
-                inner: Scope = (*scope, LoopScope(stmt.id))
-                item = AnalyzedNode(stmt.var, "item", stmt, inner, stmt.id, (), ())
-                out.append(item)
-                seen[stmt.var] = item
-                values[stmt.var] = item
-                visit(stmt.body, inner, stmt.id)
-            elif isinstance(stmt, ir.If):
-                visit(stmt.then, (*scope, BranchScope(stmt.id, True)), stmt.id)
-                visit(stmt.orelse, (*scope, BranchScope(stmt.id, False)), stmt.id)
-
-    visit(pipeline.statements, (), None)
-    return out
-
-
-def _offer_index(federation: Federation, sites: tuple[str, ...]) -> dict[str, list[str]]:
-    """operation -> sites offering it, in tie-break order."""
-    index: dict[str, list[str]] = {}
-    for site in sites:
-        for operation in federation.offers(site):
-            index.setdefault(operation, []).append(site)
-    return index
-
-
-def _provider_sites(federation: Federation, sites: Iterable[str], operation: str, provider: str) -> list[str]:
-    key = OPERATION_REF_PREFIX + operation
-    out = []
-    for site in sites:
-        prov = federation.sites[site].providers.get(provider)
-        if prov is not None and key in prov.interface:
-            out.append(site)
-    return out
-
-
-def _call_candidates(
-    federation: Federation, call: ir.Call, sites: tuple[str, ...], offers: dict[str, list[str]]
-) -> tuple[str, ...]:
-    label = _stmt_label(call)
-    if call.operation not in federation.operations:
-        hint = did_you_mean(call.operation, federation.operations)
-        raise CompileError(
-            f"node {call.id} calls unknown operation '{call.operation}'"
-            + (f"; {hint}" if hint else "")
-            + f" (federation {federation.name} has: {', '.join(sorted(federation.operations)) or 'none'})"
-        )
-    offering = offers.get(call.operation, [])
-    considered = ", ".join(sites)
-    if not offering:
-        raise CompileError(
-            f"cannot place {label}: no site offers operation '{call.operation}' "
-            f"(sites considered: {considered})"
-        )
-    candidates = list(offering)
-    if call.site is not None and call.site in federation.sites and call.site not in sites:
-        raise CompileError(
-            f"{label} is pinned to site '{call.site}', outside restrict_to_sites ({considered})"
-        )
-    if call.among:
-        unknown = [s for s in call.among if s not in federation.sites]
-        if unknown:
-            hint = did_you_mean(unknown[0], federation.sites)
-            raise CompileError(
-                f"{label}: BestOf names unknown site '{unknown[0]}'" + (f"; {hint}" if hint else "")
-            )
-        candidates = [s for s in candidates if s in call.among]
-        if not candidates:
-            raise CompileError(
-                f"cannot place {label}: none of the BestOf sites ({', '.join(call.among)}) offers "
-                f"'{call.operation}' (sites offering it: {', '.join(offering)})"
-            )
-    if call.site is not None:
-        if call.site not in federation.sites:
-            hint = did_you_mean(call.site, federation.sites)
-            raise CompileError(
-                f"{label} is pinned to unknown site '{call.site}'"
-                + (f"; {hint}" if hint else "")
-                + f" (sites: {considered})"
-            )
-        if call.site not in candidates and call.site in offering:
-            raise CompileError(
-                f"{label} is pinned to site '{call.site}', which is not among its BestOf sites "
-                f"({', '.join(call.among)})"
-            )
-        if call.site not in offering:
-            raise CompileError(
-                f"{label} is pinned to site '{call.site}', which does not offer '{call.operation}' "
-                f"(sites offering it: {', '.join(offering)})"
-            )
-        candidates = [call.site]
-    if call.provider is not None:
-        with_provider = _provider_sites(federation, candidates, call.operation, call.provider)
-        if not with_provider:
-            providers = sorted(
-                {
-                    name
-                    for site in offering
-                    for name, prov in federation.sites[site].providers.items()
-                    if OPERATION_REF_PREFIX + call.operation in prov.interface
-                }
-            )
-            hint = did_you_mean(call.provider, providers)
-            where = f"site '{call.site}'" if call.site is not None else "any site"
-            raise CompileError(
-                f"{label} is pinned to provider '{call.provider}', which does not offer "
-                f"'{call.operation}' at {where}"
-                + (f"; {hint}" if hint else "")
-                + f" (sites considered: {', '.join(candidates)}; providers offering it: "
-                + (", ".join(providers) or "none")
-                + ")"
-            )
-        candidates = with_provider
-    return tuple(candidates)
 
 
 def _timed(
@@ -430,11 +125,13 @@ def build_graph(
         sites = tuple(s for s in sites if s in allowed)
     timed = uses_time_model(fed)
     nodes = analyze(pir)
-    offers = _offer_index(fed, sites)
+    offers = offer_index(fed, sites)
     resident_ops: dict[str, list[str]] = {}
     for site in sites:
         for operation in fed.sites[site].policy.resident:
             resident_ops.setdefault(operation, []).append(site)
+    cache_sites = tuple(s for s in sites if fed.sites[s].cache_config is not None)
+    cache_blocks = {n.id for n in nodes if n.kind == "cache"}
 
     graph = DataflowGraph(
         federation=fed.name,
@@ -465,11 +162,23 @@ def build_graph(
         if node.kind == "call":
             assert isinstance(stmt, ir.Call)
             attrs_["operation"] = stmt.operation
-            attrs_["candidates"] = _call_candidates(fed, stmt, sites, offers)
+            attrs_["candidates"] = call_candidates(fed, stmt, sites, offers)
             size[node.id] = fed.operations[stmt.operation].estimated_size
             if timed:
                 attrs_["compute"], size[node.id] = _timed(fed, stmt, attrs_["candidates"], node, size)
             resident[node.id] = tuple(resident_ops.get(stmt.operation, ()))
+            if node.parent in cache_blocks:  # a TryFromCache body runs where its cache is
+                attrs_["colocate"] = node.parent
+        elif node.kind == "cache":
+            attrs_["candidates"] = cache_sites
+        elif node.kind == "cached":
+            assert isinstance(stmt, ir.TryFromCache) and isinstance(stmt.value, ir.Ref)
+            attrs_["colocate"] = stmt.id
+            size[node.id] = size[stmt.value.node]
+            # a hit must not let data go where the miss could not: the result is as resident as the value
+            resident[node.id] = resident[stmt.value.node]
+            attrs_["candidates"] = cache_candidates(fed, stmt, cache_sites, resident[node.id], graph)
+            graph.nodes[stmt.id]["candidates"] = attrs_["candidates"]
         elif node.kind == "yield":
             attrs_["candidates"] = (home,)
         elif node.kind == "scatter":
@@ -500,7 +209,9 @@ def build_graph(
             nbytes = size[node.id] if node.kind == "item" else CONTROL_BYTES
             graph.add_edge(node.parent, node.id, kind=kind, bytes=nbytes)
         for ref in node.refs:
-            graph.add_edge(ref, node.id, kind="data", bytes=size[ref])
+            # a cache lookup reads the inputs its body reads too: count the bytes once, there
+            nbytes = 0 if node.kind == "cache" else size[ref]
+            graph.add_edge(ref, node.id, kind="data", bytes=nbytes)
         for ref in node.after:  # dfm_after: only a completion signal crosses sites
             if not graph.has_edge(ref, node.id):
                 graph.add_edge(ref, node.id, kind="after", bytes=CONTROL_BYTES)

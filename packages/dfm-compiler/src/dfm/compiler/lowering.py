@@ -16,6 +16,10 @@ Follows the execution semantics documented in :mod:`dfm.kernel.ir.net`:
   ``v:<node>.done`` once the node's value exists; that signal, not the value, is what is sent
   (``r:<node>.done``), and the waiting :class:`CallT` lists it in ``after``;
 * a :class:`YieldT` on the homesite per Yield;
+* a TryFromCache: a :class:`CacheT` (its id) reading the block's inputs, writing the digest
+  to ``v:<id>`` on a miss and the cached value to ``v:<out>`` on a hit, and announcing its
+  branch like an If (``True``: a miss) to its own site, where the body is scoped in the
+  miss branch, followed there by a :class:`CacheStoreT` writing ``v:<out>`` too;
 * a :class:`ScatterT` per ForEach, on the site of its collection, notifying every site
   with a transition inside the loop; a :class:`BranchT` per If, notifying every site
   with a transition in either branch;
@@ -36,13 +40,16 @@ from collections.abc import Mapping
 
 import attrs
 
+from dfm.compiler.analysis import cache_inputs, reads_of
 from dfm.compiler.digraph import DataflowGraph
-from dfm.compiler.graph import _reads
 from dfm.kernel.config.models import Federation
 from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir.net import (
     BoolOpC,
+    BranchScope,
     BranchT,
+    CacheStoreT,
+    CacheT,
     CallT,
     CompareC,
     CondC,
@@ -98,12 +105,18 @@ class _Lowering:
         # a selector path, or "done" (the dfm_after signal); in first-use order
         self.uses: dict[str, dict[tuple[ir.Step, ...] | str | None, set[str]]] = {}
         self.suffix: dict[tuple[str, tuple[ir.Step, ...] | str], str] = {}  # (node, variant) -> ".s1"
+        self.shared_places: dict[str, int] = {}  # Yield place -> how many Yields use it
+        for node in self.order:
+            if self.nodes[node]["kind"] == "yield":
+                place = self.nodes[node]["stmt"].place
+                self.shared_places[place] = self.shared_places.get(place, 0) + 1
         for node in self.order:
             data = self.nodes[node]
             if data["kind"] == "item":
                 continue
             site = placement[node]
-            for value in _reads(data["stmt"]):
+            reads = [data["stmt"].value] if data["kind"] == "cached" else reads_of(data["stmt"])
+            for value in reads:
                 if isinstance(value, ir.Select):
                     self._use(value.node, value.path, site)
                 elif isinstance(value, ir.Ref):
@@ -232,7 +245,17 @@ class _Lowering:
                 self._place(site, output, scope_depth(scope), "value")
                 self._sends(node)
             elif kind == "yield":
-                self._add(site, YieldT(self._next_id(), scope, self._source(stmt.value, site), stmt.place))
+                shared = self.shared_places.get(stmt.place, 0) > 1  # results must name their Yield
+                self._add(
+                    site,
+                    YieldT(
+                        self._next_id(),
+                        scope,
+                        self._source(stmt.value, site),
+                        stmt.place,
+                        stmt.id if shared else None,
+                    ),
+                )
             elif kind == "scatter":
                 output = _value_place(stmt.var)
                 source = self._source(stmt.over, site)
@@ -241,6 +264,27 @@ class _Lowering:
                 controls.append(node)
                 control_site[node] = site
             elif kind == "item":
+                self._sends(node)
+            elif kind == "cache":
+                inputs = tuple(self._source(value, site) for value in cache_inputs(stmt))
+                digest = _value_place(node)
+                output = _value_place(stmt.out)
+                resident = site in self.graph.nodes[stmt.out]["resident"]
+                self._add(
+                    site,
+                    CacheT(self._next_id(), scope, node, stmt.key, inputs, output, digest, (), resident),
+                )
+                self._place(site, digest, scope_depth(scope), "value")
+                self._place(site, output, scope_depth(scope), "value")
+                controls.append(node)
+                control_site[node] = site
+            elif kind == "cached":
+                miss = (*scope, BranchScope(stmt.id, True))
+                source = self._source(stmt.value, site)
+                output = _value_place(node)
+                self._add(
+                    site, CacheStoreT(self._next_id(), miss, stmt.id, source, _value_place(stmt.id), output)
+                )
                 self._sends(node)
             else:  # branch
                 self._add(site, BranchT(self._next_id(), scope, node, self._cond(stmt.cond, site), ()))
@@ -260,6 +304,8 @@ class _Lowering:
                     transitions[i] = attrs.evolve(t, notify=tuple(sorted(notify[t.loop], key=by_rank)))
                 elif isinstance(t, BranchT):
                     transitions[i] = attrs.evolve(t, notify=tuple(sorted(notify[t.cond_id], key=by_rank)))
+                elif isinstance(t, CacheT):
+                    transitions[i] = attrs.evolve(t, notify=tuple(sorted(notify[t.block], key=by_rank)))
 
         sites = set(self.transitions) | {s for ss in notify.values() for s in ss} | {self.homesite}
         params_order = {name: i for i, name in enumerate(self.graph.graph.get("params", ()))}

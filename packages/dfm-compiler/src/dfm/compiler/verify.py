@@ -29,7 +29,10 @@ from collections.abc import Mapping
 from dfm.compiler.placement.problem import PlacementProblem
 from dfm.kernel.errors import CompileError
 from dfm.kernel.ir.net import (
+    BranchScope,
     BranchT,
+    CacheStoreT,
+    CacheT,
     CallT,
     DoneT,
     LoopScope,
@@ -70,7 +73,8 @@ def verify_nets(
     places: dict[str, dict[str, Place]] = {}
     produced_scope: dict[tuple[str, str], Scope] = {}  # (site, place) -> scope of the producer
     sends: dict[tuple[str, str], list[tuple[str, SendT]]] = {}  # (target site, place) -> [(from site, send)]
-    controls_t: dict[str, list[tuple[str, ScatterT | BranchT]]] = {}
+    controls_t: dict[str, list[tuple[str, ScatterT | BranchT | CacheT]]] = {}
+    stores: dict[str, list[tuple[str, CacheStoreT]]] = {}  # TryFromCache id -> its stores
 
     for site, net in nets.items():
         if net.site != site:
@@ -110,6 +114,16 @@ def verify_nets(
                 controls_t.setdefault(t.loop, []).append((site, t))
             elif isinstance(t, BranchT):
                 controls_t.setdefault(t.cond_id, []).append((site, t))
+            elif isinstance(t, CacheT):
+                controls_t.setdefault(t.block, []).append((site, t))
+                for written in (t.digest, t.output):
+                    if (site, written) in produced_scope:
+                        problems.append(f"{site}: {written} is produced twice")
+                    produced_scope[(site, written)] = t.scope
+                if t.notify != (site,):
+                    problems.append(f"{site}: {t.id} (TryFromCache {t.block}) must notify its own site only")
+            elif isinstance(t, CacheStoreT):
+                stores.setdefault(t.block, []).append((site, t))
             elif isinstance(t, SendT):
                 sends.setdefault((t.site, t.target), []).append((site, t))
                 if t.site == site:
@@ -185,6 +199,22 @@ def verify_nets(
                     problems.append(
                         f"{site}: {t.id} is scoped at depth {depth} but sends {t.source} of depth {src.depth}"
                     )
+
+    # TryFromCache: one lookup and one store, on the same site, writing the same result
+    for block, found_stores in stores.items():
+        lookup = controls_t.get(block, [])
+        cache = lookup[0][1] if len(lookup) == 1 else None
+        if len(found_stores) != 1 or not isinstance(cache, CacheT):
+            problems.append(f"TryFromCache {block} needs one CacheT and one CacheStoreT")
+            continue
+        (store_site, store), lookup_site = found_stores[0], lookup[0][0]
+        if store_site != lookup_site or store.output != cache.output or store.digest != cache.digest:
+            problems.append(f"{store_site}: {store.id} does not match the lookup {cache.id} of {block}")
+        elif store.scope != (*cache.scope, BranchScope(block, True)):
+            problems.append(f"{store_site}: {store.id} is not scoped in the miss branch of {block}")
+    for block, found in controls_t.items():
+        if isinstance(found[0][1], CacheT) and block not in stores:
+            problems.append(f"TryFromCache {block} has no CacheStoreT")
 
     # control tokens
     for block, found in controls_t.items():

@@ -2,8 +2,8 @@
 
 Importing this package does not import nvflare; the submodules that need it
 (:mod:`dfm.flare.builder`, :mod:`dfm.flare.controller`, :mod:`dfm.flare.executor`, :mod:`dfm.flare.courier`,
-:mod:`dfm.flare.identity`, :mod:`dfm.flare.sessionjob`) are imported only by FLARE itself or when a
-session starts.
+:mod:`dfm.flare.identity`, :mod:`dfm.flare.service`, :mod:`dfm.flare.admin`) are imported only by FLARE
+itself or when a session starts.
 """
 
 __version__ = "0.1.0"

@@ -11,7 +11,11 @@ For every client (one per DFM site) it writes into ``<kit>/local/custom/``
 - ``dfm/``: a copy of the federation config, of every file it pulls in by
   ``$ref``, of the federation-local adapter code the site's interface uses,
   and the site's generated runtime module (``<code-package>.fed.runtime.<site>``,
-  its own bindings only); the descriptor records the config's digest.
+  its own bindings only); the descriptor records the config's digest;
+- beside that config copy, the data files the site's own ``config:`` names
+  (:func:`dfm.flare.sitedata.site_data_files`: never another site's, never a
+  secrets file), at the same relative paths, so relative paths resolve as at
+  the operator's; the descriptor lists them under ``data``.
 
 For the server and every client it adds the ``dfm.`` package prefix to
 ``class_allow_list`` in ``local/resources.json.default``, so that jobs whose
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +42,9 @@ from dfm.kernel.config.digest import config_digest
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
-def copy_site_code(config: Path, code_dir: Path, local_code: list[str]) -> None:
-    """Copy the federation config, every file it pulls in by ``$ref``, and the local adapter code
-    (paths relative to the config's folder) into ``code_dir``."""
+def copy_site_code(config: Path, code_dir: Path, local_code: list[str], data: Sequence[str] = ()) -> None:
+    """Copy the federation config, every file it pulls in by ``$ref``, the local adapter code and the
+    site's data files (paths relative to the config's folder) into ``code_dir``."""
     from dfm.kernel.config.digest import config_files
 
     code_dir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +59,10 @@ def copy_site_code(config: Path, code_dir: Path, local_code: list[str]) -> None:
             shutil.copytree(source, target, ignore=_IGNORE, dirs_exist_ok=True)
         else:
             shutil.copy2(source, target)
+    for rel in data:
+        target = code_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(config.parent / rel, target)  # content only: no mode or owner of the original
 
 
 def write_runtime_module(config: Path, code_dir: Path, site: str) -> str:
@@ -80,8 +89,8 @@ class DfmSiteBuilder(Builder):
     Args:
         federation: the federation's name.
         config: absolute path of the federation config file.
-        sites: FLARE client name -> ``{"site": dfm site, "requirements": [...], "local_code": [paths]}``
-            (``local_code`` entries are relative to the config's folder).
+        sites: FLARE client name -> ``{"site": dfm site, "requirements": [...], "local_code": [paths],
+            "data": [paths]}`` (paths relative to the config's folder).
         storage: where the server keeps its job store and snapshots (FLARE's default is
             ``/tmp/nvflare``, shared by every FLARE server of the machine: two deployments
             on one machine would then schedule each other's jobs).
@@ -124,7 +133,8 @@ class DfmSiteBuilder(Builder):
                 raise ValueError(
                     f"client '{participant.name}' is not a site of federation '{self.federation}'"
                 )
-            copy_site_code(config, custom / SITE_DIR, spec.get("local_code", []))
+            data = list(spec.get("data", []))
+            copy_site_code(config, custom / SITE_DIR, spec.get("local_code", []), data)
             runtime = write_runtime_module(config, custom / SITE_DIR, spec["site"])
             requirements = list(spec.get("requirements", []))
             (custom / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in requirements))
@@ -139,6 +149,7 @@ class DfmSiteBuilder(Builder):
                 "requirements": requirements,
                 "runtime": runtime,
                 "config_digest": config_digest(config),
+                "data": data,
             }
             (custom / SITE_DESCRIPTOR).write_text(json.dumps(descriptor, indent=2) + "\n")
 

@@ -65,181 +65,6 @@ def provision(
     click.echo(f"  {state.admin:<24} project admin")
 
 
-def _out(option: Path | None, configured: str | None, config: Path, default: str) -> Path:
-    """--out, else the folder the provision settings name (relative to the config), else ./DEFAULT."""
-    if option is not None:
-        return option
-    if configured:
-        return config.parent / configured
-    return Path.cwd() / default
-
-
-_patch_option = click.option(
-    "--patch",
-    "patch_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="A YAML/JSON merge patch with keys provision, values, compose (docs: Deploying).",
-)
-_force_option = click.option("--force", is_flag=True, help="Replace the files an earlier run generated.")
-_host_option = click.option(
-    "--server-host",
-    default="server",
-    show_default=True,
-    help="The server's host name in the kits ('dfm fed gen provision NAME --host ...').",
-)
-_port_option = click.option(
-    "--port", type=int, default=8002, show_default=True, help="The server's port in the kits."
-)
-_kits_option = click.option(
-    "--kits",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Provisioned kits (a prod_NN folder or the provision folder) [./NAME-flare].",
-)
-
-
-def _load(federation: str, patch_file: Path | None):  # type: ignore[no-untyped-def]
-    from dfm.flare.images.common import load_patch
-    from dfm.kernel.config import load_config
-
-    config = _resolve(federation)
-    return config, load_config(config), load_patch(patch_file)
-
-
-def _report(out: Path, files: list[Path]) -> None:
-    click.echo(f"wrote {len(files)} file(s) in {out}")
-    for path in files:
-        click.echo(f"  {path.relative_to(out)}")
-
-
-@click.command("docker")
-@click.argument("federation")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Output folder [provision.docker.dockerfile.dir, else ./NAME-docker].",
-)
-@_force_option
-@_patch_option
-@click.option("--base-image", default=None, help="Base image of every role [python:3.11-slim].")
-@_kits_option
-@click.option(
-    "--wheelhouse",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Wheelhouse the images install from (python3 dev/nox.py -s build) [./dist].",
-)
-def docker(
-    federation: str,
-    out_dir: Path | None,
-    force: bool,
-    patch_file: Path | None,
-    base_image: str | None,
-    kits: Path | None,
-    wheelhouse: Path | None,
-) -> None:
-    """A Dockerfile per role (server, each site, the admin/application) and build.sh, from provision.docker.
-
-    Each image installs only its role's distributions, from a wheelhouse, into a
-    virtual environment, carries its startup kit and runs as a non-root user.
-    build.sh stages the kits and wheels, builds with docker, podman or buildah,
-    and saves or pushes the images (registry credentials from the environment).
-    """
-    from dfm.flare.images.common import docker_settings
-    from dfm.flare.images.docker import generate_docker
-
-    config, fed, patch = _load(federation, patch_file)
-    out = _out(out_dir, docker_settings(fed, patch).dockerfile_dir, config, f"{fed.name}-docker")
-    files = generate_docker(
-        fed,
-        config_path=config,
-        output_dir=out,
-        force=force,
-        patch=patch,
-        base_image=base_image,
-        kits=kits,
-        wheelhouse=wheelhouse,
-    )
-    _report(out, files)
-    click.echo(f"next: dfm fed gen provision {fed.name} --host SERVER_HOST, then {out / 'build.sh'}")
-
-
-@click.command("helm")
-@click.argument("federation")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Output folder [provision.helm.path, else ./NAME-helm].",
-)
-@_force_option
-@_patch_option
-@_host_option
-@_port_option
-@_kits_option
-def helm(
-    federation: str,
-    out_dir: Path | None,
-    force: bool,
-    patch_file: Path | None,
-    server_host: str,
-    port: int,
-    kits: Path | None,
-) -> None:
-    """A Helm chart (server Deployment + Service, a Deployment per site) and deploy.sh, from provision.helm.
-
-    values.yaml sets each role's image, resources, nodeSelector and tolerations,
-    and the namespace. deploy.sh turns the provisioned kits into Secrets (and
-    each site's secrets, from the environment) and installs the chart.
-    """
-    from dfm.flare.images.helm import generate_helm, helm_settings
-
-    config, fed, patch = _load(federation, patch_file)
-    out = _out(out_dir, helm_settings(fed, patch)["path"], config, f"{fed.name}-helm")
-    files = generate_helm(
-        fed,
-        config_path=config,
-        output_dir=out,
-        force=force,
-        patch=patch,
-        server_host=server_host,
-        port=port,
-        kits=kits,
-    )
-    _report(out, files)
-
-
-@click.command("compose")
-@click.argument("federation")
-@click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder [./NAME-compose]."
-)
-@_force_option
-@_patch_option
-@_host_option
-@_port_option
-def compose(
-    federation: str, out_dir: Path | None, force: bool, patch_file: Path | None, server_host: str, port: int
-) -> None:
-    """compose.yaml: the server and one client per site, from the images 'dfm fed gen docker' builds.
-
-    Site secrets are listed by variable name; docker compose takes their values
-    from its environment. The admin (application) service is in the 'app' profile.
-    """
-    from dfm.flare.images.compose import generate_compose
-
-    config, fed, patch = _load(federation, patch_file)
-    out = _out(out_dir, None, config, f"{fed.name}-compose")
-    files = generate_compose(
-        fed, config_path=config, output_dir=out, force=force, patch=patch, server_host=server_host, port=port
-    )
-    _report(out, files)
-
-
 @click.group("poc")
 def poc() -> None:
     """Run a federation on FLARE on this machine (provisioned kits, loopback, mTLS).
@@ -278,7 +103,7 @@ def poc_prepare(federation: str, port: int | None) -> None:
     "--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for all clients."
 )
 def poc_start(federation: str, timeout: float) -> None:
-    """Start the server and one client per site; return when all clients are connected."""
+    """Start the server, one client per site and the DFM service job; return when every site is ready."""
     from dfm.runner.steps import Steps
 
     deployment = _deployment(federation)
@@ -289,8 +114,8 @@ def poc_start(federation: str, timeout: float) -> None:
         steps("starting the FLARE server and clients")
         state = deployment.start(timeout=timeout, progress=steps)
     click.echo(
-        f"started {state.federation}: server and {len(state.sites)} client(s) on port {state.port} "
-        f"(logs in {deployment.workspace / 'logs'})"
+        f"started {state.federation}: server, {len(state.sites)} client(s) and the DFM service on port "
+        f"{state.port} (logs in {deployment.workspace / 'logs'})"
     )
 
 
@@ -337,6 +162,7 @@ def poc_status(federation: str) -> None:
     if missing:
         click.echo(f"not connected: {', '.join(missing)}")
         raise SystemExit(1)
+    click.echo(f"DFM service: {deployment.service_status()}")
 
 
 @poc.command("clean")

@@ -57,7 +57,7 @@ from dfm.flare.streams import (
     make_ref,
     remove_inbox,
 )
-from dfm.flare.topics import AUX_HEARTBEAT, RC_REFUSED, RM_DELIVER, RM_READY, RM_TO_APP
+from dfm.flare.topics import AUX_HEARTBEAT, RC_REFUSED, RM_CANCEL, RM_DELIVER, RM_READY, RM_TO_APP
 
 log = logging.getLogger("dfm.flare")
 
@@ -141,8 +141,9 @@ class DfmExecutor(Executor):
         if self.stream_bytes > 0 and not self._simulating:  # the simulator: chunks only (untried there)
             self._offers = Offers(engine.get_cell(), self.stream_timeout)
             self._inbox = inbox()
-        stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER])
+        stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER, RM_CANCEL])
         ReliableMessage.register_request_handler(RM_DELIVER, self._on_deliver, fl_ctx)
+        ReliableMessage.register_request_handler(RM_CANCEL, self._on_cancel, fl_ctx)
         timeouts = (self.per_msg_timeout, self.tx_timeout)
         self._couriers[SERVER_NAME] = Courier(
             f"{self.site}-server",
@@ -358,6 +359,24 @@ class DfmExecutor(Executor):
         with self._dedup.lock:  # keyed by the authenticated FLARE name: "server" or a client
             if self._dedup.fresh(source, data.get("seq")):
                 self._accept(source, sender, items)
+        return make_reply(ReturnCode.OK)
+
+    def _on_cancel(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
+        """The server cancels the jobs of a session that ended (its application is gone)."""
+        runtime, loop = self._runtime, self._loop
+        if runtime is None or loop is None:
+            return make_reply(ReturnCode.SERVICE_UNAVAILABLE)
+        source = flare_sender(request, fl_ctx, self._peers, simulating=self._simulating)
+        jobs = payload_of(request).get("jobs")
+        if source != SERVER_NAME:  # a control: the server's (for the application) only
+            self._refuse(self._peers.get(source or "", "?"), f"a job cancellation from '{source or '?'}'")
+            return make_reply(RC_REFUSED)
+        if not isinstance(jobs, list) or not all(isinstance(job, str) for job in jobs):
+            return make_reply(ReturnCode.BAD_REQUEST_DATA)
+        from dfm.runner.messages import APP, CancelJob
+
+        for job in jobs:
+            loop.call_soon_threadsafe(runtime.handle, CancelJob(job), APP)
         return make_reply(ReturnCode.OK)
 
     def _refuse(self, sender: str, what: str) -> None:

@@ -3,17 +3,19 @@
 The kits of :func:`dfm.flare.provision.provision` are started directly as
 subprocesses (no ``start.sh`` watchdog), each in its own session so its
 process group can be signalled, with ``HOME`` pointed into the workspace.
-:meth:`Deployment.start` returns when every client is connected;
-:meth:`Deployment.stop` asks FLARE to ``shutdown all``, waits for the
-processes it started, then kills what is left of them (FLARE's job
-processes included). The pids, port and paths are kept in
-``<workspace>/dfm-flare.json``.
+:meth:`Deployment.start` returns when every client is connected and the
+deployment's DFM service job (:mod:`dfm.flare.service`) has every site ready;
+:meth:`Deployment.stop` signals the processes it started and every process of
+the deployment (FLARE's job processes carry their kit's path): SIGTERM, then
+SIGKILL for what is still alive after a short grace. It does not wait for FLARE
+to end jobs cleanly (``shutdown all`` takes 5-7 s, most of it job teardown grace
+periods): nothing of a DFM session needs saving when its deployment stops. The
+pids, port and paths are kept in ``<workspace>/dfm-flare.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
 import socket
@@ -41,14 +43,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 def admin_session(state: DeploymentState, timeout: float = 30.0) -> Any:
     """A FLARE API session of the deployment's project admin (an nvflare ``Session``)."""
     require_nvflare()
-    from nvflare.fuel.flare_api.flare_api import new_secure_session
+    from dfm.flare.admin import connect
 
     kit = state.admin_kit
     if not (kit / "startup" / "fed_admin.json").is_file():
         raise FlareSetupError(f"admin startup kit missing: {kit}/startup/fed_admin.json")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # nvflare prints "Connecting to FLARE ..."
-            return new_secure_session(state.admin, str(kit), timeout=timeout)
+        return connect(state.admin, kit, timeout)
     except Exception as exc:
         raise FlareSetupError(
             f"cannot reach the FLARE server of '{state.federation}' on port {state.port} "
@@ -189,7 +190,7 @@ class Deployment:
         env: Mapping[str, str] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> DeploymentState:
-        """Start the server and every client; return once all clients are connected.
+        """Start the server, every client and the DFM service job; return once every site is ready.
 
         ``env`` adds variables to the processes' environment (site vaults read
         secrets from it). ``progress`` is given one line per step (which sites
@@ -229,9 +230,11 @@ class Deployment:
             state.pids = {name: proc.pid for name, proc in self._procs.items()}
             state.save(self.workspace)
             self._step(f"started the server and {len(state.sites)} client(s); waiting for the server")
-            self._wait_connected(state, time.monotonic() + timeout)
+            deadline = time.monotonic() + timeout
+            self._wait_connected(state, deadline)
+            self._start_service(state, deadline)
         except BaseException:
-            self.stop(graceful=False)
+            self.stop()
             raise
         return state
 
@@ -291,11 +294,57 @@ class Deployment:
                 with contextlib.suppress(Exception):
                     session.close()
 
+    def _start_service(self, state: DeploymentState, deadline: float) -> None:
+        """Submit the DFM service job and wait until every site is ready in it.
+
+        Always a new one: the server just started, so any job it lists as RUNNING is stale.
+        """
+        from dfm.flare.service import ServiceError, service_name, start_service
+
+        session = admin_session(state, timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            self._step("starting the DFM service job")
+            start_service(
+                session,
+                service_name(state.federation),
+                state.sites,
+                timeout=max(1.0, deadline - time.monotonic()),
+                step=self._step,
+            )
+        except ServiceError as exc:
+            raise FlareSetupError(str(exc)) from None
+        finally:
+            with contextlib.suppress(Exception):
+                session.close()
+
     def connected_clients(self, timeout: float = 10.0) -> list[str]:
         """Names of the FLARE clients connected to the server now."""
         session = admin_session(self.state, timeout=timeout)
         try:
             return sorted(c.name for c in session.get_connected_client_list())
+        finally:
+            with contextlib.suppress(Exception):
+                session.close()
+
+    def service_status(self, timeout: float = 10.0) -> str:
+        """One line on the DFM service job: its id and open sessions, or that none runs."""
+        from dfm.flare.service import running_services, service_name
+        from dfm.flare.topics import CMD_STATUS
+
+        state = self.state
+        session = admin_session(state, timeout=timeout)
+        try:
+            found = running_services(session, service_name(state.federation))
+            if not found:
+                return "not running (the next session starts it)"
+            try:
+                reply = session.do_app_command(found[0], CMD_STATUS, {})
+            except Exception as exc:
+                return f"job {found[0]} (not answering: {type(exc).__name__})"
+            lost = sorted(reply.get("lost") or {})
+            return f"job {found[0]}, {reply.get('sessions', 0)} session(s)" + (
+                f", lost site(s): {', '.join(lost)}" if lost else ""
+            )
         finally:
             with contextlib.suppress(Exception):
                 session.close()
@@ -310,27 +359,19 @@ class Deployment:
         text = path.read_text(errors="replace").strip().splitlines()
         return " | ".join(line.strip() for line in text[-lines:]) or "(empty log)"
 
-    def stop(self, timeout: float = 20.0, graceful: bool = True) -> None:
-        """Shut the system down and leave none of its processes behind."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop every process of the deployment and leave none behind.
+
+        SIGTERM to the process groups started here and to every other process of the
+        deployment (its job processes), SIGKILL after ``timeout`` / 2 seconds for what is
+        left. FLARE's parents exit on SIGTERM within a second; jobs end with them.
+        """
         try:
             state = self.state
         except FlareSetupError:
             return
         pids = dict(state.pids)
-        if graceful and any(_alive(pid) for pid in pids.values()):
-            with contextlib.suppress(Exception):
-                session = admin_session(state, timeout=min(timeout / 3, 10.0))
-                try:
-                    for job in session.list_jobs():  # a running job holds a shutdown up for ~30 s
-                        if str(job.get("status", "")).startswith("RUNNING"):
-                            with contextlib.suppress(Exception):
-                                session.abort_job(job["job_id"])
-                    session.shutdown("all", wait=False)
-                finally:
-                    with contextlib.suppress(Exception):
-                        session.close()
-            self._wait_gone(pids, time.monotonic() + timeout)
-        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             leftovers = self._leftovers(state, pids)
             if not leftovers:
                 break
@@ -340,7 +381,7 @@ class Deployment:
                         os.killpg(pid, sig)
                     else:
                         os.kill(pid, sig)
-            self._wait_gone({str(p): p for p in leftovers}, time.monotonic() + grace)
+            self._wait_gone({str(p): p for p in leftovers}, time.monotonic() + timeout / 2)
         for proc in self._procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=1)
@@ -359,7 +400,7 @@ class Deployment:
             _reap()
             if not any(_alive(pid) for pid in pids.values()):
                 return
-            time.sleep(0.1)
+            time.sleep(0.02)
 
     def leftover_pids(self) -> list[int]:
         """Processes of this deployment still alive (empty after :meth:`stop`)."""

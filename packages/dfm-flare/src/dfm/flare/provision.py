@@ -33,6 +33,7 @@ from dfm.flare.layout import (
     project_name,
     require_nvflare,
 )
+from dfm.flare.sitedata import site_data_files
 from dfm.kernel.config import load_config
 from dfm.kernel.config.digest import config_digest
 from dfm.kernel.config.models import Federation
@@ -123,7 +124,19 @@ def site_requirements(
             f"site '{site}': adapter(s) {', '.join(unknown)} are neither registered by an installed plugin "
             f"nor importable from {config_path.parent} or the environment"
         )
-    return pinned_requirements(federation, dists)
+    lines = pinned_requirements(federation, dists)
+    if federation.sites[site].cache_config is not None:  # TryFromCache there needs fsspec: dfm-runner[cache]
+        lines = [_with_extra(line, "dfm-runner", "cache") for line in lines]
+    return lines
+
+
+def _with_extra(line: str, dist: str, extra: str) -> str:
+    """``line`` with ``[extra]`` after the distribution name when it is a requirement on ``dist``."""
+    name = line[: len(dist)]
+    rest = line[len(dist) :]
+    if canonical_name(name) != dist or (rest and rest[0] not in "=<>!~ ;"):
+        return line
+    return f"{name}[{extra}]{rest}"
 
 
 def pinned_requirements(federation: Federation, dists: Iterable[str]) -> list[str]:
@@ -176,6 +189,7 @@ def project_config(
             "site": site,
             "requirements": site_requirements(federation, config_path, site, manager),
             "local_code": site_local_code(federation, config_path, site, manager),
+            "data": site_data_files(federation, config_path, site),
         }
     participants.append(
         {"name": admin_name(federation), "type": "admin", "org": ORG, "role": "project_admin"}

@@ -11,39 +11,49 @@
 - ``{"simulator": True}`` (or a workspace folder to keep): no deployment, the job runs
   in FLARE's simulator (:mod:`dfm.flare.simulator`).
 
-:meth:`FlareTransport.start` opens an admin session, checks that every site's
-FLARE client is connected, submits ONE FLARE job (a
+:meth:`FlareTransport.start` opens an admin session and attaches to the
+deployment's DFM service job (:mod:`dfm.flare.service`: a
 :class:`~dfm.flare.controller.DfmController` on the server and a
-:class:`~dfm.flare.executor.DfmExecutor` per site, code from the kits) and
-waits until every site reports ready. Every execution of the session then
-goes through that job: messages to sites are posted with the app command
-``dfm.post`` by a sender thread; messages to the application are polled
-with ``dfm.fetch`` by a receiver thread (short polls, adaptive) and handed to the session's loop.
-:meth:`FlareTransport.stop` ends the job and closes the admin session.
+:class:`~dfm.flare.executor.DfmExecutor` per site, code from the kits), which
+``dfm poc start`` submitted; if none is running (never started, or it died), it
+submits it and waits until every site reports ready. Attaching opens a session
+of the service: the server answers with a token that every later command
+carries, and keeps this session's jobs and results apart from other
+applications'. Every execution of the session then goes through that job:
+messages to sites are posted with the app command ``dfm.post`` by a sender
+thread; messages to the application are polled with ``dfm.fetch`` by a
+receiver thread (short polls, adaptive) and handed to the session's loop.
+:meth:`FlareTransport.stop` ends the session (the server cancels its jobs at
+the sites) and closes the admin session; the service job runs on.
+Under the simulator the job is the session's own and ends with it.
 
 Other options: ``connect_timeout`` (30), ``ready_timeout`` (90), ``submit_attempts`` (3),
 ``stop_timeout`` (20), ``lost_after`` (10: seconds without heartbeat before a
 site is lost), ``chunk_bytes`` (1 MiB), ``workers`` (8), ``poll_max`` (0.2:
 longest pause between fetches when idle), ``active_window`` (2: seconds after
 the last message during which fetches follow each other within 10 ms),
-``heartbeat`` (1: seconds between a site's heartbeats to the server), ``probe_timeout``
+``heartbeat`` (1: seconds between a site's heartbeats to the server) and the
+other job settings apply when this transport starts the service job; ``app_timeout``
+(60: seconds the server keeps a session whose application went silent), ``probe_timeout``
 (5: seconds to find the server's port answering before FLARE is asked to connect, so
 that a deployment that is down fails in seconds), ``progress`` (a callable given one
 line per slow step of start and stop, e.g. :class:`dfm.runner.steps.Steps`).
 
 Outliving the application: :meth:`FlareTransport.keep` (used by
-``Session.suspend``) stops talking to the FLARE job without ending it and
-returns what a later transport needs to attach to it (option ``attach``):
-the FLARE job id and how far the application had fetched. The job then waits
-up to ``keep_timeout`` (option, default 3600 s) for an application; what
-sites send meanwhile is buffered by the server (``buffer_bytes`` of the
-controller, then the sites are slowed down).
+``Session.suspend``) stops talking to the service without ending the session
+and returns what a later transport needs to attach to it (option ``attach``):
+the FLARE job id, the session's token (a secret: whoever holds it is the
+session) and how far the application had fetched. The server then keeps the
+session up to ``keep_timeout`` (option, default 3600 s); what sites send
+meanwhile is buffered by the server (``buffer_bytes`` per session).
 
 Who sent what: the server tags every message it buffers for the application
 with the DFM site FLARE authenticated as its sender (see
 :func:`~dfm.flare.identity.flare_sender`); the application's own commands
 reach the server through FLARE's admin API (mTLS, and FLARE's authorization of
-the ``app_command`` right: project admins only with the default policy).
+the ``app_command`` right: project admins only with the default policy),
+and within the service only its session's token lets it post to, cancel or
+read its jobs.
 """
 
 from __future__ import annotations
@@ -54,8 +64,6 @@ import io
 import itertools
 import logging
 import queue
-import shutil
-import tempfile
 import threading
 import time
 import warnings
@@ -91,7 +99,7 @@ from dfm.flare.streams import (
     inbox,
     remove_inbox,
 )
-from dfm.flare.topics import BATCH_BYTES, CMD_FETCH, CMD_KEEP, CMD_POST, CMD_STOP
+from dfm.flare.topics import BATCH_BYTES, CMD_ATTACH, CMD_FETCH, CMD_KEEP, CMD_POST, CMD_STOP
 from dfm.kernel.codecs import codec_for
 from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost
 from dfm.runner.transports.base import Transport, TransportError
@@ -118,8 +126,8 @@ def _quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 class FlareTransport(Transport):
-    """The ``flare`` transport: the sites are the clients of a FLARE deployment, one FLARE job per session
-    (see the module docstring).
+    """The ``flare`` transport: the sites are the clients of a FLARE deployment, whose DFM service job
+    this session attaches to (see the module docstring).
     """
 
     name = "flare"
@@ -127,8 +135,8 @@ class FlareTransport(Transport):
     # -- start ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect to the FLARE deployment named by the options and start (or join) the session's job;
-        raises ``TransportError`` if FLARE is missing or unreachable.
+        """Connect to the FLARE deployment named by the options and attach to its DFM service (started
+        if it is not running); raises ``TransportError`` if FLARE is missing or unreachable.
         """
         try:
             require_nvflare()
@@ -143,6 +151,7 @@ class FlareTransport(Transport):
         self._wake = threading.Event()
         self.session: Any = None
         self.job_id: str | None = None
+        self._token: str | None = None  # this session's capability at the service (never logged)
         self._closing = threading.Event()
         self._failed: str | None = None  # why the job is gone, once it is
         self._outbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
@@ -226,15 +235,15 @@ class FlareTransport(Transport):
         else:
             self._open_admin_session()
         try:
-            self._start_job()
+            self._join_service()
         except BaseException:
-            self._end_job(abort=True)
+            if self.options.get("simulator"):
+                self._end_job()
             self._close_session()
             raise
 
     def _open_admin_session(self) -> None:
-        from nvflare.fuel.flare_api.flare_api import new_secure_session
-
+        from dfm.flare.admin import connect
         from dfm.flare.deploy import probe
 
         user, kit = self._locate()
@@ -253,14 +262,39 @@ class FlareTransport(Transport):
         except FlareSetupError as exc:
             raise TransportError(str(exc)) from None
         try:
-            self.session = _quiet(new_secure_session, user, str(kit), timeout=timeout)
+            self.session = connect(user, kit, timeout)
         except Exception as exc:
             raise TransportError(
                 f"cannot reach the FLARE server with the admin kit {kit} within {timeout:g} s "
                 f"({type(exc).__name__}: {exc}); is it running ('dfm poc status {self.federation.name}')?"
             ) from None
 
-    def _start_job(self) -> None:
+    def _join_service(self) -> None:
+        """Attach to the running service job; start it first when none runs (or the one found is gone)."""
+        from dfm.flare.service import running_services, service_name
+
+        if not self.options.get("simulator"):
+            for job_id in running_services(self.session, service_name(self.federation.name)):
+                self.job_id = job_id
+                try:
+                    # a live service answers in milliseconds (~1 s right after it started)
+                    self._open_service_session({}, time.monotonic() + 3.0)
+                    return
+                except _JobEnded:  # ended since it was listed: try the next
+                    continue
+                except TransportError as exc:
+                    # listed RUNNING but not answering: left over from a server restart (the newest
+                    # one is, so older ones are too); a slow but live service is reported, not replaced
+                    if "JobNotRunning" not in str(exc):
+                        raise
+                    log.info("FLARE lists DFM service job %s as running, but it is not: starting one", job_id)
+                    break
+        self._start_service()
+        self._open_service_session({}, time.monotonic() + float(self.options.get("ready_timeout", 90)))
+
+    def _start_service(self) -> None:
+        from dfm.flare.service import ServiceError, service_name, start_service
+
         self._step("checking that every site is connected")
         connected = {c.name for c in self.session.get_connected_client_list()}
         missing = sorted(site for site, client in self.sites.items() if client not in connected)
@@ -269,43 +303,94 @@ class FlareTransport(Transport):
                 f"site(s) {', '.join(missing)} of federation '{self.federation.name}' are not connected "
                 f"to the FLARE server (connected: {', '.join(sorted(connected)) or 'none'})"
             )
+        simulating = bool(self.options.get("simulator"))
+        timeouts = {
+            "per_msg_timeout": float(self.options.get("per_msg_timeout", 10)),
+            "tx_timeout": float(self.options.get("tx_timeout", 60)),
+        }
+        controller = {
+            "lost_after": float(self.options.get("lost_after", 10)),
+            "heartbeat": float(self.options.get("heartbeat", 1.0)),
+            "app_timeout": float(self.options.get("app_timeout", 60)),
+            # the simulator runs this application's own job, with a socket for app commands
+            "service": not simulating,
+            "app_socket": getattr(self.session, "socket_path", None),
+            **timeouts,
+        }
+        executor = {
+            "workers": int(self.options.get("workers", 8)),
+            "heartbeat": float(self.options.get("heartbeat", 1.0)),
+            "chunk_bytes": self.chunk_bytes,
+            "stream_bytes": int(self.options.get("stream_bytes", STREAM_BYTES)),
+            **timeouts,
+        }
         # within the session's own start timeout, so that our error is the one reported
-        deadline = time.monotonic() + float(self.options.get("start_timeout", 120)) - 10
-        attempts = int(self.options.get("submit_attempts", 3))
-        for attempt in range(1, attempts + 1):
-            self._step("submitting the session's FLARE job")
-            self.job_id = self._submit()
+        timeout = min(
+            float(self.options.get("ready_timeout", 90)), float(self.options.get("start_timeout", 120)) - 10
+        )
+        try:
+            self.job_id = start_service(
+                self.session,
+                service_name(self.federation.name),
+                self.sites,
+                controller=controller,
+                executor=executor,
+                timeout=timeout,
+                attempts=int(self.options.get("submit_attempts", 3)),
+                step=self._step,
+            )
+        except ServiceError as exc:
+            raise TransportError(str(exc)) from None
+
+    def _open_service_session(self, state: dict[str, Any], deadline: float) -> None:
+        """Open (or, with ``state["token"]``, resume) this application's session at the service."""
+        timeout = float(self.options.get("app_timeout", 60))
+        request = {"token": state["token"]} if state.get("token") else {"timeout": timeout}
+        reply = None
+        while reply is None:
+            reply = self._command(CMD_ATTACH, request, deadline)
+        self._token = str(reply["token"])
+        self._post_seq = itertools.count(int(reply.get("post_seq", 0)) + 1)
+        errors = [str(error) for error in (reply.get("ready") or {}).values() if error]
+        if not errors and set(self.sites) - set(reply.get("ready") or {}):
+            # a service another application has just started: its sites are still coming up
+            from dfm.flare.service import ServiceError, wait_ready
+
+            wait = float(self.options.get("ready_timeout", 90))
             try:
-                self._wait_ready(
-                    min(float(self.options.get("ready_timeout", 90)), deadline - time.monotonic())
-                )
-                return
-            except _JobEnded as exc:
-                # FLARE gives up deploying a job when a client is slow to answer (a loaded machine)
-                if "FAILED_TO_RUN" not in exc.status or attempt == attempts or time.monotonic() > deadline:
-                    raise TransportError(f"{exc}{self._deploy_detail()}") from None
-                log.warning("FLARE could not start job %s (%s); submitting again", self.job_id, exc.status)
+                wait_ready(self.session, str(self.job_id), self.sites, time.monotonic() + wait, self._step)
+            except ServiceError as exc:
+                errors = [str(exc)]
+        if errors:
+            with contextlib.suppress(TransportError):
+                self._command(CMD_STOP, self._with_token({}))
+            raise TransportError("; ".join(errors))
+
+    def _with_token(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "token": self._token}
 
     def _attach(self, state: dict[str, Any]) -> None:
-        """Use the running FLARE job another application kept (see :meth:`keep`) instead of a new one."""
+        """Resume the session another application kept (see :meth:`keep`) at the running service."""
         self.job_id = str(state.get("flare_job") or "")
         status = self._status()
         if not status.startswith("RUNNING"):
             raise TransportError(f"cannot attach to FLARE job {self.job_id}: it is {status}")
+        if not state.get("token"):
+            raise TransportError("the attach state holds no session token (it was written by an older dfm)")
         self._fetched = int(state.get("fetched", 0))
         self._refused_seen = int(state.get("refused_seen", 0))
         deadline = time.monotonic() + float(self.options.get("ready_timeout", 90))
-        reply = None
-        while reply is None:
-            reply = self._command(CMD_FETCH, {"after": self._fetched, "max": 0}, deadline)
-        self._post_seq = itertools.count(int(reply.get("post_seq", 0)) + 1)
-        self._command(CMD_KEEP, {"timeout": float(self.options.get("app_timeout", 60))}, deadline)
+        self._open_service_session(state, deadline)
+        self._command(
+            CMD_KEEP, self._with_token({"timeout": float(self.options.get("app_timeout", 60))}), deadline
+        )
 
     def keep(self, timeout: float | None = None) -> dict[str, Any]:
-        """Stop using the FLARE job without ending it; return the state :meth:`start` attaches with.
+        """Stop using the service without ending this session; return the state :meth:`start` attaches with.
 
         Everything the application sent is posted first; fetching stops at a frame boundary
-        (what was fetched has been delivered to the session's loop).
+        (what was fetched has been delivered to the session's loop). The state holds the
+        session's token: keep it secret (``Session.suspend`` writes it mode 0600).
         """
         self._kept = True
         self._outbox.put(None)
@@ -317,78 +402,19 @@ class FlareTransport(Transport):
             thread.join(10.0)
         if self._failed is not None:
             raise TransportError(f"the FLARE job cannot be kept: {self._failed}")
+        if self.options.get("simulator"):
+            raise TransportError("a simulated session cannot be kept (its job ends with this application)")
         keep_for = float(timeout if timeout is not None else self.options.get("keep_timeout", 3600))
-        reply = self._command(CMD_KEEP, {"timeout": keep_for})
+        reply = self._command(CMD_KEEP, self._with_token({"timeout": keep_for}))
         if not (reply or {}).get("kept"):
-            raise TransportError(f"the FLARE job refused to be kept for {keep_for:g} s")
+            raise TransportError(f"the DFM service refused to keep this session for {keep_for:g} s")
         self._close_session()
-        return {"flare_job": self.job_id, "fetched": self._fetched, "refused_seen": self._refused_seen}
-
-    def _deploy_detail(self) -> str:
-        try:
-            meta = self.session.get_job_meta(self.job_id)
-        except Exception:
-            return ""
-        detail = meta.get("job_deploy_detail") if isinstance(meta, dict) else None
-        return f"; deployment: {detail}" if detail else ""
-
-    def _submit(self) -> str:
-        from dfm.flare.sessionjob import export_session_job
-
-        timeouts = {
-            "per_msg_timeout": float(self.options.get("per_msg_timeout", 10)),
-            "tx_timeout": float(self.options.get("tx_timeout", 60)),
+        return {
+            "flare_job": self.job_id,
+            "token": self._token,
+            "fetched": self._fetched,
+            "refused_seen": self._refused_seen,
         }
-        tmp = tempfile.mkdtemp(prefix="dfm-flare-job-")
-        try:
-            job_dir = _quiet(
-                export_session_job,
-                tmp,
-                f"dfm-{self.federation.name}",
-                self.sites,
-                controller={
-                    "lost_after": float(self.options.get("lost_after", 10)),
-                    "heartbeat": float(self.options.get("heartbeat", 1.0)),
-                    # the simulator's stand-in for app commands
-                    "app_socket": getattr(self.session, "socket_path", None),
-                    **timeouts,
-                },
-                executor={
-                    "workers": int(self.options.get("workers", 8)),
-                    "heartbeat": float(self.options.get("heartbeat", 1.0)),
-                    "chunk_bytes": self.chunk_bytes,
-                    "stream_bytes": int(self.options.get("stream_bytes", STREAM_BYTES)),
-                    **timeouts,
-                },
-            )
-            return str(self.session.submit_job(job_dir))
-        except Exception as exc:
-            raise TransportError(f"FLARE refused the DFM job: {type(exc).__name__}: {exc}") from None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        ready: dict[str, Any] = {}
-        while True:
-            reply = self._command(CMD_FETCH, {"after": 0}, deadline)
-            if reply is None or set(self.sites) - set(reply.get("ready") or {}):
-                time.sleep(0.05)
-            if reply is not None:
-                ready = reply.get("ready") or {}
-                errors = [str(error) for error in ready.values() if error]
-                if errors:
-                    raise TransportError("; ".join(errors))
-                if set(self.sites) <= set(ready):
-                    return
-            waiting = sorted(set(self.sites) - set(ready))
-            self._step(f"FLARE job {self.job_id}: waiting for site(s) {', '.join(waiting)}")
-            if time.monotonic() > deadline:
-                waiting = sorted(set(self.sites) - set(ready))
-                raise TransportError(
-                    f"FLARE job {self.job_id}: site(s) {', '.join(waiting)} not ready after {timeout:g} s "
-                    f"(job status {self._status()})"
-                )
 
     # -- app commands -----------------------------------------------------------------------------
 
@@ -412,12 +438,16 @@ class FlareTransport(Transport):
         error: Exception | None = None
         while True:
             try:
-                return self.session.do_app_command(self.job_id, topic, data)  # type: ignore[no-any-return]
+                reply = self.session.do_app_command(self.job_id, topic, data)
             except (NoReply, JobNotRunning, Exception) as exc:
                 error = exc
+            else:
+                if isinstance(reply, dict) and "error" in reply:
+                    raise TransportError(f"the DFM service refused '{topic}': {reply['error']}")
+                return reply  # type: ignore[no-any-return]
             status = self._status()
             if any(status.startswith(ended) for ended in _ENDED):
-                raise _JobEnded(f"the FLARE job {self.job_id} of this session ended ({status})", status)
+                raise _JobEnded(f"the DFM service job {self.job_id} of this session ended ({status})", status)
             if isinstance(error, (NoReply, JobNotRunning)) or status in (
                 "SUBMITTED",
                 "DISPATCHED",
@@ -498,6 +528,7 @@ class FlareTransport(Transport):
             self._lose({site for site, _ in batch}, self._failed)
             return
         data = {"seq": next(self._post_seq), "items": [[site, item_to_json(item)] for site, item in batch]}
+        data["token"] = self._token
         try:
             while self._command(CMD_POST, data) is None:
                 pass
@@ -535,7 +566,7 @@ class FlareTransport(Transport):
             if self._wake.wait(self._poll_delay(empty)):
                 self._wake.clear()
                 empty = min(empty, 1)
-            request = {"after": self._fetched}
+            request = {"after": self._fetched, "token": self._token}
             try:
                 reply = self._command(CMD_FETCH, request)
             except TransportError as exc:
@@ -657,9 +688,11 @@ class FlareTransport(Transport):
     # -- stop -------------------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Stop the FLARE job and the transport's threads, unless the job is kept for the next application."""
+        """End this session at the service (its jobs are cancelled) and stop the transport's threads,
+        unless the session is kept for the next application.
+        """
         if self._kept:
-            return  # the FLARE job runs on for the next application (keep)
+            return  # the session stays at the service for the next application (keep)
         await asyncio.get_running_loop().run_in_executor(None, self._stop_blocking)
 
     def _stop_blocking(self) -> None:
@@ -670,17 +703,21 @@ class FlareTransport(Transport):
         self._wake.set()
         for thread in self._threads[1:]:
             thread.join(5.0)
-        self._end_job(abort=False)
+        if self._token is not None and self._failed is None and self.session is not None:
+            self._step("ending this session at the DFM service")
+            with contextlib.suppress(Exception):
+                self.session.do_app_command(self.job_id, CMD_STOP, self._with_token({}))
+        if self.options.get("simulator"):
+            self._end_job()
         self._close_session()
 
-    def _end_job(self, abort: bool) -> None:
+    def _end_job(self) -> None:
+        """Under the simulator: wait for the session's own job to end (it does once its session ended)."""
         if self.session is None or self.job_id is None:
             return
         deadline = time.monotonic() + float(self.options.get("stop_timeout", 20))
-        if not abort and self._failed is None:
+        if self._failed is None and self._token is not None:
             self._step(f"stopping FLARE job {self.job_id}")
-            with contextlib.suppress(Exception):
-                self.session.do_app_command(self.job_id, CMD_STOP, {})
             while time.monotonic() < deadline:
                 status = self._status()
                 if any(status.startswith(ended) for ended in _ENDED):

@@ -3,9 +3,10 @@
 from dfm.api import Pipeline, Yield, PlaceParam, ForEach, If, Else, load_federation
 
 NVIDIA DFM's names are here too: ``BestOf``, ``Advise``, ``well_known_id``,
-``PickledObject``, discovery's ``field_advisor`` and advice types (``Okay``, ``Advised*``),
-and the condition classes ``And``, ``Or``, ``Not``, ``Equal``, ``NotEqual``, ``GreaterThan``,
-``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``.
+``PickledObject``, ``TryFromCache`` (a cached block), discovery's ``field_advisor`` and
+advice types (``Okay``, ``Advised*``), and the condition classes ``And``, ``Or``,
+``Not``, ``Equal``, ``NotEqual``, ``GreaterThan``, ``GreaterThanOrEqual``, ``LessThan``,
+``LessThanOrEqual``.
 """
 
 from dfm.api.federation import FederationHandle, Namespace, OperationCall, load_federation
@@ -13,6 +14,7 @@ from dfm.api.pipeline import (
     Advise,
     And,
     BestOf,
+    CachedValue,
     Condition,
     Else,
     Equal,
@@ -31,6 +33,7 @@ from dfm.api.pipeline import (
     Pipeline,
     PlaceParam,
     Selection,
+    TryFromCache,
     Yield,
     well_known_id,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "AdvisedSubsetOf",
     "And",
     "BestOf",
+    "CachedValue",
     "Condition",
     "Else",
     "Equal",
@@ -80,6 +84,7 @@ __all__ = [
     "Pipeline",
     "PlaceParam",
     "Selection",
+    "TryFromCache",
     "Yield",
     "field_advisor",
     "load_federation",

@@ -25,7 +25,7 @@ from dfm.api.pipeline import (
 from dfm.kernel.config import load_config
 from dfm.kernel.config.models import Federation, Operation, Parameter
 from dfm.kernel.errors import PipelineError
-from dfm.kernel.fedregistry import resolve_federation
+from dfm.kernel.fedlist import resolve_federation
 from dfm.kernel.suggest import did_you_mean
 
 

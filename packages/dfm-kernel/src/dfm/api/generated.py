@@ -110,6 +110,7 @@ class GeneratedOperation(Node):
             cls.__signature__ = _signature(cls)  # type: ignore[attr-defined]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """Record a call of this operation in the pipeline being recorded; return its node."""
         name = cls.__dfm_operation__
         if cls.__dfm_api__ is None or not name:
             raise PipelineError(f"{cls.__qualname__} is not a generated operation class")

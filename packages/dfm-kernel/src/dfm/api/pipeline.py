@@ -811,3 +811,92 @@ class Else:
             self._parent.statements[-1] = irp.If(
                 self._if.id, self._if.cond, self._if.then, tuple(self._block.statements)
             )
+
+
+class CachedValue(Node):
+    """The result of a ``TryFromCache`` block: name the value to store with :meth:`cache` inside
+    the block; after it, use the block's result like an operation's result."""
+
+    def __init__(self, pipeline: Pipeline, node_id: str, path: tuple[str, ...], block: TryFromCache):
+        super().__init__(pipeline, node_id, path, f"TryFromCache {block.key!r:.60}")
+        self._block = block
+
+    def cache(self, value: Any) -> None:
+        """Store ``value`` (a result computed in this block's body) in the site's cache on a miss."""
+        block = self._block
+        body = block._body
+        if body is None or block._closed or _current(".cache()") is not body:
+            raise PipelineError(f"{self._label}: call .cache(value) directly inside its 'with' block")
+        if block._value is not None:
+            raise PipelineError(f"{self._label}: .cache() is called twice; cache one value per block")
+        if not isinstance(value, (Node, Selection)) or isinstance(value, CachedValue):
+            raise PipelineError(f"{self._label}: .cache() takes an operation result of its block")
+        node = value.node if isinstance(value, Selection) else value
+        if node._path != body.path:
+            raise PipelineError(
+                f"{self._label}: .cache() takes an operation result computed in its block, not {node!r}"
+            )
+        block._value = value._value()
+
+    def _value(self) -> irp.Ref:
+        if not self._block._closed:
+            raise PipelineError(f"the value of {self._label} is usable only after its 'with' block")
+        return super()._value()
+
+
+class TryFromCache:
+    """A cached block: ``with TryFromCache("key") as img:`` ... ``img.cache(value)``.
+
+    On a hit in the cache of the site running the block, its body is skipped and the cached
+    value is used; on a miss the body runs and the value passed to ``.cache()`` is stored.
+    Entries are keyed by ``key`` and the digest of the block's inputs (the parameters and
+    earlier results its body reads). The body holds operation calls only; they run at one
+    site with a ``cache_config``. After the block, ``img`` is its result::
+
+        with TryFromCache(key="render") as img:
+            content = api.viz.Render(data=data)
+            img.cache(content)
+        Yield(value=img)
+    """
+
+    def __init__(self, key: Any = None, *, dfm_node_id: Any = None):
+        problem = irp.cache_key_problem(key)
+        if problem is not None:
+            raise PipelineError(f"TryFromCache: {problem}")
+        self.key: str = key
+        self._node_id = dfm_node_id
+        self._body: _Block | None = None
+        self._closed = False
+        self._value: irp.Value | None = None
+
+    def __enter__(self) -> CachedValue:
+        if self._body is not None:
+            raise PipelineError(f"TryFromCache({self.key!r:.60}) can be entered only once")
+        parent = _current("TryFromCache")
+        _check_block_depth(parent, "TryFromCache")
+        pipeline = parent.pipeline
+        self._parent = parent
+        self._id = pipeline._next_id(self._node_id)
+        self._out = pipeline._next_id()
+        self._body = _Block(pipeline, (*parent.path, self._id))
+        _stack().append(self._body)
+        self._result = CachedValue(pipeline, self._out, parent.path, self)
+        return self._result
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        assert self._body is not None
+        _stack().pop()
+        self._closed = True
+        if exc_type is not None:
+            return
+        if self._value is None:
+            raise PipelineError(f"TryFromCache({self.key!r:.60}): call .cache(value) inside the block")
+        for stmt in self._body.statements:
+            if not isinstance(stmt, irp.Call):
+                raise PipelineError(
+                    f"TryFromCache({self.key!r:.60}): its body may hold only operation calls "
+                    "(a Yield or block inside it would be skipped on a cache hit)"
+                )
+        self._parent.statements.append(
+            irp.TryFromCache(self._id, self.key, self._out, self._value, tuple(self._body.statements))
+        )

@@ -61,8 +61,9 @@ class SiteContext:
         if cache is None:
             raise DfmError(f"site '{self.name}' has no cache_config")
         try:
-            import fsspec  # type: ignore[import-not-found,unused-ignore]
-            from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,unused-ignore]
+            # fsspec is optional (the files adapter brings it) and untyped: either error, whichever applies
+            import fsspec  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
                 DirFileSystem,
             )
         except ImportError:
@@ -96,7 +97,7 @@ class ProviderContext:
 
 
 def _confined_class() -> Any:
-    from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,unused-ignore]
+    from fsspec.implementations.dirfs import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
         DirFileSystem,
     )
 

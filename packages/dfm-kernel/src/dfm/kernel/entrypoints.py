@@ -14,11 +14,12 @@ Distributions inside zip files on ``sys.path`` are not seen.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
 from typing import Any, NamedTuple
+
+from dfm.kernel.records import load_target
 
 __all__ = ["EntryPoint", "canonical_name", "entry_points"]
 
@@ -36,12 +37,7 @@ class EntryPoint(NamedTuple):
 
     def load(self) -> Any:
         """Import the module and return the named attribute (or the module itself)."""
-        module, _, attr = self.value.partition(":")
-        obj: Any = importlib.import_module(module.strip())
-        attr = attr.split("[", 1)[0].strip()
-        for part in attr.split(".") if attr else ():
-            obj = getattr(obj, part)
-        return obj
+        return load_target(self.value)
 
 
 def canonical_name(name: str) -> str:

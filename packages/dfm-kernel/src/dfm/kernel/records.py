@@ -38,12 +38,15 @@ class Provenance:
 
 
 def load_target(target: Target) -> Any:
-    """Resolve ``"pkg.mod:attr"`` (attr may be dotted) or call a zero-argument factory."""
+    """Resolve ``"pkg.mod:attr"`` (attr may be dotted; the module itself without one) or call a factory.
+
+    Entry-point values may end in ``[extras]``, which name no object and are ignored.
+    """
     if callable(target):
         return target()
     module_name, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in filter(None, attr.split(".")):
+    obj: Any = importlib.import_module(module_name.strip())
+    for part in filter(None, attr.split("[", 1)[0].strip().split(".")):
         obj = getattr(obj, part)
     return obj
 
@@ -68,7 +71,8 @@ def describe_target(target: Target) -> str:
 class Entry:
     """Common shape of every record."""
 
-    kind: ClassVar[str] = "entry"
+    hook: ClassVar[str] = ""  # the registry hook returning these records: "dfm_adapters"
+    noun: ClassVar[str] = "entry"  # one record in messages: "adapter"
     name_re: ClassVar[re.Pattern[str]] = NAME_RE
 
     name: str
@@ -86,9 +90,14 @@ class Entry:
             return load_target(self.target)
         except (ImportError, AttributeError) as exc:
             raise PluginLoadError(
-                f"{self.kind} '{self.key}' from {self.source}: cannot load "
+                f"{self.noun} '{self.key}' from {self.source}: cannot load "
                 f"{describe_target(self.target)}: {type(exc).__name__}: {exc}"
             ) from exc
+
+    @classmethod
+    def registry_kind(cls) -> str:
+        """The registry these records are collected into: the hook name without ``dfm_`` (``"adapters"``)."""
+        return cls.hook.removeprefix("dfm_")
 
     @property
     def key(self) -> str:
@@ -99,19 +108,19 @@ class Entry:
         """Contract violations of this record (empty when valid)."""
         found = []
         if not isinstance(self.name, str) or not self.name_re.match(self.name):
-            found.append(f"{self.kind} name {self.name!r} must match {self.name_re.pattern}")
+            found.append(f"{self.noun} name {self.name!r} must match {self.name_re.pattern}")
         if isinstance(self.target, str):
             module_name, colon, attr = self.target.partition(":")
             dotted_ok = all(part.isidentifier() for part in module_name.split("."))
             attr_ok = not attr or all(part.isidentifier() for part in attr.split("."))
             if not (colon and dotted_ok and attr_ok):
-                found.append(f"{self.kind} {self.name!r}: target {self.target!r} is not 'module:attribute'")
+                found.append(f"{self.noun} {self.name!r}: target {self.target!r} is not 'module:attribute'")
         elif not callable(self.target):
-            found.append(f"{self.kind} {self.name!r}: target must be an import string or a callable")
+            found.append(f"{self.noun} {self.name!r}: target must be an import string or a callable")
         if not isinstance(self.summary, str):
-            found.append(f"{self.kind} {self.name!r}: summary must be a string")
+            found.append(f"{self.noun} {self.name!r}: summary must be a string")
         elif "\n" in self.summary.strip():
-            found.append(f"{self.kind} {self.name!r}: summary must be a single line")
+            found.append(f"{self.noun} {self.name!r}: summary must be a single line")
         return found
 
     @property
@@ -126,7 +135,8 @@ class Entry:
 class AdapterEntry(Entry):
     """An adapter class, by registry name such as ``"sql.Query"``."""
 
-    kind: ClassVar[str] = "adapter"
+    hook: ClassVar[str] = "dfm_adapters"
+    noun: ClassVar[str] = "adapter"
     name_re: ClassVar[re.Pattern[str]] = ADAPTER_NAME_RE
 
 
@@ -134,14 +144,16 @@ class AdapterEntry(Entry):
 class PlacementStrategyEntry(Entry):
     """A placement strategy: ``target`` resolves to ``strategy(problem) -> placement``."""
 
-    kind: ClassVar[str] = "placement strategy"
+    hook: ClassVar[str] = "dfm_placement_strategies"
+    noun: ClassVar[str] = "placement strategy"
 
 
 @attrs.frozen
 class TransportEntry(Entry):
     """A transport factory (``inproc``, ``process``, ``flare``)."""
 
-    kind: ClassVar[str] = "transport"
+    hook: ClassVar[str] = "dfm_transports"
+    noun: ClassVar[str] = "transport"
 
 
 OPTION_RE = re.compile(r"^--[a-z][a-z0-9-]*$")
@@ -190,7 +202,8 @@ class EmitterEntry(Entry):
     it differs from the emitter's name (``python-api`` is ``dfm fed gen code``).
     """
 
-    kind: ClassVar[str] = "emitter"
+    hook: ClassVar[str] = "dfm_emitters"
+    noun: ClassVar[str] = "emitter"
 
     takes: Literal["federation", "pipeline"] = attrs.field(default="pipeline", kw_only=True)
     writes: str = attrs.field(default="", kw_only=True)
@@ -208,21 +221,21 @@ class EmitterEntry(Entry):
         """
         found = super().problems()
         if self.takes not in EMITTER_INPUTS:
-            found.append(f"{self.kind} {self.name!r}: takes must be one of {', '.join(EMITTER_INPUTS)}")
+            found.append(f"{self.noun} {self.name!r}: takes must be one of {', '.join(EMITTER_INPUTS)}")
         if not isinstance(self.writes, str) or "\n" in self.writes:
-            found.append(f"{self.kind} {self.name!r}: writes must be a one-line string")
+            found.append(f"{self.noun} {self.name!r}: writes must be a one-line string")
         for option in self.options:
             if not isinstance(option, EmitterOption) or not OPTION_RE.match(option.name):
                 found.append(
-                    f"{self.kind} {self.name!r}: option {option!r} must be an EmitterOption "
+                    f"{self.noun} {self.name!r}: option {option!r} must be an EmitterOption "
                     "named like '--name'"
                 )
             elif self.takes != "federation":
-                found.append(f"{self.kind} {self.name!r}: only federation emitters take options")
+                found.append(f"{self.noun} {self.name!r}: only federation emitters take options")
         if self.command is not None and (
             not isinstance(self.command, str) or not re.match(r"^[a-z][a-z0-9-]*$", self.command)
         ):
-            found.append(f"{self.kind} {self.name!r}: command {self.command!r} must be a command name")
+            found.append(f"{self.noun} {self.name!r}: command {self.command!r} must be a command name")
         return found
 
 
@@ -230,7 +243,8 @@ class EmitterEntry(Entry):
 class CodecEntry(Entry):
     """A payload codec; ``safe`` never unpickles anything."""
 
-    kind: ClassVar[str] = "codec"
+    hook: ClassVar[str] = "dfm_codecs"
+    noun: ClassVar[str] = "codec"
 
 
 @attrs.frozen
@@ -247,7 +261,8 @@ class CliCommandEntry(Entry):
     do not conflict.
     """
 
-    kind: ClassVar[str] = "cli command"
+    hook: ClassVar[str] = "dfm_cli_commands"
+    noun: ClassVar[str] = "cli command"
     name_re: ClassVar[re.Pattern[str]] = re.compile(r"^[a-z][a-z0-9-]*$")
 
     parent: str | None = None  # e.g. "fed" to mount under "dfm fed"
@@ -266,7 +281,7 @@ class CliCommandEntry(Entry):
             or not all(self.name_re.match(word) for word in self.parent.split(" "))
         ):
             found.append(
-                f"{self.kind} {self.name!r}: parent {self.parent!r} must be a command path "
+                f"{self.noun} {self.name!r}: parent {self.parent!r} must be a command path "
                 "such as 'fed' or 'fed gen'"
             )
         return found

@@ -180,9 +180,9 @@ def _registered_project(federation: str) -> Path | None:
     """The FLARE project file registered for ``federation`` (``--project-path``), if any."""
     if Path(federation).is_file():
         return None
-    from dfm.kernel.fedregistry import read_registry
+    from dfm.kernel.fedlist import read_fedlist
 
-    entry = read_registry().get(federation) or {}
+    entry = read_fedlist().get(federation) or {}
     project = entry.get("project_path")
     return Path(project) if project else None
 
@@ -312,7 +312,7 @@ def submit_script(obj: dict[str, Any], file: Path, args: tuple[str, ...]) -> Non
     file), DFM_TARGET and DFM_TRANSPORT; a Python script may call
     dfm.runner.Session.from_env().
     """
-    from dfm.kernel.fedregistry import resolve_federation, workspace_path
+    from dfm.kernel.fedlist import resolve_federation, workspace_path
 
     federation, target, transport = obj["federation"], obj["target"], obj["transport"]
     config = resolve_federation(federation)

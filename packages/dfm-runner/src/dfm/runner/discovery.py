@@ -74,7 +74,7 @@ def _calls(statements: tuple[Any, ...]) -> Iterator[irp.Call]:
     for statement in statements:
         if isinstance(statement, irp.Call):
             yield statement
-        elif isinstance(statement, irp.ForEach):
+        elif isinstance(statement, (irp.ForEach, irp.TryFromCache)):
             yield from _calls(statement.body)
         elif isinstance(statement, irp.If):
             yield from _calls(statement.then)

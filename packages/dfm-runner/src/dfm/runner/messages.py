@@ -160,12 +160,14 @@ class Discover:
 
 @attrs.define(slots=True)
 class Result:
-    """A value the pipeline yields to the application at ``place``, in ``frame``."""
+    """A value the pipeline yields to the application at ``place``, in ``frame``; ``node``: the
+    Yield it came from when several share the place (optional on the wire)."""
 
     job: str
     place: str
     frame: Frame
     value: Any
+    node: str | None = None
 
 
 @attrs.define(slots=True)
@@ -280,6 +282,8 @@ KINDS: dict[str, type[Any]] = {
 _FIELDS: dict[type[Any], tuple[str, ...]] = {
     cls: tuple(a.name for a in attrs.fields(cls)) for cls in KINDS.values()
 }
+# fields left off the wire while None (added after the first wire format; older peers omit them)
+_OPTIONAL: dict[type[Any], frozenset[str]] = {Result: frozenset({"node"})}
 
 
 def to_wire(msg: Any) -> dict[str, Any]:
@@ -287,6 +291,9 @@ def to_wire(msg: Any) -> dict[str, Any]:
     :func:`from_wire`).
     """
     data = {name: getattr(msg, name) for name in _FIELDS[type(msg)]}
+    for name in _OPTIONAL.get(type(msg), ()):
+        if data[name] is None:
+            del data[name]
     if "frame" in data:
         data["frame"] = list(data["frame"])  # JSON-native: no tagged tuple for the codec to wrap
     data["m"] = type(msg).__name__
@@ -301,16 +308,19 @@ def from_wire(data: dict[str, Any]) -> Any:
     """Rebuild a message from wire data, checking its kind, fields and frame."""
     if not isinstance(data, dict):
         raise BadMessage(f"a message must be a mapping, not {type(data).__name__}")
-    cls = KINDS.get(data.pop("m", None))  # type: ignore[arg-type]
+    cls = KINDS.get(data.pop("m", None))
     if cls is None:
         raise BadMessage("unknown message kind")
-    if set(data) != set(_FIELDS[cls]):
+    optional = _OPTIONAL.get(cls, frozenset())
+    if not set(_FIELDS[cls]) - optional <= set(data) <= set(_FIELDS[cls]):
         raise BadMessage(f"{cls.__name__} with fields {sorted(data)!r}")
     if "frame" in data:
         frame = data["frame"]
         if not isinstance(frame, list) or not all(type(i) is int and i >= 0 for i in frame):
             raise BadMessage(f"{cls.__name__} with a malformed frame")
         data["frame"] = tuple(frame)
+    if data.get("node") is not None and not isinstance(data["node"], str):
+        raise BadMessage(f"{cls.__name__}.node must be a string")
     for name in ("job", "place", "site", "loop", "cond", "digest"):
         if name in data and not isinstance(data[name], str):
             raise BadMessage(f"{cls.__name__}.{name} must be a string")

@@ -11,6 +11,10 @@ for and no adapter call is still running.
 Open jobs (``execute(..., autostop=False)``) get more frames while they run
 (:meth:`NetRunner.more_frames`) and are never done before the application's
 stop frame (:meth:`NetRunner.stop_frames`) says how many frames there are.
+A frame of an open job is *retired* once every transition here has fired for all
+of it: its tokens, firings, loop counts, branches and streams are dropped, and
+later messages for it are ignored, so a service job's state stays bounded by the
+frames in flight, not by the frames served.
 
 Streams: an adapter that returns a (sync or async) generator produces its
 items one by one. Item ``k`` of the output place for frame ``f`` is a token at
@@ -39,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 from dfm.kernel.ir.net import (
     BoolOpC,
     BranchT,
+    CacheStoreT,
+    CacheT,
     CallT,
     CompareC,
     CondC,
@@ -71,7 +77,7 @@ from dfm.runner.messages import (
 )
 
 if TYPE_CHECKING:
-    from dfm.runner.site import SiteRuntime
+    from dfm.runner.nethost import NetHost
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
@@ -150,7 +156,7 @@ class CompiledNet:
 class NetRunner:
     """The state of one job at one site."""
 
-    def __init__(self, job: str, compiled: CompiledNet, site: SiteRuntime, frames: int, open: bool = False):
+    def __init__(self, job: str, compiled: CompiledNet, site: NetHost, frames: int, open: bool = False):
         self.job = job
         self.c = compiled
         self.site = site
@@ -175,6 +181,12 @@ class NetRunner:
         self._incomplete: list[Transition] = list(compiled.net.transitions)
         self._next = 0  # _incomplete[:_next] are known complete
         self._required: dict[str, list[Frame]] = {}
+        # open jobs: top-level frames touched since the last retirement check, and those retired
+        # (every index below ``_retired_below``, plus the set)
+        self._dirty: set[int] = set()
+        self._retired: set[int] = set()
+        self._retired_below = 0
+        self._retire_pending = False
 
     # -- events --------------------------------------------------------------------
 
@@ -217,16 +229,22 @@ class NetRunner:
         """A token for ``place`` in ``frame`` arrived (or was produced here): store it and fire what it
         enables.
         """
+        if self.open and self._is_retired(frame):
+            return  # a late or repeated token of a frame already done here
         self.tokens[place][frame] = value
         for t in self.c.consumers.get(place, ()):
             for f in self._frames(t, frame):
                 self._try_fire(t, f)
+        self._touch(frame)
         self._check_done()
 
     def on_loop(self, loop: str, frame: Frame, count: int) -> None:
         """The ForEach ``loop`` has ``count`` items in ``frame``: record it and wake the transitions it
         concerns.
         """
+        if self.open and self._is_retired(frame):
+            return
+        self._touch(frame)
         key = (loop, frame)
         if self.loops.setdefault(key, count) != count:
             self.loops[key] = count
@@ -237,6 +255,9 @@ class NetRunner:
 
     def on_branch(self, cond: str, frame: Frame, branch: bool) -> None:
         """The If ``cond`` took ``branch`` in ``frame``: record it and wake the transitions it concerns."""
+        if self.open and self._is_retired(frame):
+            return
+        self._touch(frame)
         key = (cond, frame)
         if self.branches.setdefault(key, branch) != branch:
             self.branches[key] = branch
@@ -281,9 +302,16 @@ class NetRunner:
                 frames = [f for f in frames if self.branches.get((item.cond, f)) is item.branch]
         return (f for f in frames if len(f) == depth)
 
-    def _required_frames(self, t: Transition) -> list[Frame] | None:
-        """Every frame ``t`` must fire for, or None while a loop count or branch it needs is unknown."""
-        frames: list[Frame] = [(i,) for i in range(self.frames)]
+    def _roots(self) -> list[Frame]:
+        """The top-level frames not retired."""
+        if not self._retired and not self._retired_below:
+            return [(i,) for i in range(self.frames)]
+        return [(i,) for i in range(self._retired_below, self.frames) if i not in self._retired]
+
+    def _required_frames(self, t: Transition, roots: list[Frame] | None = None) -> list[Frame] | None:
+        """Every frame ``t`` must fire for (under ``roots``, default: every frame not retired), or None
+        while a loop count or branch it needs is unknown."""
+        frames: list[Frame] = self._roots() if roots is None else roots
         for item in t.scope:
             if isinstance(item, LoopScope):
                 nxt: list[Frame] = []
@@ -308,7 +336,7 @@ class NetRunner:
         """Whether every frame ``t`` must fire for is known and fired."""
         frames = self._required.get(t.id)
         if frames is None:
-            if not t.scope:  # the common case: one frame per parameter set
+            if not t.scope and not self._retired_below and not self._retired:  # the common case
                 fired = self.fired.get(t.id, ())  # none fired: complete only when there are no frames
                 return len(fired) >= self.frames and all((i,) in fired for i in range(self.frames))
             frames = self._required_frames(t)
@@ -354,12 +382,14 @@ class NetRunner:
                 return
             values[place] = held[key]
         fired.add(frame)
+        if self.open:
+            self._dirty.add(frame[0])
         kind = type(t)
         if kind is SendT:
             self.site.send(t.site, Token(self.job, t.target, frame, values[t.source]))  # type: ignore[union-attr]
         elif kind is YieldT:
             self.results_sent += 1
-            self.site.to_app(Result(self.job, t.place, frame, values[t.source]))  # type: ignore[union-attr]
+            self.site.to_app(Result(self.job, t.place, frame, values[t.source], t.node))  # type: ignore[union-attr]
         elif isinstance(t, CallT):
             args = {
                 name: (
@@ -389,6 +419,49 @@ class NetRunner:
             taken = bool(self._eval(t.cond, frame))
             for site in t.notify:
                 self.site.send(site, BranchTaken(self.job, t.cond_id, frame, taken))
+        elif isinstance(t, CacheT):
+            self._background(t.id, frame, self._lookup(t, frame, [values[p] for p in t.inputs]))
+        elif isinstance(t, CacheStoreT):
+            self._background(t.id, frame, self._store(t, frame, values[t.source], values[t.digest]))
+
+    # -- TryFromCache -------------------------------------------------------------------------
+
+    def _background(self, what: str, frame: Frame, work: Any) -> None:
+        """Run ``work`` (a coroutine) as part of the job: it is done only once ``work`` is."""
+        task = self.site.loop.create_task(work, name=f"{self.job}:{what}")
+        self.running.add(task)
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            self.running.discard(task)
+            if self.finished or task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                self.site.fail(self.job, f"site '{self.site.name}', {what} in frame {list(frame)}: {error!r}")
+                return
+            self._check_done()
+
+        task.add_done_callback(finished)
+
+    async def _lookup(self, t: CacheT, frame: Frame, inputs: list[Any]) -> None:
+        cache = self.site.cache
+        digest = await self.site.blocking(cache.digest, t.key, t.resident, inputs)
+        hit, value = await self.site.blocking(cache.get, digest)
+        if self.finished:
+            return
+        self.site.cache_event(self.job, t, frame, "hit" if hit else "miss", digest)
+        if hit:
+            self.on_token(t.output, frame, value)
+        else:
+            self.on_token(t.digest, frame, digest)
+        for site in t.notify:  # a miss takes the branch holding the body and its store
+            self.site.send(site, BranchTaken(self.job, t.block, frame, not hit))
+
+    async def _store(self, t: CacheStoreT, frame: Frame, value: Any, digest: str) -> None:
+        cache = self.site.cache
+        lookup = self.site.cache_lookup(self.c.net, t.block)
+        self.on_token(t.output, frame, value)  # consumers need not wait for the write
+        await self.site.blocking(cache.put, digest, lookup.key, lookup.resident, value)
 
     def _scatter(self, t: ScatterT, frame: Frame, collection: Any) -> None:
         try:
@@ -543,7 +616,7 @@ class NetRunner:
 
     def on_stream_item(self, place: str, frame: Frame, k: int, value: Any) -> None:
         """Item ``k`` of the stream at ``place`` for ``frame`` (produced here or received)."""
-        if self.finished:
+        if self.finished or (self.open and self._is_retired(frame)):
             return
         key = (place, frame)
         stream = self.streams.get(key)
@@ -559,7 +632,7 @@ class NetRunner:
             kind = type(t)
             if kind is YieldT:
                 self.results_sent += 1
-                self.site.to_app(Result(self.job, t.place, sub, value))  # type: ignore[union-attr]
+                self.site.to_app(Result(self.job, t.place, sub, value, t.node))  # type: ignore[union-attr]
             elif kind is SendT:
                 site = t.site  # type: ignore[union-attr]
                 stream.forwarded[site] = stream.forwarded.get(site, 0) + 1
@@ -580,7 +653,7 @@ class NetRunner:
         """The stream at ``place`` for ``frame`` ended after ``count`` items; raises ``ValueError`` if
         that does not match what arrived.
         """
-        if self.finished:
+        if self.finished or (self.open and self._is_retired(frame)):
             return
         key = (place, frame)
         if key in self.ended_streams:
@@ -602,6 +675,7 @@ class NetRunner:
                 continue
             self.fired[t.id].add(frame)
         self.streams.pop(key, None)
+        self._touch(frame)
         if whole or any(self.c.tdepth[t.id] != len(frame) for t in self.c.consumers.get(place, ())):
             self.on_token(place, frame, stream.items or [])  # fires only those not fired yet
         self._check_done()
@@ -639,6 +713,55 @@ class NetRunner:
             self.finished = True
             self.site.to_app(SiteDone(self.job, self.site.name))
             self.site.forget(self.job)
+
+    # -- retiring the frames of open jobs ------------------------------------------------------
+
+    def _is_retired(self, frame: Frame) -> bool:
+        return bool(frame) and (frame[0] < self._retired_below or frame[0] in self._retired)
+
+    def _touch(self, frame: Frame) -> None:
+        if self.open and frame:
+            self._dirty.add(frame[0])
+            if not self._retire_pending:
+                self._retire_pending = True
+                self.site.defer(self._retire_done_frames)
+
+    def _retire_done_frames(self) -> None:
+        """Retire every touched frame that every transition here is done with."""
+        self._retire_pending = False
+        if self.finished or not self.open:
+            return
+        dirty, self._dirty = self._dirty, set()
+        for i in sorted(dirty):
+            if self._is_retired((i,)) or not 0 <= i < self.frames:
+                continue
+            if any(f[0] == i for _, f in self.streams):
+                self._dirty.add(i)  # a stream of it is still open: look again when it ends
+                continue
+            done = True
+            for t in self.c.net.transitions:
+                frames = self._required_frames(t, [(i,)])
+                fired = self.fired.get(t.id, ())
+                if frames is None or any(f not in fired for f in frames):
+                    done = False
+                    break
+            if done:
+                self._retire(i)
+
+    def _retire(self, i: int) -> None:
+        for tokens in self.tokens.values():
+            for frame in [f for f in tokens if f[0] == i]:
+                del tokens[frame]
+        for fired in self.fired.values():
+            fired.difference_update([f for f in fired if f[0] == i])
+        for keyed in (self.loops, self.branches):
+            for key in [k for k in keyed if k[1][0] == i]:
+                del keyed[key]
+        self.ended_streams = {k for k in self.ended_streams if k[1][0] != i}
+        self._retired.add(i)
+        while self._retired_below in self._retired:  # keep the set small: a watermark below it
+            self._retired.discard(self._retired_below)
+            self._retired_below += 1
 
     def cancel(self) -> None:
         """Stop the job here: mark it finished and cancel its running calls."""

@@ -1,4 +1,4 @@
-"""dfm-runner's hook implementations: transports and the ``dfm fed submit`` command."""
+"""dfm-runner's hook implementations: transports and the ``dfm fed submit`` and ``dfm cache`` commands."""
 
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ def dfm_transports() -> Iterator[TransportEntry]:
 
 @hookimpl(optionalhook=True)
 def dfm_cli_commands() -> Iterator[CliCommandEntry]:
-    """dfm fed submit (the hook's spec is dfm-cli's, hence optional)."""
+    """dfm fed submit and dfm cache (the hook's spec is dfm-cli's, hence optional)."""
     yield CliCommandEntry(
         "submit", "dfm.runner.cli:submit", summary="Run a pipeline or a script on a federation.", parent="fed"
+    )
+    yield CliCommandEntry(
+        "cache",
+        "dfm.runner.cachecli:cache",
+        summary="List or clear the sites' pipeline caches (TryFromCache).",
     )

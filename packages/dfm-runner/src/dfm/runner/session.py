@@ -36,7 +36,7 @@ from dfm.api.pipeline import PickledObject
 from dfm.kernel.config import config_source, load_config
 from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import DfmError, JobError
-from dfm.kernel.fedregistry import resolve_federation
+from dfm.kernel.fedlist import resolve_federation
 from dfm.kernel.ir.net import PreparedPipeline
 from dfm.kernel.ir.pipeline import PipelineIR, Ref, Yield, nesting_problem
 from dfm.kernel.ir.serde import digest as ir_digest
@@ -140,9 +140,9 @@ class _Callback:
         self.callback = callback
         self.reference_shape = _takes_five(callback)
 
-    def __call__(self, result: JobResult) -> None:
+    def __call__(self, result: JobResult, node: str | None = None) -> None:
         if self.reference_shape:
-            site, node = self.job._origin(result.place)
+            site, node = self.job._origin(result.place, node)
             out = self.callback(site, node, result.frame, result.place, result.value)
         else:
             out = self.callback(result)
@@ -201,7 +201,7 @@ class Job:
         self._callbacks: dict[str | None, list[_Callback]] = {}
         self._default_callbacks: list[_Callback] = []  # places without a callback of their own
         self._tasks: set[asyncio.Future[Any]] = set()  # running async callbacks
-        self._origins: dict[str, tuple[str, str | None]] = {}
+        self._origins: dict[tuple[str, str | None], tuple[str, str | None]] = {}
         self.started_at = time.monotonic()
         self.ended_at: float | None = None
         self._counts: dict[str, int] = {}  # results per place (the progress display)
@@ -235,13 +235,14 @@ class Job:
         """Call ``callback`` for each result of a place that has no callback of its own."""
         self._default_callbacks.append(_Callback(self, callback))
 
-    def _origin(self, place: str) -> tuple[str, str | None]:
-        """(from_site, from_node_id) of a place's results, for NVIDIA DFM-shaped callbacks.
+    def _origin(self, place: str, node: str | None = None) -> tuple[str, str | None]:
+        """(from_site, from_node_id) of a result at ``place``, for NVIDIA DFM-shaped callbacks.
 
-        The node is the place's Yield (None when several Yields share it); the site is
-        where the yielded value is produced (the homesite for a parameter).
+        The node is the Yield the result came from: the place's only Yield, or, when several
+        share the place, the one the homesite named (``node``, checked to be one of them); the
+        site is where the yielded value is produced (the homesite for a parameter).
         """
-        found = self._origins.get(place)
+        found = self._origins.get((place, node))
         if found is None:
             prepared = self.prepared
             yields = [
@@ -249,13 +250,15 @@ class Job:
                 for stmt, _, _ in prepared.pipeline.walk()
                 if isinstance(stmt, Yield) and stmt.place == place
             ]
-            site, node = prepared.homesite, None
-            if len(yields) == 1:
-                node = yields[0].id
-                value = yields[0].value
+            named = [y for y in yields if y.id == node] if node is not None else []
+            chosen = named or (yields if len(yields) == 1 else [])
+            site, found_node = prepared.homesite, None
+            if chosen:
+                found_node = chosen[0].id
+                value = chosen[0].value
                 if isinstance(value, Ref):
                     site = prepared.placement.get(value.node, site)
-            found = self._origins[place] = (site, node)
+            found = self._origins[(place, node)] = (site, found_node)
         return found
 
     def get_status(self) -> JobStatus:
@@ -457,7 +460,7 @@ class Job:
             own = self._callbacks.get(msg.place, ())
             for callback in (*(own or self._default_callbacks), *self._callbacks.get(None, ())):
                 try:
-                    callback(result)
+                    callback(result, msg.node)
                 except Exception:
                     log.exception("callback for place %s of job %s raised", msg.place, self.id)
 

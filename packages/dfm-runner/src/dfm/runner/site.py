@@ -41,9 +41,12 @@ from dfm.kernel.config.models import (
     InterfaceEntry,
 )
 from dfm.kernel.context import ProviderContext, SiteContext
+from dfm.kernel.entrypoints import canonical_name
 from dfm.kernel.errors import DfmError
 from dfm.kernel.ir.net import (
     BranchT,
+    CacheStoreT,
+    CacheT,
     CallT,
     CompareC,
     CondC,
@@ -59,11 +62,12 @@ from dfm.kernel.ir.net import (
     YieldT,
     transition_inputs,
 )
-from dfm.kernel.ir.pipeline import path_problem
+from dfm.kernel.ir.pipeline import cache_key_problem, path_problem
 from dfm.kernel.ir.serde import digest as ir_digest
 from dfm.kernel.names import name_problem, shown
-from dfm.kernel.plugins import CORE_DISTRIBUTIONS, DfmPluginManager, canonical_name, get_plugin_manager
+from dfm.kernel.plugins import DFM_DISTRIBUTIONS, DfmPluginManager, get_plugin_manager
 from dfm.kernel.records import import_target, load_target
+from dfm.runner.cache import SiteCache
 from dfm.runner.messages import (
     APP,
     CONTROL,
@@ -90,6 +94,7 @@ from dfm.runner.workers import WorkerPool
 
 log = logging.getLogger("dfm.runner.site")
 
+cache_logger = logging.getLogger("dfm.runner.cache")
 _PLACE = re.compile(r"[vrp]:[A-Za-z0-9_.-]{1,200}")  # places are named by the compiler: v:n3, r:n3, p:name
 MAX_PENDING = 100_000  # messages held for jobs not started here yet (a peer may run ahead)
 MAX_LOOP_ITEMS = 100_000_000
@@ -226,6 +231,41 @@ class SiteRuntime:
         # Daemon threads, and a hung call can be abandoned (see dfm.runner.workers).
         self.pool = WorkerPool(workers, f"dfm-{name}")
         self.loop = loop
+        self._cache: SiteCache | None = None
+
+    # -- the pipeline cache (TryFromCache) -----------------------------------------------------
+
+    @property
+    def cache(self) -> SiteCache:
+        """This site's pipeline cache, on its ``cache_config`` (nets using it are refused without one)."""
+        if self._cache is None:
+            from dfm.kernel.codecs.safe import SafeCodec
+
+            # never pickle into a cache: an entry is only data, whatever the federation allows
+            self._cache = SiteCache(self.info, SafeCodec(allow_pickle=False))
+        return self._cache
+
+    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on a worker thread (cache digests and file I/O stay off the event loop)."""
+        return await asyncio.wrap_future(self.pool.submit(functools.partial(fn, *args)), loop=self.loop)
+
+    @staticmethod
+    def cache_lookup(net: SiteNet, block: str) -> CacheT:
+        """The lookup of TryFromCache ``block`` in ``net`` (checked present when the net was installed)."""
+        return next(t for t in net.transitions if isinstance(t, CacheT) and t.block == block)
+
+    def cache_event(self, job: str, t: CacheT, frame: tuple[int, ...], outcome: str, digest: str) -> None:
+        """Log a hit or miss: the site's record of what its cache served."""
+        cache_logger.info(
+            "site '%s', job %s, frame %s: TryFromCache %s (key %s): %s, entry %s",
+            self.name,
+            job,
+            list(frame),
+            t.block,
+            shown(t.key),
+            outcome,
+            digest[:16],
+        )
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -697,6 +737,8 @@ class SiteRuntime:
                 unknown = [s for s in t.notify if s not in self.federation.sites]
                 if unknown:
                     problems.append(f"loop notifies unknown site(s) {', '.join(unknown)}")
+            elif isinstance(t, CacheT):
+                problems.extend(self._cache_problems(net, t))
             elif isinstance(t, SelectT):
                 problem = path_problem(t.path)
                 if problem is None and any(
@@ -720,8 +762,10 @@ class SiteRuntime:
             problems.append("a place is declared twice")
         for t in net.transitions:
             used = list(transition_inputs(t))
-            if isinstance(t, (CallT, ScatterT, SelectT, DoneT)):
+            if isinstance(t, (CallT, ScatterT, SelectT, DoneT, CacheStoreT)):
                 used.append(t.output)
+            elif isinstance(t, CacheT):
+                used += [t.output, t.digest]
             missing = sorted({p for p in used if p not in places})
             if missing:
                 problems.append(f"{t.id} uses undeclared place(s) {', '.join(missing)}")
@@ -743,18 +787,54 @@ class SiteRuntime:
             problems.append(f"senders named for what the net does not receive: {', '.join(extra)}")
         return problems
 
-    def _residency_problems(self, net: SiteNet) -> list[str]:
+    def _resident_places(self, net: SiteNet) -> set[str]:
+        """The places of ``net`` holding data this site's policy keeps here."""
         resident_ops = set(self.federation.sites[self.name].policy.resident)
         if not resident_ops:
-            return []
+            return set()
         resident = {t.output for t in net.transitions if isinstance(t, CallT) and t.operation in resident_ops}
+        # a lookup serving entries marked resident serves resident data, whatever its block computes
+        resident |= {t.output for t in net.transitions if isinstance(t, CacheT) and t.resident}
         grew = True
-        while grew:  # an item of a resident collection is resident too
+        while grew:  # an item or part of a resident value, or a cached copy of it, is resident too
             grew = False
             for t in net.transitions:
-                if isinstance(t, (ScatterT, SelectT)) and t.source in resident and t.output not in resident:
+                if (
+                    isinstance(t, (ScatterT, SelectT, CacheStoreT))
+                    and t.source in resident
+                    and t.output not in resident
+                ):
                     resident.add(t.output)
                     grew = True
+        return resident
+
+    def _cache_problems(self, net: SiteNet, t: CacheT) -> list[str]:
+        """A TryFromCache lookup needs this site's own cache, a store, and an honest residency flag."""
+        from dfm.kernel.cachelocation import sharing_sites
+
+        where = f"{t.id} (TryFromCache {t.block})"
+        if self.info.cache_config is None:
+            return [f"{where} needs a cache_config, which this site does not have"]
+        problems = []
+        key_problem = cache_key_problem(t.key)
+        if key_problem is not None:
+            problems.append(f"{where}: {shown(key_problem)}")
+        if t.notify != (self.name,):
+            problems.append(f"{where} must announce its branch to this site only")
+        stores = [s for s in net.transitions if isinstance(s, CacheStoreT) and s.block == t.block]
+        if len(stores) != 1 or stores[0].output != t.output or stores[0].digest != t.digest:
+            problems.append(f"{where} has no matching store")
+        elif stores[0].source in self._resident_places(net):
+            if not t.resident:
+                problems.append(f"{where} caches resident data without marking its entries resident")
+            elif sharing_sites(self.federation, self.name):
+                problems.append(f"{where} caches resident data in a cache_config shared with other sites")
+        return problems
+
+    def _residency_problems(self, net: SiteNet) -> list[str]:
+        resident = self._resident_places(net)
+        if not resident:
+            return []
         problems = []
         for t in net.transitions:
             if isinstance(t, SendT) and t.source in resident:
@@ -865,7 +945,7 @@ class SiteRuntime:
             pins = {canonical_name(d) for d in self.federation.plugins}
             dist = canonical_name(entry.provenance.distribution) if entry.provenance else ""
             # A federation that pins its plugins uses only those (and DFM's own distributions).
-            if pins and dist not in pins and dist not in CORE_DISTRIBUTIONS:
+            if pins and dist not in pins and dist not in DFM_DISTRIBUTIONS:
                 raise AdapterFailed(
                     f"adapter '{ref}' comes from {dist}, which this federation's 'plugins:' pins do not list"
                 )

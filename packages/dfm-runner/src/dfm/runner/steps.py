@@ -38,6 +38,7 @@ class Steps:
         self._thread: threading.Thread | None = None
 
     def __call__(self, message: str) -> None:
+        """Start a step with ``message``, or show it as the current step's new text."""
         with self._lock:
             if message == self._message:
                 return

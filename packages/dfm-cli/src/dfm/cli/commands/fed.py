@@ -1,4 +1,4 @@
-"""``dfm fed``: validate federation configs and keep the registry of named federations.
+"""``dfm fed``: validate federation configs and keep the list of named federations.
 
 Other distributions mount more commands here with ``parent="fed"``
 (``dfm fed submit`` from dfm-runner, ``dfm fed gen ...``).
@@ -60,7 +60,7 @@ def validate(config_file: str, as_json: bool) -> None:
     all in one run. Warnings (forms the reference tolerates) do not fail.
     """
     from dfm.kernel.config.loader import inspect_config
-    from dfm.kernel.fedregistry import resolve_federation
+    from dfm.kernel.fedlist import resolve_federation
 
     path = resolve_federation(config_file)
     report = inspect_config(path)
@@ -221,7 +221,7 @@ def emitter_command(entry: EmitterEntry) -> click.Command:
 
     def run(federation: str, output_dir: Path | None, **options: Any) -> None:
         from dfm.kernel.config import load_config
-        from dfm.kernel.fedregistry import resolve_federation
+        from dfm.kernel.fedlist import resolve_federation
 
         path = Path(resolve_federation(federation)).resolve()
         config = load_config(path)
@@ -283,14 +283,14 @@ def gen() -> None:
 
 @click.group("config", cls=DfmGroup)
 def config() -> None:
-    """Your registry of named federations (in $DFM_CONFIG_HOME, else the XDG config folder)."""
+    """Your list of named federations (in $DFM_CONFIG_HOME, else the XDG config folder)."""
 
 
 @config.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_all(as_json: bool) -> None:
     """List registered federations and their config files ('list-all' is the same command)."""
-    from dfm.kernel.fedregistry import list_federations, registry_path
+    from dfm.kernel.fedlist import fedlist_path, list_federations
 
     federations = list_federations()
     if as_json:
@@ -298,7 +298,7 @@ def list_all(as_json: bool) -> None:
         return
     if not federations:
         click.echo(
-            f"no federations registered in {registry_path()}; add one with 'dfm fed config set NAME PATH'"
+            f"no federations registered in {fedlist_path()}; add one with 'dfm fed config set NAME PATH'"
         )
         return
     rows = [
@@ -347,7 +347,7 @@ def set_federation(
     dfm fed config set weather_fed --federation-dir weather_fed \\
         --config-path configs/federation.dfm.yaml --project-path configs/project.yaml
     """
-    from dfm.kernel.fedregistry import register_federation
+    from dfm.kernel.fedlist import register_federation
 
     if path is not None and config_path is not None:
         raise click.UsageError("give the config file as PATH or as --config-path, not both")
@@ -409,7 +409,7 @@ def _summary(federation: Federation) -> dict[str, Any]:
 def show(name: str, as_json: bool) -> None:
     """Show where federation NAME is registered and what it contains."""
     from dfm.kernel.config import load_config
-    from dfm.kernel.fedregistry import federation_entry
+    from dfm.kernel.fedlist import federation_entry
 
     entry = federation_entry(name)
     path = entry["path"]
@@ -433,8 +433,8 @@ def show(name: str, as_json: bool) -> None:
 @config.command("delete")
 @click.argument("name", shell_complete=complete_federation)
 def delete(name: str) -> None:
-    """Remove federation NAME from the registry (the config file itself is kept)."""
-    from dfm.kernel.fedregistry import unregister_federation
+    """Remove federation NAME from the list (the config file itself is kept)."""
+    from dfm.kernel.fedlist import unregister_federation
 
     path = unregister_federation(name)
     click.echo(f"removed {name} ({path})")

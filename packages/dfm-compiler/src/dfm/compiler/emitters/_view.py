@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import attrs
 
-from dfm.compiler.graph import analyze, build_graph, node_label
+from dfm.compiler.analysis import analyze, node_label
+from dfm.compiler.graph import build_graph
 from dfm.compiler.placement.problem import PlacementProblem
 from dfm.kernel.config.models import Federation
 from dfm.kernel.ir import pipeline as ir
@@ -93,6 +94,8 @@ def _what(node_kind: str, stmt: ir.Statement) -> str:
         return "item"
     if isinstance(stmt, ir.ForEach):
         return "ForEach"
+    if isinstance(stmt, ir.TryFromCache):
+        return f"TryFromCache '{stmt.key}'" if node_kind == "cache" else "cached value"
     return "If"
 
 

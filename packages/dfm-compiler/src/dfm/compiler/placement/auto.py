@@ -11,14 +11,9 @@ costs add up over components, ``auto`` is never worse than ``greedy``.
 
 from __future__ import annotations
 
-from dfm.compiler.placement._core import (
-    EXHAUSTIVE_LIMIT,
-    Component,
-    Method,
-    exhaustive_component,
-    greedy_component,
-    solve,
-)
+from dfm.compiler.placement.components import Component, Method, solve
+from dfm.compiler.placement.exhaustive import EXHAUSTIVE_LIMIT, exhaustive_component
+from dfm.compiler.placement.greedy import greedy_component
 from dfm.compiler.placement.problem import PlacementProblem
 
 __all__ = ["AUTO_LIMIT", "auto"]

@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from dfm.compiler.placement._core import Assignment, Component, greedy_component, solve
+from dfm.compiler.placement.components import Assignment, Component, solve
+from dfm.compiler.placement.greedy import greedy_component
 from dfm.compiler.placement.problem import PlacementProblem
 
 __all__ = ["optimal", "optimal_component"]
@@ -144,7 +145,7 @@ def optimal_component(comp: Component) -> Assignment:
     n = len(comp)
     if n == 0:
         return incumbent
-    from constraint import BacktrackingSolver, FunctionConstraint, Problem  # type: ignore[import-untyped]
+    from constraint import BacktrackingSolver, FunctionConstraint, Problem
 
     search = _Search(comp, incumbent)
     csp = Problem(BacktrackingSolver())

@@ -3,8 +3,10 @@
 The services use the images ``dfm fed gen docker`` builds (startup kits inside),
 on one network where the server answers to the host name the kits were
 provisioned with (``dfm fed gen provision NAME --host server``). Site secrets
-are listed by variable name only: Compose takes their values from the
-environment of ``docker compose up``. The admin (application) service is in
+never enter the file: variables are listed by name (Compose takes their
+values from the environment of ``docker compose up``), and a site's secrets
+file (``secrets.file``) is a Compose secret read from ``secrets/<role>/`` beside
+``compose.yaml`` and mounted where the site's vault reads it. The admin (application) service is in
 the ``app`` profile, so ``up`` starts only the FLARE system.
 """
 
@@ -23,7 +25,7 @@ from dfm.flare.images.common import (
     roles,
     write_files,
 )
-from dfm.flare.images.docker import FL_PORT
+from dfm.flare.images.docker import FL_PORT, secrets_file_mount
 from dfm.kernel.config.models import Federation
 
 __all__ = ["compose_document", "generate_compose"]
@@ -42,6 +44,7 @@ def compose_document(
     pushed = settings.push_url is not None
     project = "".join(c if c.isalnum() or c in "-_" else "-" for c in federation.name.lower()).strip("-_")
     services: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
     for role in roles(federation, config_path):
         service: dict[str, Any] = {"image": settings.image_name(role, pushed=pushed)}
         if role.kind == "server":
@@ -56,13 +59,21 @@ def compose_document(
                 service["restart"] = "unless-stopped"
                 if role.secret_env:
                     service["environment"] = list(role.secret_env)  # names only: values from the shell
+                mount = secrets_file_mount(role)
+                if mount:
+                    name = f"{role.slug}-secrets"
+                    secrets[name] = {"file": f"./secrets/{role.slug}/{mount[0]}"}
+                    service["secrets"] = [{"source": name, "target": mount[1]}]
             else:
                 service["profiles"] = ["app"]
         service["labels"] = {"io.dfm.federation": federation.name, "io.dfm.role": role.kind}
         if role.site:
             service["labels"]["io.dfm.site"] = role.site
         services[role.slug] = service
-    return {"name": project or "dfm", "services": services, "networks": {"dfm": {}}}
+    document: dict[str, Any] = {"name": project or "dfm", "services": services, "networks": {"dfm": {}}}
+    if secrets:
+        document["secrets"] = secrets
+    return document
 
 
 def generate_compose(

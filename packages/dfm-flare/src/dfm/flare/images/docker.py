@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dfm.flare.builder import copy_site_code
 from dfm.flare.images.common import (
     DEFAULT_BASE_IMAGE,
+    GenerateError,
     ImageSettings,
     Role,
     docker_settings,
@@ -37,10 +38,10 @@ from dfm.flare.images.common import (
     roles,
     write_files,
 )
-from dfm.flare.layout import ORG
+from dfm.flare.layout import ORG, SITE_DIR
 from dfm.kernel.config.models import Federation
 
-__all__ = ["KIT_DIR", "USER_ID", "dockerfile", "generate_docker"]
+__all__ = ["KIT_DIR", "USER_ID", "dockerfile", "generate_docker", "secrets_file_mount"]
 
 KIT_DIR = "/opt/dfm/kit"
 VENV = "/opt/dfm/venv"
@@ -63,6 +64,25 @@ def entrypoint(role: Role) -> list[str]:
     else:
         return ["dfm"]
     return ["python3", "-u", "-m", module, "-m", KIT_DIR, "-s", conf, "--set", secure[0], *extra, *secure[1:]]
+
+
+def secrets_file_mount(role: Role) -> tuple[str, str] | None:
+    """(file name, path in the container) of a site's secrets file, or None when it reads none.
+
+    The site's vault reads ``secrets.file`` relative to the config copy in its kit
+    (``KIT_DIR/local/custom/dfm/``) and only inside that folder, so the file is
+    mounted exactly there at run time (a Compose secret, a Kubernetes Secret):
+    images, kits and generated files never hold it.
+    """
+    if not role.secret_files:
+        return None
+    rel = PurePosixPath(role.secret_files[0].replace("\\", "/"))
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts or rel.name in ("", "."):
+        raise GenerateError(
+            f"site '{role.site}': secrets.file {role.secret_files[0]!r} must be a relative path inside the "
+            "federation folder (the site's vault reads nothing else)"
+        )
+    return rel.name, f"{KIT_DIR}/local/custom/{SITE_DIR}/{rel.as_posix()}"
 
 
 def _json_list(items: list[str]) -> str:
@@ -111,6 +131,12 @@ def dockerfile(federation: Federation, role: Role, settings: ImageSettings, base
     if role.secret_env:
         lines.append("# Site secrets are read from these environment variables (give them at run time):")
         lines.append("#   " + " ".join(role.secret_env))
+    mount = secrets_file_mount(role)
+    if mount:
+        lines.append(
+            "# The site's secrets file is mounted at run time (compose secret, Kubernetes Secret) at:"
+        )
+        lines.append(f"#   {mount[1]}")
     lines.append(f"ENTRYPOINT {_json_list(entrypoint(role))}")
     if role.kind == "admin":
         lines.append('CMD ["--help"]')
@@ -146,29 +172,35 @@ def _build_script(
             login = (
                 f"{user_line}\n"
                 f'  printf %s "${{{settings.password_env}:?set {settings.password_env} to the registry password}}" \\\n'  # noqa: E501
-                f'    | "$ENGINE" login --username "$user" --password-stdin {q(registry_host)}\n'
+                f'    | "$ENGINE" login --username "$user" --password-stdin {q(registry_host)} >&2\n'
             )
     save_block = ""
     if settings.save:
         stem = settings.save[:-4] if settings.save.endswith(".tar") else settings.save
         save_block = f"""  archive="$OUT/{stem}-$role.tar"
   rm -f "$archive"
+  step "saving $image to $archive"
   if [ "$ENGINE" = buildah ]; then
-    buildah push "$image" "docker-archive:$archive:$image"
+    quietly buildah push "$image" "docker-archive:$archive:$image"
   else
-    "$ENGINE" save -o "$archive" "$image"
+    quietly "$ENGINE" save -o "$archive" "$image"
   fi
-  echo "saved $archive"
+  done_lines+=("saved $archive")
 """
     push_block = ""
     if settings.push_url:
         push_block = """  remote=$(remote_of "$role")
-  "$ENGINE" tag "$image" "$remote"
-  "$ENGINE" push "$remote"
-  echo "pushed $remote"
+  step "pushing $remote"
+  quietly "$ENGINE" tag "$image" "$remote"
+  quietly "$ENGINE" push "$remote"
+  done_lines+=("pushed $remote")
 """
     platform = f"linux/{settings.arch}" if settings.arch else ""
-    login_block = f"if true; then  # registry login\n{login}fi\n" if login else ""
+    login_block = (
+        f'if true; then  # registry login\n  step "logging in to the registry"\n{login}fi\n' if login else ""
+    )
+    per_role = 2 + bool(settings.save) + bool(settings.push_url)
+    login_step = " + 1" if login else ""
     return f"""#!/usr/bin/env bash
 {header(federation, "docker")}#
 # Usage: ./build.sh [ROLE ...]       (roles: {" ".join(r.slug for r in all_roles)}; default: all)
@@ -181,7 +213,10 @@ def _build_script(
 #   DFM_ENGINE       docker | podman | buildah (buildah reads BUILDAH_ISOLATION, e.g. chroot)
 #   DFM_ARCH         amd64 | arm64 (empty: the engine's own)
 #   DFM_PIP_ARGS     more 'pip download' arguments (e.g. --platform/--python-version for another Python)
+#   DFM_VERBOSE      1: show pip's and the engine's output even when stderr is not a terminal
 # Registry credentials are read from the environment only, never written here.
+# Progress: one line per step on stderr ("build: [3/6] building IMAGE"). Off a terminal, pip's and the
+# engine's output go to a log that is shown only when its step fails.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)
@@ -220,6 +255,21 @@ participant_of() {{
 all_roles=$(for p in $ROLES; do printf '%s ' "${{p%%=*}}"; done)
 if [ "$#" -gt 0 ]; then selected="$*"; else selected=$all_roles; fi
 
+if [ -t 2 ] || [ "${{DFM_VERBOSE:-0}}" = 1 ]; then VERBOSE=1; else VERBOSE=0; fi
+set -- $selected
+STEPS=$(($# * {per_role}{login_step}))
+STEP=0
+done_lines=()
+step() {{ STEP=$((STEP + 1)); echo "build: [$STEP/$STEPS] $*" >&2; }}
+quietly() {{  # run a command; off a terminal its output is kept and shown only if it fails
+  if [ "$VERBOSE" = 1 ]; then "$@"; return; fi
+  if ! "$@" > "$LOG" 2>&1; then
+    tail -n 60 "$LOG" >&2
+    echo "build: step $STEP failed: $1 ${{2-}} ... (its last output is above)" >&2
+    return 1
+  fi
+}}
+
 # The kits: a prod_NN folder, or a provisioning folder (its dfm-flare.json names the prod_NN folder).
 if [ -f "$KITS/dfm-flare.json" ]; then
   KITS=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["prod_dir"])' \\
@@ -235,17 +285,19 @@ for role in $selected; do
 done
 
 # Stage the kits (private keys: removed again on exit) and the wheels into the context.
-cleanup() {{ rm -rf "$CONTEXT/kits"; }}
+LOG=$(mktemp)  # the output of the current step, off a terminal
+cleanup() {{ rm -rf "$CONTEXT/kits"; rm -f "$LOG"; }}
 trap cleanup EXIT
 rm -rf "$CONTEXT/kits"
 mkdir -p "$CONTEXT/kits" "$CONTEXT/wheels"
 offline=()
 [ "${{DFM_OFFLINE:-0}}" = 1 ] && offline=(--no-index)
 for role in $selected; do
+  step "staging the kit and the wheels of $role"
   cp -a "$KITS/$(participant_of "$role")" "$CONTEXT/kits/$role"
   # wheels of exactly this role's requirement set and what it depends on, preferring the wheelhouse
   # (a dependency published only as an sdist is built into a wheel here, so images never build)
-  "$PYTHON" -m pip wheel --quiet --disable-pip-version-check "${{offline[@]}}" ${{DFM_PIP_ARGS:-}} \\
+  quietly "$PYTHON" -m pip wheel --quiet --disable-pip-version-check "${{offline[@]}}" ${{DFM_PIP_ARGS:-}} \\
     --find-links "$WHEELHOUSE" --find-links "$CONTEXT/wheels" --wheel-dir "$CONTEXT/wheels" \\
     -r "$HERE/$role/requirements.txt"
 done
@@ -254,9 +306,11 @@ done
   image=$(image_of "$role")
   args=(build --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$HERE/$role/{settings.dockerfile}" -t "$image")
   [ -n "$PLATFORM" ] && args+=(--platform "$PLATFORM")
-  "$ENGINE" "${{args[@]}}" "$CONTEXT"
-  echo "built $image"
+  step "building $image"
+  quietly "$ENGINE" "${{args[@]}}" "$CONTEXT"
+  done_lines+=("built $image")
 {save_block}{push_block}done
+printf '%s\\n' "${{done_lines[@]}}"
 """
 
 

@@ -14,7 +14,10 @@ provisioned kits) into an ``emptyDir`` workspace before FLARE starts; with
 ``env`` the kit baked into the image (``dfm fed gen docker``) is used. Site
 secrets reach a client through ``envFrom`` of a Secret named in
 ``sites.<role>.secretsSecret`` (``deploy.sh`` creates it from the variables
-named in ``secretEnv``, when they are set): no value is ever in the chart.
+named in ``secretEnv``, when they are set), and a site's secrets file
+(``secrets.file``) is mounted from the Secret ``sites.<role>.secretsFile.secret``
+(``deploy.sh`` creates it from ``secrets/<role>/``) where the site's vault reads
+it: no value is ever in the chart, its values or the images.
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ from dfm.flare.images.common import (
     roles,
     write_files,
 )
-from dfm.flare.images.docker import FL_PORT, KIT_DIR, USER_ID
+from dfm.flare.images.docker import FL_PORT, KIT_DIR, USER_ID, secrets_file_mount
 from dfm.kernel.config.models import Federation
 
 __all__ = ["chart_values", "generate_helm", "helm_settings"]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 
 
@@ -133,6 +137,18 @@ def chart_values(
         entry["enabled"] = True
         entry["secretEnv"] = list(role.secret_env)
         entry["secretsSecret"] = f"{name}-secrets-{role.slug}" if role.secret_env else ""
+        mount = secrets_file_mount(role)
+        if mount:
+            if not _SECRET_KEY.match(mount[0]):
+                raise GenerateError(
+                    f"site '{role.site}': secrets file name {mount[0]!r} must be letters, digits, '-', '_' "
+                    "or '.' (it is the key in its Kubernetes Secret)"
+                )
+            entry["secretsFile"] = {
+                "secret": f"{name}-secrets-file-{role.slug}",
+                "key": mount[0],
+                "path": mount[1],
+            }
         sites[role.slug] = entry
     values["sites"] = sites
     return values
@@ -205,19 +221,36 @@ containers:
     resources:
       {{- toYaml . | nindent 6 }}
     {{- end }}
-    {{- if eq $root.Values.startupPackageSource "workspace" }}
+    {{- if or (eq $root.Values.startupPackageSource "workspace") $role.secretsFile }}
     volumeMounts:
+      {{- if eq $root.Values.startupPackageSource "workspace" }}
       - name: kit
         mountPath: KIT_DIR
+      {{- end }}
+      {{- with $role.secretsFile }}
+      # the site's secrets file, where its vault reads it (beside the kit's config copy)
+      - name: secrets-file
+        mountPath: {{ .path }}
+        subPath: {{ .key }}
+        readOnly: true
+      {{- end }}
     {{- end }}
-{{- if eq $root.Values.startupPackageSource "workspace" }}
+{{- if or (eq $root.Values.startupPackageSource "workspace") $role.secretsFile }}
 volumes:
+  {{- if eq $root.Values.startupPackageSource "workspace" }}
   - name: kit-secret
     secret:
       secretName: {{ $role.kitSecret }}
       defaultMode: 0400
   - name: kit
     emptyDir: {}
+  {{- end }}
+  {{- with $role.secretsFile }}
+  - name: secrets-file
+    secret:
+      secretName: {{ .secret }}
+      defaultMode: 0440
+  {{- end }}
 {{- end }}
 {{- end }}
 """.replace("KIT_DIR", KIT_DIR)
@@ -320,15 +353,23 @@ def _deploy_script(federation: Federation, values: dict[str, Any], chart: str, k
             secret_rows.append(
                 f"  create_site_secret {q(site['secretsSecret'])} {' '.join(site['secretEnv'])}"
             )
-    secrets_block = "\n".join(secret_rows) or "  : # no site reads secrets from its environment"
+    for slug, site in values["sites"].items():
+        file = site.get("secretsFile")
+        if file:
+            secret_rows.append(
+                f"  create_file_secret {q(file['secret'])} {q(file['key'])} "
+                f'"$SECRETS_DIR"/{q(slug)}/{q(file["key"])}'
+            )
+    secrets_block = "\n".join(secret_rows) or "  : # no site reads secrets from its environment or a file"
     return f"""#!/usr/bin/env bash
 {header(federation, "helm")}#
 # Usage: ./deploy.sh [extra helm arguments, e.g. -f my-values.yaml]
 #   DFM_KITS       the provisioned kits: a prod_NN folder, or the folder 'dfm fed gen provision' wrote
 #   DFM_NAMESPACE  [{values["namespace"]}]   DFM_RELEASE [{chart}]   KUBECTL [kubectl]   HELM [helm]
+#   DFM_SECRETS_DIR  [$HERE/secrets]  each site's secrets file, as ROLE/FILE (sites with secrets.file)
 # Creates each participant's startup kit as a Secret (kit.tar.gz), each site's secrets Secret from the
-# environment variables the site reads (values never written to disk outside a 0600 temporary file),
-# then installs or upgrades the chart.
+# environment variables the site reads (values never written to disk outside a 0600 temporary file)
+# and from its secrets file, then installs or upgrades the chart.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)
@@ -337,6 +378,7 @@ NAMESPACE=${{DFM_NAMESPACE:-{values["namespace"]}}}
 RELEASE=${{DFM_RELEASE:-{chart}}}
 KUBECTL=${{KUBECTL:-kubectl}}
 HELM=${{HELM:-helm}}
+SECRETS_DIR=${{DFM_SECRETS_DIR:-$HERE/secrets}}
 PYTHON=${{PYTHON:-python3}}
 SOURCE=$(sed -n 's/^startupPackageSource: *//p' "$HERE/{chart}/values.yaml")
 
@@ -383,6 +425,17 @@ create_site_secret() {{
     echo "secret $secret: $*"
   fi
   rm -f "$tmp/env"
+}}
+
+create_file_secret() {{
+  local secret=$1 key=$2 file=$3
+  if [ ! -f "$file" ]; then
+    echo "secret $secret not created: $file not found (create it yourself, or add the file and rerun)" >&2
+    return
+  fi
+  "$KUBECTL" -n "$NAMESPACE" create secret generic "$secret" --from-file="$key=$file" \\
+    --dry-run=client -o yaml | apply
+  echo "secret $secret: $key"
 }}
 {secrets_block}
 

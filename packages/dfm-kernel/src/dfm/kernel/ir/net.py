@@ -14,6 +14,8 @@ Which frames a transition fires for is decided by control tokens:
   ``(loop, parent frame, item count)`` to every site in ``notify``;
 * a :class:`BranchT` evaluates a condition and announces
   ``(if id, frame, taken branch)`` to every site in ``notify``;
+* a :class:`CacheT` looks a ``TryFromCache`` block up in the site's cache and
+  announces its branch the same way: ``True`` (a miss: run the body) or ``False``;
 * a transition scoped inside a loop fires for every item frame; one scoped
   in a branch fires only for frames where that branch was taken.
 
@@ -168,12 +170,17 @@ class SendT:
 
 @attrs.frozen
 class YieldT:
-    """Deliver the token of ``source`` to the application as ``place`` (homesite only)."""
+    """Deliver the token of ``source`` to the application as ``place`` (homesite only).
+
+    ``node``: the Yield's node id, set when several Yields share ``place`` (so each
+    result names the Yield it came from); None otherwise (the place names it).
+    """
 
     id: str
     scope: Scope
     source: str
     place: str
+    node: str | None = None
 
 
 @attrs.frozen
@@ -223,7 +230,43 @@ class DoneT:
     output: str
 
 
-Transition = CallT | SendT | YieldT | ScatterT | BranchT | SelectT | DoneT
+@attrs.frozen
+class CacheT:
+    """Look a ``TryFromCache`` block up in this site's cache (see :mod:`dfm.runner.cache`).
+
+    The entry's digest is made of ``key``, ``resident`` and the values of ``inputs`` (the
+    block's inputs, in order). On a hit the cached value goes to ``output`` and the block
+    takes branch ``False``; on a miss the digest goes to ``digest`` and it takes branch
+    ``True``, where its body and a :class:`CacheStoreT` run. ``resident``: the value is
+    resident at this site (such entries are only ever served to blocks whose value is too).
+    Like a :class:`BranchT`, it announces the branch to ``notify`` (this site).
+    """
+
+    id: str
+    scope: Scope
+    block: str
+    key: str
+    inputs: tuple[str, ...]
+    output: str
+    digest: str
+    notify: tuple[str, ...]
+    resident: bool = False
+
+
+@attrs.frozen
+class CacheStoreT:
+    """On a miss of ``block``: store the token of ``source`` under the digest in ``digest``, and
+    write it to ``output`` (the block's result, which a hit writes instead)."""
+
+    id: str
+    scope: Scope
+    block: str
+    source: str
+    digest: str
+    output: str
+
+
+Transition = CallT | SendT | YieldT | ScatterT | BranchT | SelectT | DoneT | CacheT | CacheStoreT
 
 
 def transition_inputs(t: Transition) -> list[str]:
@@ -232,6 +275,10 @@ def transition_inputs(t: Transition) -> list[str]:
         return [a.place for a in t.args.values() if isinstance(a, FromPlace)] + list(t.after)
     if isinstance(t, BranchT):
         return _cond_places(t.cond)
+    if isinstance(t, CacheT):
+        return list(t.inputs)
+    if isinstance(t, CacheStoreT):
+        return [t.source, t.digest]
     return [t.source]
 
 

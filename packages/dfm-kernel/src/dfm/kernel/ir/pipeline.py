@@ -164,7 +164,36 @@ class If:
     orelse: tuple[Statement, ...] = ()
 
 
-Statement = Call | Yield | ForEach | If
+@attrs.frozen
+class TryFromCache:
+    """A cached block: ``body`` runs only when the site's cache has no entry for ``key`` and
+    the digest of the block's inputs; ``value`` (read inside ``body``) is what is stored.
+
+    ``id`` is the cache lookup, ``out`` the block's result (the cached or the computed
+    value), usable after the block like an operation's result.
+    """
+
+    id: str
+    key: str
+    out: str
+    value: Value
+    body: tuple[Statement, ...] = ()
+
+
+MAX_CACHE_KEY_CHARS = 200
+
+
+def cache_key_problem(key: object) -> str | None:
+    """Why ``key`` cannot be a ``TryFromCache`` key (1-200 characters, no control characters), or None."""
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_CACHE_KEY_CHARS:
+        return f"a cache key is a str of 1-{MAX_CACHE_KEY_CHARS} characters, not {key!r:.60}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return f"cache key {key!r:.60} has control characters"
+    return None
+
+
+Statement = Call | Yield | ForEach | If | TryFromCache
+Block = ForEach | If | TryFromCache
 
 
 @attrs.frozen
@@ -185,15 +214,18 @@ class PipelineIR:
     mode: Literal["execute", "discovery"] = "execute"
     labels: dict[str, str] = attrs.field(factory=dict, eq=False)
 
-    def walk(self) -> list[tuple[Statement, tuple[ForEach | If, ...], bool | None]]:
-        """Every statement with its enclosing blocks (outermost first) and its If branch."""
-        out: list[tuple[Statement, tuple[ForEach | If, ...], bool | None]] = []
+    def walk(self) -> list[tuple[Statement, tuple[Block, ...], bool | None]]:
+        """Every statement with its enclosing blocks (outermost first) and its If branch
+        (a ``TryFromCache`` body counts as the branch ``True``: it runs on a cache miss)."""
+        out: list[tuple[Statement, tuple[Block, ...], bool | None]] = []
 
-        def visit(stmts: tuple[Statement, ...], scope: tuple[ForEach | If, ...], branch: bool | None) -> None:
+        def visit(stmts: tuple[Statement, ...], scope: tuple[Block, ...], branch: bool | None) -> None:
             for stmt in stmts:
                 out.append((stmt, scope, branch))
                 if isinstance(stmt, ForEach):
                     visit(stmt.body, (*scope, stmt), None)
+                elif isinstance(stmt, TryFromCache):
+                    visit(stmt.body, (*scope, stmt), True)
                 elif isinstance(stmt, If):
                     visit(stmt.then, (*scope, stmt), True)
                     visit(stmt.orelse, (*scope, stmt), False)
@@ -211,11 +243,6 @@ def cond_values(cond: Cond) -> list[Value]:
     if isinstance(cond, Not):
         return cond_values(cond.item)
     return [v for item in cond.items for v in cond_values(item)]
-
-
-def value_refs(values: list[Value]) -> list[str]:
-    """The ids of the nodes that ``values`` reference directly (``Ref`` values), in order."""
-    return [v.node for v in values if isinstance(v, Ref)]
 
 
 # -- nesting limits --------------------------------------------------------------
@@ -287,14 +314,16 @@ def nesting_problem(pipeline: PipelineIR) -> str | None:
                 values = [stmt.value]
             elif isinstance(stmt, ForEach):
                 values = [stmt.over]
+            elif isinstance(stmt, TryFromCache):
+                values = [stmt.value]
             elif cond_depth(stmt.cond) > MAX_VALUE_DEPTH:
                 return f"{stmt.id}: condition nested more than {MAX_VALUE_DEPTH} levels deep"
             if any(value_depth(v) > MAX_VALUE_DEPTH for v in values):
                 return f"{stmt.id}: literal nested more than {MAX_VALUE_DEPTH} levels deep"
-            if isinstance(stmt, (ForEach, If)):
+            if isinstance(stmt, (ForEach, If, TryFromCache)):
                 if depth + 1 > MAX_BLOCK_DEPTH:
                     return f"{stmt.id}: blocks nested more than {MAX_BLOCK_DEPTH} levels deep"
-                if isinstance(stmt, ForEach):
+                if isinstance(stmt, (ForEach, TryFromCache)):
                     stack.append((stmt.body, depth + 1))
                 else:
                     stack.extend([(stmt.then, depth + 1), (stmt.orelse, depth + 1)])
@@ -336,6 +365,13 @@ def name_problems(ir: PipelineIR) -> list[str]:
         node_id(stmt.id)
         if isinstance(stmt, ForEach):
             node_id(stmt.var)
+        if isinstance(stmt, TryFromCache):
+            node_id(stmt.out)
+            problem = cache_key_problem(stmt.key)
+            if problem is not None and problem not in found:
+                found.append(f"{stmt.id}: {problem}")
+            values([stmt.value])
+            continue
         if isinstance(stmt, Call):
             for other in stmt.after:
                 node_id(other)

@@ -31,6 +31,7 @@ _OMIT_IF_DEFAULT: dict[type[Any], tuple[str, ...]] = {
     pipeline.Call: ("among", "after", "advise_site"),
     pipeline.PipelineIR: ("mode", "labels"),  # display labels: optional metadata
     net.CallT: ("after",),
+    net.YieldT: ("node",),
 }
 
 
@@ -54,7 +55,7 @@ def _make() -> cattrs.Converter:
             hook = make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
             conv.register_unstructure_hook(cls, hook)
 
-    omit_defaults(pipeline.Call, net.CallT)
+    omit_defaults(pipeline.Call, net.CallT, net.YieldT)
     for union in outer:
         configure_tagged_union(union, conv, tag_name="kind", tag_generator=lambda cls: cls.__name__)
     omit_defaults(pipeline.PipelineIR)

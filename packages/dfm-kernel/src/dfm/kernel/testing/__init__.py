@@ -16,7 +16,8 @@ Fixtures:
 ``hook_recorder``      a :class:`HookRecorder` on ``plugin_manager``.
 
 Contract checks, callable from any test: :func:`check_adapter_class`,
-:func:`check_records`, :func:`check_plugin`. What adapters receive, for their
+:func:`check_records`, :func:`check_plugin`; :class:`PluginPackageTests`, the
+tests every plugin distribution subclasses in its ``tests/test_plugin.py``. What adapters receive, for their
 unit tests: :func:`site_context`, :func:`provider_context`.
 
 (PYTEST_DONT_REWRITE: nothing here relies on assertion rewriting, and the
@@ -34,6 +35,7 @@ from dfm.kernel.testing.contracts import (
 )
 from dfm.kernel.testing.distributions import FakeDistribution, write_distribution
 from dfm.kernel.testing.fixtures import fake_distribution, hook_recorder, plugin_manager
+from dfm.kernel.testing.packages import PluginPackageTests
 from dfm.kernel.testing.recorder import HookCall, HookRecorder
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "FakeDistribution",
     "HookCall",
     "HookRecorder",
+    "PluginPackageTests",
     "adapter_problems",
     "check_adapter_class",
     "check_plugin",

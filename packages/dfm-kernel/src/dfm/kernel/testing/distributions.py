@@ -17,7 +17,8 @@ from pathlib import Path
 
 import attrs
 
-from dfm.kernel.plugins import GROUP, canonical_name
+from dfm.kernel.entrypoints import canonical_name
+from dfm.kernel.plugins.discovery import GROUP
 
 __all__ = ["DEFAULT", "FakeDistribution", "write_distribution"]
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from dfm.kernel.plugins import DfmPluginManager, canonical_name, reset_plugin_manager
+from dfm.kernel.entrypoints import canonical_name
+from dfm.kernel.plugins import DfmPluginManager, reset_plugin_manager
 from dfm.kernel.testing.distributions import FakeDistribution, write_distribution
 from dfm.kernel.testing.recorder import HookRecorder
 

@@ -12,6 +12,8 @@ import attrs
 
 @attrs.frozen
 class WheelContents:
+    """What a built wheel holds."""
+
     names: list[str]  # every path in the wheel
     entry_points: str  # the dist-info's entry_points.txt
     metadata: str  # the dist-info's METADATA

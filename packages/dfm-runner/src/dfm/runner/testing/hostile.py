@@ -62,6 +62,7 @@ class HostilePeerSuite:
     @pytest.fixture(scope="class")
     @classmethod
     def hostilefed(cls) -> Any:
+        """The ``hostilefed`` federation shipped with this suite."""
         return load_federation(HOSTILEFED)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -79,6 +80,7 @@ class HostilePeerSuite:
     def attack(
         self, session: Session, fed: Any, kind: str, job: str = "", place: str = "", path: str = ""
     ) -> str:
+        """Have mallory (a compromised site) send the forged message ``kind``; what it says it sent."""
         with Pipeline() as p:
             Yield(
                 fed.api.test.Attack(
@@ -96,6 +98,7 @@ class HostilePeerSuite:
         return str(result.value)
 
     def assert_victim_unharmed(self, job: Any, value: str) -> None:
+        """The victim job ended with exactly its own value: the attack changed nothing."""
         got = [(r.place, r.value) for r in job.results(timeout=60)]
         assert got == [("out", value)]
         assert job.status is JobStatus.FINISHED
@@ -105,7 +108,8 @@ class HostilePeerSuite:
     @pytest.mark.parametrize(
         "kind", ["cancel", "start", "install", "more-frames", "stop-frames", "credit", "discover"]
     )
-    def test_site_cannot_send_controls(self, hostile_session, hostilefed, kind):
+    def test_site_cannot_send_controls(self, hostile_session: Session, hostilefed: Any, kind: str) -> None:
+        """Site cannot send controls."""
         job, _ = self.victim(hostile_session, hostilefed, f"victim-{kind}")
         assert self.attack(hostile_session, hostilefed, kind, job=job.id) == f"sent {kind}"
         control = {
@@ -123,14 +127,16 @@ class HostilePeerSuite:
 
     # -- data only from the site the net names, for places it declares -------------------------
 
-    def test_token_from_the_wrong_site(self, hostile_session, hostilefed):
+    def test_token_from_the_wrong_site(self, hostile_session: Session, hostilefed: Any) -> None:
+        """A token from a site the net does not name for its place is refused."""
         job, place = self.victim(hostile_session, hostilefed, "real-value")
         self.attack(hostile_session, hostilefed, "token", job=job.id, place=place)
         refusal = wait_for_refusal(hostile_session, "'mallory'", place, job.id)
         assert "receives from 'home' only" in refusal
         self.assert_victim_unharmed(job, "real-value")  # not "forged"
 
-    def test_controls_refused_for_an_open_job_too(self, hostile_session, hostilefed):
+    def test_controls_refused_for_an_open_job_too(self, hostile_session: Session, hostilefed: Any) -> None:
+        """Controls refused for an open job too."""
         with pytest.MonkeyPatch.context() as patch:  # the victim job is open: more frames may come
             execute = hostile_session.execute
             patch.setattr(hostile_session, "execute", lambda *a, **k: execute(*a, **k, autostop=False))
@@ -143,7 +149,9 @@ class HostilePeerSuite:
         assert (got.place, got.value) == ("out", "v-open")
         assert job.status is JobStatus.RUNNING  # mallory's StopFrames did not end it
         job.send_stop_frame()
-        assert list(job.results(timeout=60)) == [] and job.status is JobStatus.FINISHED
+        assert list(job.results(timeout=60)) == []
+        # mypy still narrows job.status to RUNNING from above; the stop frame changed it
+        assert job.status is JobStatus.FINISHED  # type: ignore[comparison-overlap]
 
     @pytest.mark.parametrize(
         ("kind", "needle"),
@@ -153,7 +161,10 @@ class HostilePeerSuite:
             ("stream-ack", "a stream it does not receive from here"),
         ],
     )
-    def test_stream_messages_only_from_the_streams_sender(self, hostile_session, hostilefed, kind, needle):
+    def test_stream_messages_only_from_the_streams_sender(
+        self, hostile_session: Session, hostilefed: Any, kind: str, needle: str
+    ) -> None:
+        """Stream messages are taken only from the stream's sender."""
         job, place = self.victim(hostile_session, hostilefed, f"v-{kind}")
         self.attack(hostile_session, hostilefed, kind, job=job.id, place=place)
         assert needle in wait_for_refusal(
@@ -161,13 +172,17 @@ class HostilePeerSuite:
         )
         self.assert_victim_unharmed(job, f"v-{kind}")
 
-    def test_token_for_an_unknown_place(self, hostile_session, hostilefed):
+    def test_token_for_an_unknown_place(self, hostile_session: Session, hostilefed: Any) -> None:
+        """A token for a place the net does not declare is refused."""
         job, _ = self.victim(hostile_session, hostilefed, "v-unknown")
         self.attack(hostile_session, hostilefed, "unknown-place", job=job.id)
         assert "does not receive" in wait_for_refusal(hostile_session, "'mallory'", "r:nowhere", job.id)
         self.assert_victim_unharmed(job, "v-unknown")
 
-    def test_control_token_from_a_site_that_does_not_announce_it(self, hostile_session, hostilefed):
+    def test_control_token_from_a_site_that_does_not_announce_it(
+        self, hostile_session: Session, hostilefed: Any
+    ) -> None:
+        """A control token from a site that does not announce it is refused."""
         job, _ = self.victim(hostile_session, hostilefed, "v-loop")
         self.attack(hostile_session, hostilefed, "loop", job=job.id, place="n1")
         wait_for_refusal(hostile_session, "'mallory'", "LoopCount", job.id)
@@ -187,7 +202,10 @@ class HostilePeerSuite:
             ("token-to-app", "application refused a Token from 'mallory'"),
         ],
     )
-    def test_forged_reports_to_the_application(self, hostile_session, hostilefed, kind, needle):
+    def test_forged_reports_to_the_application(
+        self, hostile_session: Session, hostilefed: Any, kind: str, needle: str
+    ) -> None:
+        """Reports to the application forged by a site are refused."""
         job, _ = self.victim(hostile_session, hostilefed, f"v-{kind}")
         self.attack(hostile_session, hostilefed, kind, job=job.id, place="out")
         wait_for_refusal(hostile_session, needle)
@@ -195,7 +213,8 @@ class HostilePeerSuite:
 
     # -- discovery: asked by the application, answered by the sites it asked -------------------------
 
-    def test_advice_only_from_the_sites_asked(self, hostile_session, hostilefed):
+    def test_advice_only_from_the_sites_asked(self, hostile_session: Session, hostilefed: Any) -> None:
+        """Advice only from the sites asked."""
         with Pipeline(mode="discovery") as p:
             slow = hostilefed.api.test.Slow(seconds=Advise(), value=1, site="home")
             Yield(slow, place="s")
@@ -210,25 +229,36 @@ class HostilePeerSuite:
         self.attack(hostile_session, hostilefed, "advice", job=found.id)  # after the discovery ended
         wait_for_refusal(hostile_session, "Advice of discovery", found.id, "no such discovery")
 
-    def test_site_rechecks_discover_against_its_config(self, hostile_session):
+    def test_site_rechecks_discover_against_its_config(self, hostile_session: Session) -> None:
+        """Site rechecks discover against its config."""
         found = Discovery("d" * 16, "forged", {"n1": "test.Attack"}, {"alice": ["n1"]})
         hostile_session._discoveries[found.id] = found  # the application asks alice about mallory's op
-        call = {"node": "n1", "operation": "test.Attack", "provider": None, "known": {}, "ask": ["kind"]}
+        call: dict[str, Any] = {
+            "node": "n1",
+            "operation": "test.Attack",
+            "provider": None,
+            "known": {},
+            "ask": ["kind"],
+        }
         hostile_session._call_soon(hostile_session.transport.send, "alice", Discover(found.id, [call]))
         assert found.wait(30)
-        assert "site 'alice' does not offer operation 'test.Attack'" in found.tree["n1"]["alice"].error
+        assert "site 'alice' does not offer operation 'test.Attack'" in str(found.tree["n1"]["alice"].error)
         hostile_session._call_soon(hostile_session.transport.send, "alice", Discover("e" * 16, [{"node": 1}]))
         assert "a call is malformed" in wait_for_refusal(hostile_session, "'alice'", "Discover", "e" * 16)
 
     # -- nets are re-verified at the site, whoever compiled them ---------------------------------
 
-    def test_install_with_a_replayed_digest(self, hostile_session):
+    def test_install_with_a_replayed_digest(self, hostile_session: Session) -> None:
+        """An install replaying another net's digest is refused."""
         honest = SiteNet("alice", (), ())
         other = SiteNet("alice", (), (), params=("x",))
         hostile_session._call_soon(hostile_session.transport.send, "alice", Install(digest(honest), other))
         assert "claims digest" in wait_for_refusal(hostile_session, "'alice'", digest(honest)[:12])
 
-    def test_net_compiled_without_the_residency_policy(self, hostile_session, hostilefed):
+    def test_net_compiled_without_the_residency_policy(
+        self, hostile_session: Session, hostilefed: Any
+    ) -> None:
+        """A net compiled without the site's residency policy is refused."""
         from dfm.compiler import compile_pipeline
         from dfm.kernel.config.models import SitePolicy
 
@@ -246,7 +276,10 @@ class HostilePeerSuite:
             list(job.results(timeout=60))  # ...and alice refuses to run it
         assert job.status is JobStatus.FAILED
 
-    def test_token_for_a_selection_place_from_the_wrong_site(self, hostile_session, hostilefed):
+    def test_token_for_a_selection_place_from_the_wrong_site(
+        self, hostile_session: Session, hostilefed: Any
+    ) -> None:
+        """A token for a selection place from the wrong site is refused."""
         with Pipeline() as p:
             late = hostilefed.api.test.Slow(seconds=VICTIM_DELAY, value=PlaceParam("v"), site="home")
             Yield(hostilefed.api.test.Echo(value=late.fieldref("part"), site="alice"), place="out")
@@ -259,7 +292,10 @@ class HostilePeerSuite:
         self.assert_victim_unharmed(job, "real-part")
 
     @pytest.mark.parametrize("path", [("__class__",), ("rows", "__dict__"), (1.5,), (["a"],), ()], ids=repr)
-    def test_net_with_a_selector_outside_the_safe_set(self, hostile_session, hostilefed, path):
+    def test_net_with_a_selector_outside_the_safe_set(
+        self, hostile_session: Session, hostilefed: Any, path: Any
+    ) -> None:
+        """A net with a selector outside the safe set is refused."""
         from dfm.kernel.ir.net import SelectT
 
         with Pipeline() as p:
@@ -275,7 +311,8 @@ class HostilePeerSuite:
             list(job.results(timeout=60))
         assert job.status is JobStatus.FAILED
 
-    def test_selected_part_of_resident_data_stays(self, hostile_session, hostilefed):
+    def test_selected_part_of_resident_data_stays(self, hostile_session: Session, hostilefed: Any) -> None:
+        """Selected part of resident data stays."""
         from dfm.compiler import compile_pipeline
         from dfm.kernel.config.models import SitePolicy
 
@@ -291,7 +328,8 @@ class HostilePeerSuite:
         with pytest.raises(JobError, match="resident data"):
             list(job.results(timeout=60))
 
-    def test_resident_data_still_aggregates(self, hostile_session, hostilefed):
+    def test_resident_data_still_aggregates(self, hostile_session: Session, hostilefed: Any) -> None:
+        """Resident data still aggregates."""
         with Pipeline() as p:
             Yield(hostilefed.api.test.Count(rows=hostilefed.api.test.Records(site="alice")), place="n")
         job = hostile_session.execute(hostile_session.prepare(p))
@@ -299,7 +337,10 @@ class HostilePeerSuite:
 
     # -- secrets ------------------------------------------------------------------------------------
 
-    def test_secret_returned_by_an_adapter_is_scrubbed(self, hostile_session, hostilefed):
+    def test_secret_returned_by_an_adapter_is_scrubbed(
+        self, hostile_session: Session, hostilefed: Any
+    ) -> None:
+        """Secret returned by an adapter is scrubbed."""
         with Pipeline() as p:
             Yield(hostilefed.api.test.Leak(site="alice"), place="leak")
         job = hostile_session.execute(hostile_session.prepare(p))
@@ -308,7 +349,10 @@ class HostilePeerSuite:
         assert result.value["text"] == "the token is ***"
         assert result.value["bytes"] == b"***"
 
-    def test_other_sites_secrets_are_not_in_a_sites_environment(self, hostile_session, hostilefed):
+    def test_other_sites_secrets_are_not_in_a_sites_environment(
+        self, hostile_session: Session, hostilefed: Any
+    ) -> None:
+        """Other sites' secrets are not in a site's environment."""
         if not self.separate_processes:
             pytest.skip("sites share one process here")
         assert self.attack(hostile_session, hostilefed, "env") == "None"

@@ -37,9 +37,7 @@ from functools import partial
 from typing import Any
 
 from dfm.kernel.codecs import Codec, CodecError, codec_for
-from dfm.runner.messages import APP, Install, Result, Token, from_wire, to_wire
-from dfm.runner.site import SiteRuntime
-from dfm.runner.transports.base import Transport
+from dfm.runner.spi import APP, Install, Result, SiteRuntime, Token, Transport, from_wire, to_wire
 
 Handler = Callable[[Any, str], None]
 _IMMUTABLE_SCALARS = frozenset({int, float, str, bool, type(None)})  # the codec carries them as they are

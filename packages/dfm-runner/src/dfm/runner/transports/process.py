@@ -45,13 +45,20 @@ from pathlib import Path
 from typing import Any
 
 from dfm.kernel.codecs import codec_for
-from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost, StartJob
-from dfm.runner.transports.base import Transport, TransportError
-from dfm.runner.transports.wire import (
+from dfm.runner.spi import (
+    APP,
     FrameError,
+    Refused,
+    SiteFailed,
+    SiteLost,
+    StartJob,
+    Transport,
+    TransportError,
     decode_frame,
-    discard_frame,
     encode_frame,
+)
+from dfm.runner.transports.wire import (
+    discard_frame,
     frame_job,
     is_heartbeat,
     read_frame,

@@ -176,7 +176,7 @@ def _map(spill_dir: Path, name: Any, size: int, fds: list[int]) -> SpillMap | me
 def _descriptors(data: Any) -> list[dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("b"), list):
         raise FrameError("a frame header must be a mapping with a buffer list")
-    descs = data["b"]
+    descs: list[dict[str, Any]] = data["b"]
     for desc in descs:
         size = desc.get("n") if isinstance(desc, dict) else None
         if type(size) is not int or not 0 <= size <= MAX_SPILL_BYTES:

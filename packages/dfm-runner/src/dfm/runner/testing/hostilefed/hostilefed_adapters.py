@@ -24,28 +24,41 @@ class _Base:
 
 
 class Echo(_Base):
+    """``test.Echo``: returns its input."""
+
     def body(self, value: Any) -> Any:
+        """``value``, unchanged."""
         return value
 
 
 class Slow(_Base):
+    """``test.Slow``: a slow advisor and a slow body, so that an attacker can try to answer first."""
+
     @field_advisor("seconds")
     async def valid_seconds(self, value: Any, context: dict[str, Any]) -> Any:
+        """After a second: 0.5 or 1.0."""
         await asyncio.sleep(1.0)  # long enough for mallory to answer in home's place meanwhile
         return AdvisedOneOf([0.5, 1.0])
 
     async def body(self, seconds: float, value: Any) -> Any:
+        """``value`` after ``seconds``."""
         await asyncio.sleep(seconds)
         return value
 
 
 class Records(_Base):
+    """``test.Records``: rows that are resident at their site (they must never leave it)."""
+
     def body(self) -> list[dict[str, Any]]:
+        """Two patient rows."""
         return [{"patient": "p1", "age": 41}, {"patient": "p2", "age": 67}]
 
 
 class Count(_Base):
+    """``test.Count``: how many rows (an aggregate that may leave the site)."""
+
     def body(self, rows: list[Any]) -> int:
+        """``len(rows)``."""
         return len(rows)
 
 
@@ -53,6 +66,7 @@ class Leak(_Base):
     """A careless adapter: returns its secret in a string, as bytes and in an error."""
 
     def body(self, token: str) -> dict[str, Any]:
+        """The token in a string, as bytes and inside a repr."""
         return {"text": f"the token is {token}", "bytes": token.encode(), "nested": [repr(token)]}
 
 
@@ -70,6 +84,7 @@ class Attack(_Base):
     """Send what a site must not send; say what was sent ('unsupported' where there is no such path)."""
 
     async def body(self, kind: str, job: str = "", place: str = "", path: str = "") -> str:
+        """Send the forged message named by ``kind``; return what was sent."""
         from dfm.kernel.ir.net import SiteNet
         from dfm.kernel.ir.serde import digest
         from dfm.runner import messages as m

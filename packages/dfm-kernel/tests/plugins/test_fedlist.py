@@ -1,4 +1,4 @@
-"""The per-user registry of named federations."""
+"""The per-user list of named federations (federations.yaml)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from dfm.kernel import DfmError
-from dfm.kernel.fedregistry import (
+from dfm.kernel.fedlist import (
     federation_path,
+    fedlist_path,
     list_federations,
     register_federation,
-    registry_path,
     resolve_federation,
     unregister_federation,
 )
@@ -27,13 +27,13 @@ def home(tmp_path, monkeypatch):
 
 def test_location(monkeypatch, tmp_path):
     monkeypatch.setenv("DFM_CONFIG_HOME", str(tmp_path / "a"))
-    assert registry_path() == tmp_path / "a" / "federations.yaml"
+    assert fedlist_path() == tmp_path / "a" / "federations.yaml"
     monkeypatch.delenv("DFM_CONFIG_HOME")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    assert registry_path() == tmp_path / "xdg" / "dfm" / "federations.yaml"
+    assert fedlist_path() == tmp_path / "xdg" / "dfm" / "federations.yaml"
     monkeypatch.delenv("XDG_CONFIG_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert registry_path() == tmp_path / "home" / ".config" / "dfm" / "federations.yaml"
+    assert fedlist_path() == tmp_path / "home" / ".config" / "dfm" / "federations.yaml"
 
 
 def test_set_list_resolve_delete(home, monkeypatch):
@@ -58,7 +58,7 @@ def test_paths_are_stored_absolute(home, monkeypatch):
     monkeypatch.chdir(home.parent)
     register_federation("examplefed", Path(home.name))
 
-    assert "path: " + str(home.resolve()) in registry_path().read_text()
+    assert "path: " + str(home.resolve()) in fedlist_path().read_text()
 
 
 def test_unknown_names_get_did_you_mean(home):
@@ -83,11 +83,11 @@ def test_bad_input_is_a_dfm_error(home, tmp_path):
     with pytest.raises(DfmError, match="no federation config file at"):
         register_federation("missing", tmp_path / "missing.dfm.yaml")
 
-    registry_path().parent.mkdir(parents=True, exist_ok=True)
-    registry_path().write_text("examplefed: [not, a, mapping]\n")
+    fedlist_path().parent.mkdir(parents=True, exist_ok=True)
+    fedlist_path().write_text("examplefed: [not, a, mapping]\n")
     with pytest.raises(DfmError, match=r"expected a mapping of federation name -> \{path: <config file>\}"):
         list_federations()
-    registry_path().write_text("examplefed: {path: [1\n")
+    fedlist_path().write_text("examplefed: {path: [1\n")
     with pytest.raises(DfmError, match="not valid YAML"):
         list_federations()
 

@@ -1,4 +1,4 @@
-"""Shared machinery of the built-in strategies.
+"""The placement problem cut into independent components, and solved one component at a time.
 
 Every built-in strategy runs the same preparation:
 
@@ -18,7 +18,8 @@ An edge between two groups at sites ``s`` and ``t`` costs ``bytes * matrix[s][t]
 count * transfer[s][t]`` (``count``: how many graph edges it aggregates; ``transfer`` is the
 per-transfer cost of the time model, absent in the bytes model).
 
-Then each component is solved by the chosen method (``greedy`` or ``optimal``).
+Then each component is solved by the chosen method (:mod:`~dfm.compiler.placement.greedy`,
+:mod:`~dfm.compiler.placement.exhaustive` or :mod:`~dfm.compiler.placement.optimal`).
 Site indices follow ``problem.sites``, so "smaller index" is the tie-break order.
 """
 
@@ -28,18 +29,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from dfm.compiler.placement.problem import PlacementProblem
+from dfm.compiler.placement.reference import reference_rule
 from dfm.kernel.errors import CompileError
 
-__all__ = [
-    "EXHAUSTIVE_LIMIT",
-    "Component",
-    "Prepared",
-    "exhaustive_component",
-    "greedy_component",
-    "prepare",
-    "reference_rule",
-    "solve",
-]
+__all__ = ["Assignment", "Component", "Method", "Prepared", "no_feasible_placement", "prepare", "solve"]
 
 Assignment = list[int]  # site index per component group
 
@@ -129,21 +122,9 @@ class Component:
                 total += w * m[x[a]][x[b]] + c * f[x[a]][x[b]]
         return total
 
-    def local_cost(self, k: int, s: int, x: Sequence[int]) -> float:
-        """Cost of group ``k``'s edges with ``k`` at ``s`` (unplaced neighbours, -1, ignored)."""
-        total = self.unary[k].get(s, 0.0)
-        for b, w, c in self.adj_out[k]:
-            t = x[b]
-            if t >= 0:
-                total += self.edge_cost(w, c, s, t)
-        for a, w, c in self.adj_in[k]:
-            t = x[a]
-            if t >= 0:
-                total += self.edge_cost(w, c, t, s)
-        return total
-
     def candidate_costs(self, k: int, candidates: Sequence[int], x: Sequence[int]) -> list[float]:
-        """:meth:`local_cost` for every candidate at once (neighbours aggregated by site first)."""
+        """The cost of group ``k``'s edges (and its unary cost) with ``k`` at each candidate site, unplaced
+        neighbours (-1) ignored; neighbours are aggregated by site first."""
         m, f = self.matrix, self.transfer
         out_w: dict[int, float] = {}
         in_w: dict[int, float] = {}
@@ -200,12 +181,6 @@ class Component:
             if rs == s and x[b] >= 0 and x[b] != s:
                 return False
         return all(x[a] != rs or s == rs for a, rs in self.res_in[k])
-
-    def feasible(self, x: Sequence[int]) -> bool:
-        """Whether the complete assignment ``x`` (group -> site index) keeps data residency: a consumer of a
-        producer placed at a resident site is there too.
-        """
-        return all(x[a] != s or x[b] == s for a, b, s in self.residency)
 
 
 class Prepared:
@@ -468,181 +443,10 @@ def solve(problem: PlacementProblem, method: Callable[[Component], Method]) -> d
     return placement
 
 
-def reference_rule(prepared: Prepared) -> dict[str, str] | None:
-    """NVIDIA DFM's greedy placement rule, on our estimates and hard constraints.
-
-    Nodes (co-located groups) in canonical order, each to the allowed site minimising its
-    own compute cost plus the cost of bringing its inputs there from where they were
-    placed; ties to the smaller site index. A site that would break data residency with
-    a placed group is skipped; None when some group has no site left.
-    """
-    problem = prepared.problem
-    sites = prepared.sites
-    group_of = prepared.group_of
-    own: dict[str, dict[int, float]] = {}
-    for node, by_site in problem.compute_costs.items():
-        row = own.setdefault(group_of[node], {})
-        for s, site in enumerate(sites):
-            row[s] = row.get(s, 0.0) + by_site.get(site, 0.0)
-    inputs: dict[str, list[tuple[str, int]]] = {}
-    for u, v, nbytes in problem.edges:
-        if group_of[u] != group_of[v]:
-            inputs.setdefault(group_of[v], []).append((group_of[u], nbytes))
-    pins_in: dict[str, list[tuple[str, int]]] = {}  # consumer -> (producer, site keeping its output)
-    pins_out: dict[str, list[tuple[str, int]]] = {}
-    for gu, gv, s in prepared.constraints:
-        pins_in.setdefault(gv, []).append((gu, s))
-        pins_out.setdefault(gu, []).append((gv, s))
-    m = prepared.matrix
-    f = prepared.transfer
-    placed: dict[str, int] = {}
-    for g in prepared.reps:
-        best, best_cost = -1, 0.0
-        for s in prepared.domain[g]:
-            if any(placed.get(p) == rs and s != rs for p, rs in pins_in.get(g, ())):
-                continue
-            if any(s == rs and c in placed and placed[c] != rs for c, rs in pins_out.get(g, ())):
-                continue
-            cost = own.get(g, {}).get(s, 0.0)
-            for p, nbytes in inputs.get(g, ()):
-                t = placed.get(p)
-                if t is not None and t != s:
-                    cost += nbytes * m[t][s] + (f[t][s] if f is not None else 0.0)
-            if best < 0 or cost < best_cost:
-                best, best_cost = s, cost
-        if best < 0:
-            return None
-        placed[g] = best
-    return {n: sites[placed[group_of[n]]] for n in problem.nodes}
-
-
-# -- greedy ---------------------------------------------------------------------------
-
-IMPROVEMENT_SWEEPS = 3
-
-
-def greedy_component(comp: Component) -> Assignment:
-    """Linear-time placement of one component.
-
-    Groups are visited in canonical (topological) order; each goes to the allowed
-    site with the smallest cost to the groups already placed (and to the fixed
-    ones), ties to the smaller site index. A producer placed at a site where its
-    output is resident pins its consumers there, and a site that would clash with
-    such a pin is skipped. Then up to :data:`IMPROVEMENT_SWEEPS` sweeps move single
-    groups to a strictly cheaper allowed site (the cost never goes up). If the
-    forward pass ever runs out of sites, a complete search for any feasible
-    assignment (python-constraint) replaces it.
-    """
-    n = len(comp)
-    x = [-1] * n
-    forced = [-1] * n
-    for k in range(n):
-        cands = comp.domains[k] if forced[k] < 0 else [forced[k]]
-        res_out = comp.res_out[k]
-        if res_out:  # skip sites whose residency pin would clash with a placed or pinned consumer
-            cands = [
-                s
-                for s in cands
-                if not any(
-                    rs == s
-                    and ((x[b] >= 0 and x[b] != s) or (x[b] < 0 and forced[b] >= 0 and forced[b] != s))
-                    for b, rs in res_out
-                )
-            ]
-        best = -1
-        best_cost = 0.0
-        for s, c in zip(cands, comp.candidate_costs(k, cands, x), strict=True):
-            if best < 0 or c < best_cost:
-                best, best_cost = s, c
-        if best < 0:
-            x = feasible_assignment(comp)
-            break
-        x[k] = best
-        for b, rs in comp.res_out[k]:
-            if rs == best and x[b] < 0:
-                forced[b] = best
-    improve(comp, x)
-    return x
-
-
-def improve(comp: Component, x: Assignment, sweeps: int = IMPROVEMENT_SWEEPS) -> None:
-    """Move single groups to strictly cheaper allowed sites, in place.
-
-    The first sweep visits every group; later ones only the neighbours of groups that
-    moved (nothing else can have become cheaper elsewhere).
-    """
-    todo: Sequence[int] = range(len(comp))
-    for _ in range(sweeps):
-        moved: set[int] = set()
-        for k in todo:
-            domain = comp.domains[k]
-            if len(domain) < 2:
-                continue
-            cur = x[k]
-            constrained = comp.res_out[k] or comp.res_in[k]
-            costs = comp.candidate_costs(k, domain, x)
-            best, best_cost = cur, costs[domain.index(cur)]
-            margin = 1e-12 * max(1.0, abs(best_cost))
-            for s, c in zip(domain, costs, strict=True):
-                if s != cur and c < best_cost - margin and (not constrained or comp.move_allowed(k, s, x)):
-                    best, best_cost = s, c
-            if best != cur:
-                x[k] = best
-                moved.add(k)
-        if not moved:
-            return
-        todo = sorted({j for k in moved for j in comp.neighbours(k)})
-
-
-def feasible_assignment(comp: Component) -> Assignment:
-    """Any assignment satisfying residency (complete search), or CompileError."""
-    from constraint import BacktrackingSolver, FunctionConstraint, Problem  # type: ignore[import-untyped]
-
-    csp = Problem(BacktrackingSolver())
-    for k, dom in enumerate(comp.domains):
-        csp.addVariable(k, list(reversed(dom)))  # the solver tries the last value first
-    for a, b, s in comp.residency:
-        csp.addConstraint(FunctionConstraint(lambda p, c, s=s: p != s or c == s), (a, b))
-    solution = csp.getSolution()
-    if solution is None:
-        raise _no_feasible_placement(comp)
-    return [solution[k] for k in range(len(comp))]
-
-
-def _no_feasible_placement(comp: Component) -> CompileError:
+def no_feasible_placement(comp: Component) -> CompileError:
+    """The error for a component whose groups each have a site, but not all at once."""
     return CompileError(
         "no placement satisfies the data residency policies of "
         + ", ".join(comp.labels)
         + " together (each of them alone has an allowed site, but not all at once)"
     )
-
-
-# -- exhaustive -----------------------------------------------------------------------
-
-EXHAUSTIVE_LIMIT = 512  # auto enumerates components up to this search space without python-constraint
-
-
-def exhaustive_component(comp: Component) -> Assignment:
-    """Exact minimum of one small component by enumerating every assignment.
-
-    Same answer as ``optimal_component``: the feasible assignment with the smallest
-    ``(cost, assignment)``, assignments compared as tuples of site indices (the
-    tie-break). Pure Python and linear in the search space, so ``auto`` uses it for
-    components of at most :data:`EXHAUSTIVE_LIMIT` assignments and leaves python-constraint
-    (and its import) to larger ones.
-    """
-    from itertools import product
-
-    residency = comp.residency
-    cost = comp.cost
-    best: Assignment | None = None
-    best_cost = 0.0
-    for combo in product(*comp.domains):  # domains ascend: lexicographic order
-        if residency and any(combo[a] == s and combo[b] != s for a, b, s in residency):
-            continue
-        c = cost(combo)
-        if best is None or c < best_cost:  # the first of equal costs is the smallest
-            best, best_cost = list(combo), c
-    if best is None:
-        raise _no_feasible_placement(comp)
-    return best
