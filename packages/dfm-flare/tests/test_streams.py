@@ -328,6 +328,18 @@ def shm_inboxes() -> list[Path]:
     return list(Path(shm_root()).glob("dfm-flare-in-*"))
 
 
+@pytest.fixture(scope="module")
+def session(mathfed_deployment: Any) -> Any:
+    """A session of this module's own: earlier tests may have stopped or killed the shared one's job."""
+    from dfm.api import load_federation
+    from dfm.runner import Session
+    from dfm.runner.testing import MATHFED
+
+    options = {"workspace": str(mathfed_deployment.workspace)}
+    with Session(load_federation(MATHFED), target="flare", options=options) as s:
+        yield s
+
+
 @pytest.mark.flare
 def test_100mb_array_site_to_application_intact(session, mathfed):
     np = pytest.importorskip("numpy")
