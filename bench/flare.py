@@ -24,7 +24,8 @@ also starts the deployment's DFM service job, and measures:
 
 ``--arrays`` measures only 100 MB numpy arrays (site -> site, site -> app from the
 homesite, and remote -> homesite -> app), once with frames in 1 MiB chunks through
-the messages (``stream_bytes: 0``, the path before issue 17) and once offered for
+the messages (a service job whose sites have ``stream_bytes: 0``, the path before
+issue 17 item 3) and once offered for
 download (dfm.flare.streams), each with the peak RSS of every process over its
 transfers and before them, and writes bench/out/flare-arrays.json.
 
@@ -253,6 +254,24 @@ def run(quick: bool) -> dict[str, Any]:
     return out
 
 
+def restart_service(deployment: Deployment, executor: dict[str, Any]) -> None:
+    """End the deployment's DFM service job(s) and start one whose site executors get ``executor``."""
+    from dfm.flare.poc import admin_session
+    from dfm.flare.service import running_services, service_name, start_service
+
+    state = deployment.state
+    admin = admin_session(state)
+    try:
+        name = service_name(state.federation)
+        for job_id in running_services(admin, name):
+            admin.abort_job(job_id)
+        while running_services(admin, name):
+            time.sleep(0.5)
+        start_service(admin, name, state.sites, executor=executor)
+    finally:
+        admin.close()
+
+
 def run_arrays(runs: int = 3, mb: int = 100) -> dict[str, Any]:
     """100 MB arrays through the messages in chunks, then as downloads: MB/s and peak RSS per process."""
     out: dict[str, Any] = {}
@@ -264,8 +283,8 @@ def run_arrays(runs: int = 3, mb: int = 100) -> dict[str, Any]:
         with RssSampler(deployment.state.prod_dir) as rss:
             for mode, stream_bytes in (("chunked", 0), ("streamed", None)):
                 options: dict[str, Any] = {"workspace": str(workspace)}
-                if stream_bytes is not None:
-                    options["stream_bytes"] = stream_bytes
+                # the sites' setting is the service job's: run one made with it
+                restart_service(deployment, {} if stream_bytes is None else {"stream_bytes": stream_bytes})
                 with Session(FED, target="flare", options=options) as s:
                     p = {kind: s.prepare(pipelines()[kind]) for kind in kinds}
                     for kind in kinds:
