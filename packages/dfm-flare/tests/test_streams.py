@@ -255,6 +255,7 @@ def beta(folder):
     executor._engine_ref = SimpleNamespace(get_cell=lambda: cell)
     executor._job_id = JOB
     executor._inbox = folder
+    executor._offers = object()  # this site takes streams
     executor.to_app = []
     executor._to_app = executor.to_app.append
     return executor

@@ -140,7 +140,6 @@ class DfmExecutor(Executor):
         self._job_id = str(fl_ctx.get_job_id())
         if self.stream_bytes > 0 and not self._simulating:  # the simulator: chunks only (untried there)
             self._offers = Offers(engine.get_cell(), self.stream_timeout)
-            self._inbox = inbox()
         stamped = stamp_origins(engine, [TOPIC_RELIABLE_REQUEST, RM_DELIVER, RM_CANCEL])
         ReliableMessage.register_request_handler(RM_DELIVER, self._on_deliver, fl_ctx)
         ReliableMessage.register_request_handler(RM_CANCEL, self._on_cancel, fl_ctx)
@@ -446,8 +445,10 @@ class DfmExecutor(Executor):
             self._refuse(sender, f"a stream reference from '{sender}': {exc}")
             return
         try:
-            if self._inbox is None:
+            if self._offers is None:
                 raise StreamError("this site takes no streams (stream_bytes is 0)")
+            if self._inbox is None:  # made on the first stream: most jobs never need one
+                self._inbox = inbox()
             cell = self._engine_ref.get_cell()
             frame = download(
                 cell, f"{source}.{self._job_id}", ref, self._inbox, self.per_msg_timeout, self._abort
