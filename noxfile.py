@@ -289,13 +289,10 @@ def _import_name(pkg: Package) -> str:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on every distribution but dfm-flare (not strict yet); dfm-kernel also ships dfm.api."""
+    """mypy --strict on every distribution (dfm-kernel also ships dfm.api)."""
     _install_local(session, list(PACKAGES), "mypy==1.18.2", "types-PyYAML")  # test groups: pytest, drivers
-    strict = ["dfm.api", *(_import_name(p) for p in PACKAGES.values() if p.kind != "flare")]
-    session.run("mypy", "--strict", *(a for m in strict for a in ("-p", m)))
-    lenient = [_import_name(p) for p in PACKAGES.values() if p.kind == "flare"]
-    if lenient:
-        session.run("mypy", *(a for m in lenient for a in ("-p", m)))
+    modules = ["dfm.api", *(_import_name(p) for p in PACKAGES.values())]
+    session.run("mypy", "--strict", *(a for m in modules for a in ("-p", m)))
 
 
 @nox.session

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from dfm.api import FederationHandle, load_federation
-from dfm.runner.testing import MATHFED, SECRET
+from dfm.runner.testing import EXAMPLEFED_BADGE, MATHFED, SECRET
 
-ROOT = Path(__file__).parents[3]
+ROOT = Path(__file__).resolve().parents[3]  # the repository: federations/, and packages/ for kits
 EXAMPLEFED = ROOT / "federations" / "examplefed" / "examplefed.dfm.yaml"
-BADGE = "badge-123"
+BADGE = EXAMPLEFED_BADGE
 
 
 def pytest_configure(config: pytest.Config) -> None:

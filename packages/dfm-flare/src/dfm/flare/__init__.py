@@ -5,5 +5,3 @@ Importing this package does not import nvflare; the submodules that need it
 :mod:`dfm.flare.identity`, :mod:`dfm.flare.service`, :mod:`dfm.flare.admin`) are imported only by FLARE
 itself or when a session starts.
 """
-
-__version__ = "0.1.0"

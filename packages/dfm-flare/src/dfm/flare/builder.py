@@ -79,11 +79,11 @@ def write_runtime_module(config: Path, code_dir: Path, site: str) -> str:
     federation = load_config(config)
     emit = get_plugin_manager().get("emitters", "python-api").load()
     written = emit(federation, config_path=config, output_dir=code_dir, no_api=True, runtime_site=[site])
-    module = next(p for p in written if p.parent.name == "runtime" and p.name != "__init__.py")
+    module: Path = next(p for p in written if p.parent.name == "runtime" and p.name != "__init__.py")
     return module.relative_to(code_dir.parent).as_posix()
 
 
-class DfmSiteBuilder(Builder):
+class DfmSiteBuilder(Builder):  # type: ignore[misc]  # nvflare ships no types
     """Writes each DFM site's runtime requirements, descriptor and federation code into its kit.
 
     Args:

@@ -11,7 +11,7 @@ from dfm.kernel.errors import DfmError
 
 
 def _resolve(name: str) -> Path:
-    from dfm.kernel.fedregistry import resolve_federation
+    from dfm.kernel.fedlist import resolve_federation
 
     return Path(resolve_federation(name)).resolve()
 
@@ -47,7 +47,7 @@ def provision(
 
     config = _resolve(federation)
     from dfm.kernel.config import load_config
-    from dfm.runner.steps import Steps
+    from dfm.runner import Steps
 
     fed = load_config(config)
     out = out_dir or Path.cwd() / f"{fed.name}-flare"
@@ -104,7 +104,7 @@ def poc_prepare(federation: str, port: int | None) -> None:
 )
 def poc_start(federation: str, timeout: float) -> None:
     """Start the server, one client per site and the DFM service job; return when every site is ready."""
-    from dfm.runner.steps import Steps
+    from dfm.runner import Steps
 
     deployment = _deployment(federation)
     stale = deployment.state.out_of_date()
@@ -123,7 +123,7 @@ def poc_start(federation: str, timeout: float) -> None:
 @click.argument("federation")
 def poc_stop(federation: str) -> None:
     """Shut the deployment down and leave none of its processes behind."""
-    from dfm.runner.steps import Steps
+    from dfm.runner import Steps
 
     deployment = _deployment(federation)
     with Steps() as steps:
@@ -219,10 +219,10 @@ def deploy_status(
     fed = load_config(config)
     project = None
     if not (kit or workspace or poc):
-        from dfm.kernel.fedregistry import read_registry
+        from dfm.kernel.fedlist import read_fedlist
 
         if not Path(federation).is_file():
-            project = (read_registry().get(federation) or {}).get("project_path")
+            project = (read_fedlist().get(federation) or {}).get("project_path")
     options = deployment_options(fed, kit=kit, workspace=workspace, poc=poc, project_path=project)
     server, rows = status(fed, options, timeout=timeout)
     mine = local_digest(config)

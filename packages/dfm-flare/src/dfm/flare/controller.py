@@ -65,7 +65,7 @@ log = logging.getLogger("dfm.flare")
 MAX_KEEP = 30 * 86400  # the longest an application may ask its session to be kept (seconds)
 
 
-class DfmController(Controller):
+class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
     """Server side of the DFM service: the applications' sessions and the relay of their messages.
 
     Args:

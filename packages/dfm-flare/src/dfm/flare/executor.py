@@ -1,6 +1,6 @@
 """The site side of a DFM session's FLARE job: one executor per site hosts its site's runtime.
 
-Each :class:`DfmExecutor` runs its site's :class:`~dfm.runner.site.SiteRuntime`
+Each :class:`DfmExecutor` runs its site's :class:`~dfm.runner.spi.SiteRuntime`
 on an asyncio loop in a thread, from the job's ``START_RUN`` to its
 ``END_RUN``: one FLARE job serves any number of pipeline executions.
 Messages to other sites and to the application leave through one
@@ -62,7 +62,7 @@ from dfm.flare.topics import AUX_HEARTBEAT, RC_REFUSED, RM_CANCEL, RM_DELIVER, R
 log = logging.getLogger("dfm.flare")
 
 
-class DfmExecutor(Executor):
+class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
     """Client side of a DFM session: hosts one site's runtime for the whole FLARE job.
 
     Args:
@@ -174,7 +174,7 @@ class DfmExecutor(Executor):
     def _open_runtime(self, fl_ctx: FLContext) -> None:
         from dfm.kernel.codecs import codec_for
         from dfm.kernel.config import load_config
-        from dfm.runner.site import SiteRuntime
+        from dfm.runner.spi import SiteRuntime
 
         workspace = fl_ctx.get_engine().get_workspace()
         custom = Path(workspace.get_site_custom_dir())
@@ -267,7 +267,7 @@ class DfmExecutor(Executor):
         except Exception as exc:
             job = getattr(msg, "job", None)
             if job is not None and self._runtime is not None:
-                from dfm.runner.messages import SiteFailed
+                from dfm.runner.spi import SiteFailed
 
                 if isinstance(msg, SiteFailed):
                     raise
@@ -319,7 +319,7 @@ class DfmExecutor(Executor):
             self._couriers[SERVER_NAME].put([item_to_wire(i) for i in items])
 
     def _undeliverable(self, site: str, batch: list[Any], reason: str) -> None:
-        from dfm.runner.messages import SiteFailed
+        from dfm.runner.spi import SiteFailed
 
         jobs = set()
         for item in batch:
@@ -337,7 +337,7 @@ class DfmExecutor(Executor):
         runtime, loop = self._runtime, self._loop
         if runtime is None or loop is None:
             return make_reply(ReturnCode.SERVICE_UNAVAILABLE)
-        from dfm.runner.messages import APP
+        from dfm.runner.spi import APP
 
         data = payload_of(request)
         source = flare_sender(request, fl_ctx, self._peers, simulating=self._simulating)
@@ -372,7 +372,7 @@ class DfmExecutor(Executor):
             return make_reply(RC_REFUSED)
         if not isinstance(jobs, list) or not all(isinstance(job, str) for job in jobs):
             return make_reply(ReturnCode.BAD_REQUEST_DATA)
-        from dfm.runner.messages import APP, CancelJob
+        from dfm.runner.spi import APP, CancelJob
 
         for job in jobs:
             loop.call_soon_threadsafe(runtime.handle, CancelJob(job), APP)
@@ -383,7 +383,7 @@ class DfmExecutor(Executor):
         log.warning("site %s refused %s", self.site, what)
         self._refusals[sender] += 1
         if self._refusals[sender] <= 20 and self._runtime is not None:
-            from dfm.runner.messages import Refused
+            from dfm.runner.spi import Refused
 
             self._to_app(Refused(self.site, sender, f"site '{self.site}' refused {what}"))
 

@@ -1,11 +1,11 @@
 """Runner messages as self-contained byte frames, and frames as bounded chunks.
 
 A frame is ``[u32 header length][header JSON][buffers]``: the same header as
-:mod:`dfm.runner.transports.wire` (the safe codec's JSON-compatible data plus
+:mod:`dfm.runner.spi` frames (the safe codec's JSON-compatible data plus
 one ``{"n": size}`` descriptor per binary buffer) with every buffer inline, so
 it can travel inside a FLARE ``Shareable`` (FLARE refuses custom classes at the
 receiver; bytes are always accepted). Decoding reuses the runner's
-:func:`~dfm.runner.transports.wire.decode_frame`; a frame that points at
+:func:`~dfm.runner.spi.decode_frame`; a frame that points at
 files is refused.
 
 Frames larger than the chunk size travel as ``[stream id, index, count,
@@ -36,8 +36,7 @@ from typing import Any
 
 from dfm.kernel.codecs import Codec
 from dfm.kernel.ir.serde import to_data
-from dfm.runner.messages import Install, to_wire
-from dfm.runner.transports.wire import decode_frame
+from dfm.runner.spi import Install, decode_frame, to_wire
 
 __all__ = [
     "CHUNK_BYTES",
@@ -81,7 +80,7 @@ def pack(msg: Any, codec: Codec) -> bytes:
     return b"".join([_LEN.pack(len(head)), head, *views])
 
 
-def _split_head(frame: bytes | memoryview) -> tuple[bytes, memoryview]:
+def _split_head(frame: bytes | bytearray | memoryview) -> tuple[bytes, memoryview]:
     view = memoryview(frame)
     if view.nbytes < _LEN.size:
         raise FrameError("truncated frame")
@@ -107,12 +106,12 @@ def unpack(frame: bytes | memoryview, codec: Codec) -> Any:
     sizes = [d.get("n") for d in descriptors]
     if not all(type(n) is int and n >= 0 for n in sizes):
         raise FrameError("malformed buffer sizes")
-    if sum(sizes) > inline.nbytes:  # type: ignore[arg-type]
+    if sum(sizes) > inline.nbytes:
         raise FrameError("frame shorter than its buffers")
     return decode_frame(head, inline, codec, None)  # type: ignore[arg-type]
 
 
-def frame_job(frame: bytes | memoryview) -> str | None:
+def frame_job(frame: bytes | bytearray | memoryview) -> str | None:
     """The job id in a frame's header, when it has one (to report a frame that fails to decode)."""
     try:
         head, _ = _split_head(frame)

@@ -32,7 +32,7 @@ SITE_DIR = "dfm"  # <kit>/local/custom/dfm/: the federation config and its local
 SERVER_NAME = "server"
 ORG = "dfm"
 PACKAGE_PREFIX = "dfm."  # the class_allow_list entry for our job components
-CORE_DISTRIBUTIONS = ("dfm-kernel", "dfm-runner", "dfm-flare")
+SITE_DISTRIBUTIONS = ("dfm-kernel", "dfm-runner", "dfm-flare")
 
 _RESERVED = {"server", "admin", "root"}
 _CLIENT_RE = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -28,7 +28,7 @@ from typing import Any
 
 from dfm.flare.layout import ORG, DeploymentState, FlareSetupError, poc_home, require_nvflare
 from dfm.kernel.config import load_config
-from dfm.runner.vault import site_environment
+from dfm.runner.spi import site_environment
 
 __all__ = ["Deployment", "admin_session", "free_port"]
 

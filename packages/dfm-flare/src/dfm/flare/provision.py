@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from dfm.flare.layout import (
-    CORE_DISTRIBUTIONS,
     ORG,
     SERVER_NAME,
+    SITE_DISTRIBUTIONS,
     DeploymentState,
     FlareSetupError,
     admin_name,
@@ -37,8 +37,9 @@ from dfm.flare.sitedata import site_data_files
 from dfm.kernel.config import load_config
 from dfm.kernel.config.digest import config_digest
 from dfm.kernel.config.models import Federation
+from dfm.kernel.entrypoints import canonical_name
 from dfm.kernel.errors import DfmError
-from dfm.kernel.plugins import DfmPluginManager, canonical_name, get_plugin_manager
+from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
 
 __all__ = [
     "project_config",
@@ -103,7 +104,7 @@ def site_requirements(
     Versions are the federation's ``plugins:`` pins when given, else the installed ones.
     """
     registry = manager.registry("adapters")
-    dists = {canonical_name(d) for d in CORE_DISTRIBUTIONS}
+    dists = {canonical_name(d) for d in SITE_DISTRIBUTIONS}
     unknown = []
     for ref in sorted(site_adapters(federation, site)):
         if ref in registry:

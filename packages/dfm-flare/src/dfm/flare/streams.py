@@ -178,7 +178,7 @@ def _offered_class() -> Any:
 
 def inbox() -> str:
     """A new private (0700) folder for this process's downloads, in memory when ``/dev/shm`` is usable."""
-    from dfm.runner.transports.wire import shm_root
+    from dfm.runner.spi import shm_root
 
     return tempfile.mkdtemp(prefix="dfm-flare-in-", dir=shm_root())
 

@@ -37,7 +37,7 @@ other job settings apply when this transport starts the service job; ``app_timeo
 (60: seconds the server keeps a session whose application went silent), ``probe_timeout``
 (5: seconds to find the server's port answering before FLARE is asked to connect, so
 that a deployment that is down fails in seconds), ``progress`` (a callable given one
-line per slow step of start and stop, e.g. :class:`dfm.runner.steps.Steps`).
+line per slow step of start and stop, e.g. :class:`dfm.runner.Steps`).
 
 Outliving the application: :meth:`FlareTransport.keep` (used by
 ``Session.suspend``) stops talking to the service without ending the session
@@ -101,8 +101,7 @@ from dfm.flare.streams import (
 )
 from dfm.flare.topics import BATCH_BYTES, CMD_ATTACH, CMD_FETCH, CMD_KEEP, CMD_POST, CMD_STOP
 from dfm.kernel.codecs import codec_for
-from dfm.runner.messages import APP, Refused, SiteFailed, SiteLost
-from dfm.runner.transports.base import Transport, TransportError
+from dfm.runner.spi import APP, Refused, SiteFailed, SiteLost, Transport, TransportError
 
 __all__ = ["FlareTransport"]
 
@@ -547,8 +546,8 @@ class FlareTransport(Transport):
         if empty == 0:
             return 0.0
         if time.monotonic() - self._activity < self.active_window:
-            return min(0.001 * 2**empty, 0.01)
-        return min(0.01 * 2 ** (empty - 1), self.poll_max)
+            return min(0.001 * 2.0**empty, 0.01)
+        return min(0.01 * 2.0 ** (empty - 1), self.poll_max)
 
     def _receiver(self) -> None:
         reassemblers: dict[str, Reassembler] = {}  # per sending site: no site can feed another's stream

@@ -1,8 +1,9 @@
 """DFM runner: run prepared pipelines on a federation.
 
 Public API: :class:`Session`, :class:`Job`, :class:`JobStatus`,
-:class:`JobResult`, and the :class:`~dfm.runner.transports.Transport` base
-class for transport plugins. Names are imported on first use, so that
+:class:`JobResult`, :class:`Steps` (progress lines for slow steps), and the
+:class:`~dfm.runner.transports.Transport` base class for transport plugins
+(the whole transport SPI: :mod:`dfm.runner.spi`). Names are imported on first use, so that
 loading the runner's plugin (``dfm --help``) stays cheap.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dfm.runner.discovery import Discovery
     from dfm.runner.session import Job, JobResult, JobStatus, Session
+    from dfm.runner.steps import Steps
     from dfm.runner.transports.base import Transport, TransportError
 
 _EXPORTS = {
@@ -22,11 +24,12 @@ _EXPORTS = {
     "JobResult": "dfm.runner.session",
     "JobStatus": "dfm.runner.session",
     "Session": "dfm.runner.session",
+    "Steps": "dfm.runner.steps",
     "Transport": "dfm.runner.transports.base",
     "TransportError": "dfm.runner.transports.base",
 }
 
-__all__ = ["Discovery", "Job", "JobResult", "JobStatus", "Session", "Transport", "TransportError"]
+__all__ = ["Discovery", "Job", "JobResult", "JobStatus", "Session", "Steps", "Transport", "TransportError"]
 
 
 def __getattr__(name: str) -> Any:

@@ -6,9 +6,12 @@ moves the messages below between the application (:data:`APP`) and the sites,
 handing each receiver the sender's authenticated identity beside the
 message. On a byte stream a message is a frame: :func:`encode_frame` /
 :func:`decode_frame` (buffers of at least ``SPILL_BYTES`` travel through
-memory-mapped files); in a JSON-shaped envelope it is :func:`to_wire` /
-:func:`from_wire`. :mod:`dfm.runner.testing` has the suites every transport
-passes (``TransportConformance``, ``HostilePeerSuite``).
+memory-mapped files in private folders under :func:`shm_root`); in a
+JSON-shaped envelope it is :func:`to_wire` / :func:`from_wire`. A transport
+that starts a process per site gives it :func:`site_environment` (no other
+site's secret variables; ``DEFAULT_ENV_PREFIX`` for the default vault).
+:mod:`dfm.runner.testing` has the suites every transport passes
+(``TransportConformance``, ``HostilePeerSuite``).
 
 These names are stable for transport authors; the modules they come from
 are not. :class:`SiteRuntime` is imported on first use: the application side
@@ -49,7 +52,8 @@ from dfm.runner.messages import (
     to_wire,
 )
 from dfm.runner.transports.base import Transport, TransportError
-from dfm.runner.transports.wire import SPILL_BYTES, FrameError, decode_frame, encode_frame
+from dfm.runner.transports.wire import SPILL_BYTES, FrameError, decode_frame, encode_frame, shm_root
+from dfm.runner.vault import DEFAULT_ENV_PREFIX, site_environment
 
 if TYPE_CHECKING:
     from dfm.runner.site import SiteRuntime
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APP",
     "CONTROL",
+    "DEFAULT_ENV_PREFIX",
     "SPILL_BYTES",
     "Advice",
     "AppMessage",
@@ -88,6 +93,8 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "from_wire",
+    "shm_root",
+    "site_environment",
     "to_wire",
 ]
 

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import yaml
 
-from dfm.flare.layout import CORE_DISTRIBUTIONS, SERVER_NAME, admin_name, client_names
+from dfm.flare.layout import SERVER_NAME, SITE_DISTRIBUTIONS, admin_name, client_names
 from dfm.kernel.config.models import Federation, FromSecrets
 from dfm.kernel.errors import DfmError
 
@@ -263,7 +263,7 @@ def site_secret_env(federation: Federation, site: str) -> tuple[list[str], list[
 
     A custom ``secrets_vault`` class reads from wherever it likes: nothing is listed for it.
     """
-    from dfm.runner.vault import DEFAULT_ENV_PREFIX
+    from dfm.runner.spi import DEFAULT_ENV_PREFIX
 
     spec = federation.sites[site]
     keys: set[str] = set()
@@ -296,7 +296,7 @@ def roles(federation: Federation, config_path: Path) -> list[Role]:
             SERVER_NAME,
             "server",
             SERVER_NAME,
-            requirements=tuple(pinned_requirements(federation, CORE_DISTRIBUTIONS)),
+            requirements=tuple(pinned_requirements(federation, SITE_DISTRIBUTIONS)),
         )
     ]
     seen = {SERVER_NAME: SERVER_NAME, "admin": "the admin"}
@@ -319,7 +319,7 @@ def roles(federation: Federation, config_path: Path) -> list[Role]:
                 secret_files=tuple(files),
             )
         )
-    app = [*CORE_DISTRIBUTIONS, *APP_DISTRIBUTIONS]
+    app = [*SITE_DISTRIBUTIONS, *APP_DISTRIBUTIONS]
     out.append(
         Role(
             "admin", "admin", admin_name(federation), requirements=tuple(pinned_requirements(federation, app))

@@ -17,7 +17,6 @@ every plugin's records. The names below are this package's public API
 (also exported, most of them, from :mod:`dfm.kernel`).
 """
 
-from dfm.kernel.entrypoints import canonical_name  # for dfm-flare, until it imports it from there
 from dfm.kernel.plugins.discovery import DFM_DISTRIBUTIONS, GROUP
 from dfm.kernel.plugins.manager import DfmPluginManager, get_plugin_manager, iter_infos, reset_plugin_manager
 from dfm.kernel.plugins.registries import REGISTRIES, Collection
@@ -31,7 +30,6 @@ __all__ = [
     "DfmPluginManager",
     "DfmPluginWarning",
     "PluginInfo",
-    "canonical_name",
     "get_plugin_manager",
     "iter_infos",
     "reset_plugin_manager",
