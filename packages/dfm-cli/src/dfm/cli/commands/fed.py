@@ -239,7 +239,7 @@ def emitter_command(entry: EmitterEntry) -> click.Command:
             ["--output-dir", "output_dir"],
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Where to write [the federation's folder].",
+            help="Where to write [the emitter's default, named above].",
         ),
     ]
     for option in entry.options:
