@@ -20,24 +20,16 @@ import fsspec  # type: ignore[import-untyped]
 from fsspec.core import url_to_fs  # type: ignore[import-untyped]
 from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]
 
+from dfm.kernel.context import site_base_dir
 from dfm.kernel.errors import DfmError
 
-__all__ = ["FilesAdapter", "FilesError", "base_dir"]
+__all__ = ["FilesAdapter", "FilesError"]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class FilesError(DfmError):
     """A files adapter refused or failed; the message names the adapter and the site."""
-
-
-def base_dir(site: Any) -> Path:
-    """Where a site's relative paths start: its config file's folder when the runner says, else cwd."""
-    for attribute in ("base_dir", "config_dir"):
-        folder = getattr(site, attribute, None)
-        if folder:
-            return Path(folder)
-    return Path.cwd()
 
 
 class FilesAdapter:
@@ -71,7 +63,7 @@ class FilesAdapter:
         text = str(root)
         if not _SCHEME.match(text):
             path = Path(text).expanduser()
-            text = str((path if path.is_absolute() else base_dir(self.site) / path).resolve())
+            text = str((path if path.is_absolute() else site_base_dir(self.site) / path).resolve())
         fs, root_path = url_to_fs(text)
         root_path = root_path.rstrip("/") or "/"
         return fs, root_path

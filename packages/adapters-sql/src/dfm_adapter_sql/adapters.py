@@ -30,9 +30,9 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from dfm.kernel.context import site_base_dir
 from dfm_adapter_sql.connections import (
     Connection,
-    base_dir,
     jsonable,
     postgres_connection,
     run_query,
@@ -108,7 +108,7 @@ class SqlAdapter:
                 "no database: bind 'database' (a SQLite file, e.g. from-site) "
                 "or 'dsn' (PostgreSQL, from-secrets)"
             )
-        with sqlite_connection(database, base_dir(self.site), self.error) as connection:
+        with sqlite_connection(database, site_base_dir(self.site), self.error) as connection:
             yield connection
 
     def run(

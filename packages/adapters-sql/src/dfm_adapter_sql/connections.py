@@ -14,18 +14,9 @@ from typing import Any
 
 from dfm_adapter_sql.errors import SqlError
 
-__all__ = ["Connection", "base_dir", "jsonable", "postgres_connection", "run_query", "sqlite_connection"]
+__all__ = ["Connection", "jsonable", "postgres_connection", "run_query", "sqlite_connection"]
 
 _CONNECT_TIMEOUT = 10  # seconds, PostgreSQL
-
-
-def base_dir(site: Any) -> Path:
-    """Where a site's relative paths start: its config file's folder when the runner says, else cwd."""
-    for attribute in ("base_dir", "config_dir"):
-        folder = getattr(site, attribute, None)
-        if folder:
-            return Path(folder)
-    return Path.cwd()
 
 
 def jsonable(value: Any) -> Any:

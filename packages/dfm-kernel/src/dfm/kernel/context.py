@@ -30,6 +30,16 @@ def _delegate(obj: Any, name: str) -> Any:
     return getattr(impl, name)
 
 
+def site_base_dir(site: Any) -> Path:
+    """Where a site's relative paths start, for adapters: a :class:`SiteContext`'s ``base_dir`` (the
+    folder of the federation config), a reference-style site object's ``config_dir``, else cwd."""
+    for attribute in ("base_dir", "config_dir"):
+        folder = getattr(site, attribute, None)
+        if folder:
+            return Path(folder)
+    return Path.cwd()
+
+
 @attrs.frozen
 class SiteContext:
     """The site an adapter runs at."""
