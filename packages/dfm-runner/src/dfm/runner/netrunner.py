@@ -429,6 +429,17 @@ class NetRunner:
     def _background(self, what: str, frame: Frame, work: Any) -> None:
         """Run ``work`` (a coroutine) as part of the job: it is done only once ``work`` is."""
         task = self.site.loop.create_task(work, name=f"{self.job}:{what}")
+        self._track(
+            task,
+            lambda error: f"site '{self.site.name}', {what} in frame {list(frame)}: {error!r}",
+            lambda _: self._check_done(),
+        )
+
+    def _track(
+        self, task: asyncio.Task[Any], failure: Callable[[BaseException], str], done: Callable[[Any], None]
+    ) -> None:
+        """Count ``task`` as this job's running work; when it ends, ``failure(error)`` is the message
+        the job fails with, else ``done(result)`` goes on (neither once the job is over)."""
         self.running.add(task)
 
         def finished(task: asyncio.Task[Any]) -> None:
@@ -437,9 +448,9 @@ class NetRunner:
                 return
             error = task.exception()
             if error is not None:
-                self.site.fail(self.job, f"site '{self.site.name}', {what} in frame {list(frame)}: {error!r}")
+                self.site.fail(self.job, failure(error))
                 return
-            self._check_done()
+            done(task.result())
 
         task.add_done_callback(finished)
 
@@ -503,19 +514,8 @@ class NetRunner:
         return all(results) if cond.op == "and" else any(results)
 
     def _call(self, t: CallT, frame: Frame, args: dict[str, Any]) -> None:
-        task = self.site.call_adapter(self.job, t, args)
-        self.running.add(task)
-
-        def finished(task: asyncio.Task[Any]) -> None:
-            self.running.discard(task)
-            if self.finished or task.cancelled():
-                return
-            error = task.exception()
-            if error is not None:
-                self.site.fail(self.job, self.site.describe_failure(t, error))
-                return
+        def done(result: Any) -> None:
             try:
-                result = task.result()
                 if inspect.isgenerator(result) or inspect.isasyncgen(result):
                     self._pump(t, frame, result)
                 else:
@@ -524,7 +524,8 @@ class NetRunner:
             except Exception as exc:  # a done-callback's exception would only reach asyncio's log
                 self.site.fail(self.job, f"site '{self.site.name}' failed after {t.operation}: {exc!r}")
 
-        task.add_done_callback(finished)
+        task = self.site.call_adapter(self.job, t, args)
+        self._track(task, lambda error: self.site.describe_failure(t, error), done)
 
     # -- streams ------------------------------------------------------------------------------
 
