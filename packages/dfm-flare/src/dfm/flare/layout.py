@@ -33,6 +33,7 @@ SERVER_NAME = "server"
 ORG = "dfm"
 PACKAGE_PREFIX = "dfm."  # the class_allow_list entry for our job components
 SITE_DISTRIBUTIONS = ("dfm-kernel", "dfm-runner", "dfm-flare")
+FL_PORT = 8002  # the server's port (FL and admin) unless told otherwise, as in FLARE's POC
 
 _RESERVED = {"server", "admin", "root"}
 _CLIENT_RE = re.compile(r"^[A-Za-z0-9_-]+$")

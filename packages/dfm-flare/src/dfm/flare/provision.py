@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from dfm.flare.layout import (
+    FL_PORT,
     ORG,
     SERVER_NAME,
     SITE_DISTRIBUTIONS,
@@ -160,7 +161,7 @@ def project_config(
     federation: Federation,
     config_path: Path,
     *,
-    port: int = 8002,
+    port: int = FL_PORT,
     host: str = "localhost",
     manager: DfmPluginManager | None = None,
     scheme: str | None = None,
@@ -264,7 +265,7 @@ def provision(
     config: str | Path,
     out_dir: str | Path,
     *,
-    port: int = 8002,
+    port: int = FL_PORT,
     host: str = "localhost",
     clean: bool = False,
     manager: DfmPluginManager | None = None,

@@ -25,7 +25,8 @@ from dfm.flare.images.common import (
     roles,
     write_files,
 )
-from dfm.flare.images.docker import FL_PORT, secrets_file_mount
+from dfm.flare.images.docker import secrets_file_mount
+from dfm.flare.layout import FL_PORT
 from dfm.kernel.config.models import Federation
 
 __all__ = ["compose_document", "generate_compose"]

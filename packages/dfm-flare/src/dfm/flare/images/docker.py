@@ -38,7 +38,7 @@ from dfm.flare.images.common import (
     roles,
     write_files,
 )
-from dfm.flare.layout import ORG, SITE_DIR
+from dfm.flare.layout import FL_PORT, ORG, SITE_DIR
 from dfm.kernel.config.models import Federation
 
 __all__ = ["KIT_DIR", "USER_ID", "dockerfile", "generate_docker", "secrets_file_mount"]
@@ -47,7 +47,6 @@ KIT_DIR = "/opt/dfm/kit"
 VENV = "/opt/dfm/venv"
 APP_DIR = "/opt/dfm/federation"
 USER_ID = 10001
-FL_PORT = 8002
 
 
 def entrypoint(role: Role) -> list[str]:

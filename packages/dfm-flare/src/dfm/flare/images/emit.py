@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dfm.flare.images.common import GenerateError, docker_settings, load_patch
+from dfm.flare.layout import FL_PORT
 from dfm.kernel.config.models import Federation
 
 __all__ = ["emit_compose", "emit_docker", "emit_helm"]
@@ -32,7 +33,7 @@ def _patch(patch: Mapping[str, Any] | PathArg) -> dict[str, Any]:
 
 def _port(value: int | str | None) -> int:
     if value is None:
-        return 8002
+        return FL_PORT
     try:
         port = int(value)
     except (TypeError, ValueError):

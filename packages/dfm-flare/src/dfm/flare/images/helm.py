@@ -39,7 +39,8 @@ from dfm.flare.images.common import (
     roles,
     write_files,
 )
-from dfm.flare.images.docker import FL_PORT, KIT_DIR, USER_ID, secrets_file_mount
+from dfm.flare.images.docker import KIT_DIR, USER_ID, secrets_file_mount
+from dfm.flare.layout import FL_PORT
 from dfm.kernel.config.models import Federation
 
 __all__ = ["chart_values", "generate_helm", "helm_settings"]
