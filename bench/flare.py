@@ -29,6 +29,10 @@ issue 17 item 3) and once offered for
 download (dfm.flare.streams), each with the peak RSS of every process over its
 transfers and before them, and writes bench/out/flare-arrays.json.
 
+``--schemes`` measures the same three 100 MB transfers (streamed) on one deployment per
+FLARE wire scheme (``tcp``, the default, ``grpc``, ``http``), interleaved round by round,
+and writes bench/out/flare-schemes.json.
+
 Prints a table and writes bench/out/flare.json. Target (issue 5): well under
 100 ms per small execution once the session is up.
 """
@@ -312,11 +316,59 @@ def run_arrays(runs: int = 3, mb: int = 100) -> dict[str, Any]:
     return out
 
 
+def run_schemes(rounds: int = 3, mb: int = 100) -> dict[str, Any]:
+    """100 MB arrays streamed (the default) over each FLARE wire scheme: one deployment per scheme,
+    the schemes' runs interleaved round by round so that the machine's load falls on all alike."""
+    from dfm.flare.layout import SCHEMES
+
+    kinds = ("to_site", "home_to_app", "to_app")
+    runs: dict[str, dict[str, list[float]]] = {s: {k: [] for k in kinds} for s in SCHEMES}
+    up: list[tuple[str, Deployment, Session, dict[str, Any]]] = []
+    try:
+        for scheme in SCHEMES:
+            workspace = Path(tempfile.mkdtemp(prefix=f"dfm-bench-{scheme}-"))
+            deployment = Deployment.prepare(CONFIG, workspace, scheme=scheme)
+            deployment.start()
+            session = Session(FED, target="flare", options={"workspace": str(workspace)})
+            up.append((scheme, deployment, session, {k: session.prepare(pipelines()[k]) for k in kinds}))
+            for kind in kinds:
+                session.execute(up[-1][3][kind], {"mb": 1}).wait(60)  # warm the adapters
+        for _ in range(rounds):
+            for scheme, _d, session, prepared in up:
+                for kind in kinds:
+                    job = session.execute(prepared[kind], {"mb": mb})
+                    seconds = timed(lambda job=job: job.wait(300))
+                    assert job.status is JobStatus.FINISHED, job.error
+                    runs[scheme][kind].append(mb * 1.048576 / seconds)
+                    del job
+    finally:
+        for _scheme, deployment, session, _p in up:
+            session.close()
+            deployment.stop()
+            assert deployment.leftover_pids() == []
+            shutil.rmtree(deployment.workspace, ignore_errors=True)
+    return {
+        f"{scheme}_{kind}_{mb}mb_MBps": {"median": statistics.median(r), "runs": r}
+        for scheme, by_kind in runs.items()
+        for kind, r in by_kind.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--arrays", action="store_true", help="only 100 MB arrays, chunked vs streamed")
+    parser.add_argument("--schemes", action="store_true", help="only 100 MB arrays over each wire scheme")
     args = parser.parse_args()
+    if args.schemes:
+        results = run_schemes()
+        print(f"FLARE wire schemes ({platform.python_version()}, {os.cpu_count()} cores)")
+        for key, value in results.items():
+            print(f"{key:<32} {value['median']:7.1f} MB/s  runs {[round(r) for r in value['runs']]}")
+        target = HERE / "out" / "flare-schemes.json"
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(json.dumps({"argv": sys.argv, "results": results}, indent=2) + "\n")
+        return
     if args.arrays:
         results = run_arrays()
         print(f"FLARE arrays ({platform.python_version()}, {os.cpu_count()} cores)")

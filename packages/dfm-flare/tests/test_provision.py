@@ -8,9 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from dfm.flare.layout import DeploymentState, client_names, flare_client_name
+from dfm.flare.cli import provision as gen_provision
+from dfm.flare.layout import (
+    SCHEME,
+    SCHEMES,
+    DeploymentState,
+    FlareSetupError,
+    client_names,
+    flare_client_name,
+)
 from dfm.flare.provision import project_config, provision
 from dfm.kernel.config import load_config
 
@@ -73,6 +82,32 @@ def test_gen_provision_command(dfm, tmp_path):
     again = dfm("fed", "gen", "provision", str(EXAMPLEFED), "--out", str(out), "--clean")
     assert again.exit_code == 0
     assert sorted(p.name for p in (out / "examplefed").iterdir() if p.name.startswith("prod")) == ["prod_00"]
+
+
+def _schemes(prod: Path, state: DeploymentState) -> set[str]:
+    """The wire scheme each kit of a deployment names (server, clients, admin)."""
+    kits = [prod / "server" / "startup" / "fed_server.json"]
+    kits += [prod / client / "startup" / "fed_client.json" for client in state.sites.values()]
+    found = {json.loads(kit.read_text())["servers"][0]["service"]["scheme"] for kit in kits}
+    admin = json.loads((prod / state.admin / "startup" / "fed_admin.json").read_text())["admin"]
+    return found | {admin["scheme"] + "/" + admin["connection_security"]}
+
+
+def test_kits_speak_tls_sockets_unless_told_otherwise(dfm, tmp_path):
+    state = provision(MATHFED, tmp_path / "tcp", port=9103, storage=tmp_path / "store")
+    assert _schemes(Path(state.prod_dir), state) == {"tcp", "tcp/mtls"}
+    result = dfm("fed", "gen", "provision", str(MATHFED), "--out", str(tmp_path / "g"), "--scheme", "grpc")
+    assert result.exit_code == 0, result.output
+    grpc = DeploymentState.load(tmp_path / "g")
+    assert _schemes(Path(grpc.prod_dir), grpc) == {"grpc", "grpc/mtls"}
+    bad = dfm("fed", "gen", "provision", str(MATHFED), "--out", str(tmp_path / "b"), "--scheme", "udp")
+    assert bad.exit_code == 2 and "'udp' is not one of 'tcp', 'grpc', 'http'" in bad.output
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(FlareSetupError, match="unknown FLARE scheme 'udp'; use one of tcp, grpc, http"):
+        project_config(load_config(MATHFED), MATHFED, scheme="udp")
+    # the CLI spells the choices out (it loads before the models): they must stay layout's
+    option = next(o for o in gen_provision.params if o.name == "scheme")
+    assert tuple(option.type.choices) == SCHEMES and option.default == SCHEME
 
 
 def test_gen_provision_of_a_broken_config_is_a_user_error(dfm, tmp_path):

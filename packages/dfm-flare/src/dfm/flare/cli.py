@@ -32,8 +32,21 @@ def _resolve(name: str) -> Path:
     default=None,
     help="The server's job store folder [FLARE's default, /tmp/nvflare].",
 )
+@click.option(  # layout.SCHEMES, spelled out: this module loads for 'dfm --help', before the models
+    "--scheme",
+    type=click.Choice(["tcp", "grpc", "http"]),
+    default="tcp",
+    show_default=True,
+    help="FLARE's wire protocol, mTLS in every case (grpc or http for networks that pass only those).",
+)
 def provision(
-    federation: str, out_dir: Path | None, clean: bool, port: int, host: str, storage: Path | None
+    federation: str,
+    out_dir: Path | None,
+    clean: bool,
+    port: int,
+    host: str,
+    storage: Path | None,
+    scheme: str,
 ) -> None:
     """Write FLARE's project.yml for FEDERATION and provision its mTLS startup kits.
 
@@ -53,7 +66,7 @@ def provision(
     out = out_dir or Path.cwd() / f"{fed.name}-flare"
     with Steps() as steps:
         steps(f"provisioning {len(fed.sites)} site kit(s) and the server's with FLARE (certificates, code)")
-        state = run(config, out, port=port, host=host, clean=clean, storage=storage)
+        state = run(config, out, port=port, host=host, clean=clean, storage=storage, scheme=scheme)
     click.echo(f"project file: {out / 'project.yml'}")
     click.echo(f"startup kits: {state.prod_dir}")
     click.echo(f"  {state.server:<24} server (controller), port {state.port}")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dfm.flare.layout import ORG, DeploymentState, FlareSetupError, poc_home, require_nvflare
+from dfm.flare.layout import ORG, SCHEME, DeploymentState, FlareSetupError, poc_home, require_nvflare
 from dfm.kernel.config import load_config
 from dfm.runner.spi import site_environment
 
@@ -121,8 +121,12 @@ class Deployment:
         *,
         port: int | None = None,
         clean: bool = True,
+        scheme: str = SCHEME,
     ) -> Deployment:
-        """Provision ``config`` into ``workspace`` (default: the federation's POC home) on a free port."""
+        """Provision ``config`` into ``workspace`` (default: the federation's POC home) on a free port.
+
+        ``scheme``: FLARE's wire protocol (:data:`dfm.flare.layout.SCHEMES`).
+        """
         from dfm.flare.provision import provision
 
         path = Path(config).resolve()
@@ -137,6 +141,7 @@ class Deployment:
             port=port or free_port(),
             clean=clean,
             storage=deployment.workspace / "storage",  # not FLARE's machine-wide /tmp/nvflare
+            scheme=scheme,
         )
         return deployment
 

@@ -25,6 +25,8 @@ import yaml
 from dfm.flare.layout import (
     FL_PORT,
     ORG,
+    SCHEME,
+    SCHEMES,
     SERVER_NAME,
     SITE_DISTRIBUTIONS,
     DeploymentState,
@@ -164,14 +166,17 @@ def project_config(
     port: int = FL_PORT,
     host: str = "localhost",
     manager: DfmPluginManager | None = None,
-    scheme: str | None = None,
+    scheme: str = SCHEME,
     storage: str | Path | None = None,
 ) -> dict[str, Any]:
     """FLARE's ``project.yml`` content for a federation (api_version 3).
 
+    ``scheme`` is FLARE's wire protocol (one of ``SCHEMES``; mTLS in every case).
     ``storage`` moves the server's job store and snapshots out of FLARE's
     machine-wide default ``/tmp/nvflare``.
     """
+    if scheme not in SCHEMES:
+        raise FlareSetupError(f"unknown FLARE scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
     manager = manager or get_plugin_manager()
     names = client_names(federation)
     sites: dict[str, Any] = {}
@@ -196,9 +201,7 @@ def project_config(
     participants.append(
         {"name": admin_name(federation), "type": "admin", "org": ORG, "role": "project_admin"}
     )
-    static_args: dict[str, Any] = {"config_folder": "config"}
-    if scheme:
-        static_args["scheme"] = scheme
+    static_args: dict[str, Any] = {"config_folder": "config", "scheme": scheme}
     return {
         "api_version": 3,
         "name": project_name(federation),
@@ -270,12 +273,14 @@ def provision(
     clean: bool = False,
     manager: DfmPluginManager | None = None,
     storage: str | Path | None = None,
+    scheme: str = SCHEME,
 ) -> DeploymentState:
     """Write ``out_dir/project.yml``, provision the kits under ``out_dir`` and record ``dfm-flare.json``.
 
     Returns the deployment state (no processes yet). ``clean`` removes
     ``out_dir`` first; otherwise FLARE adds a new ``prod_NN`` folder.
-    ``storage`` is the server's job store folder (default: FLARE's ``/tmp/nvflare``).
+    ``storage`` is the server's job store folder (default: FLARE's ``/tmp/nvflare``);
+    ``scheme`` FLARE's wire protocol (see :func:`project_config`).
     """
     require_nvflare()
     from nvflare.lighter.constants import CtxKey, WorkDir
@@ -290,7 +295,7 @@ def provision(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     project_dict = project_config(
-        federation, config_path, port=port, host=host, manager=manager, storage=storage
+        federation, config_path, port=port, host=host, manager=manager, storage=storage, scheme=scheme
     )
     digest = config_digest(config_path)
     (out / "project.yml").write_text(
