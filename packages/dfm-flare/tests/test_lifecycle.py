@@ -242,3 +242,51 @@ def test_the_session_of_a_vanished_application_is_dropped(mathfed, mathfed_deplo
             app.stdout.close()
     with Session(mathfed, target="flare", options={"workspace": str(mathfed_deployment.workspace)}) as s:
         assert s.transport.job_id == service
+
+
+@pytest.mark.flare
+def test_applications_that_find_no_service_at_once_converge_on_one(mathfed, mathfed_deployment):
+    """Two applications start while no service runs: each submits one, both end up on the older,
+    the younger is aborted by the application that started it, and both work."""
+    import threading
+
+    state = DeploymentState.load(mathfed_deployment.workspace)
+    options = {"workspace": str(mathfed_deployment.workspace)}
+    name = service_name("mathfed")
+    admin = admin_session(state)
+    try:
+        for job_id in running_services(admin, name):
+            admin.abort_job(job_id)
+        assert _wait_for(lambda: not running_services(admin, name, pending=True), 60)
+        before = {job["job_id"] for job in admin.list_jobs()}
+        sessions: list[Session] = []
+        start = threading.Barrier(2)
+
+        def open_session() -> None:
+            start.wait()
+            sessions.append(Session(mathfed, target="flare", options=options))
+
+        threads = [threading.Thread(target=open_session) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        try:
+            assert len(sessions) == 2
+            submitted = [job for job in admin.list_jobs() if job["job_id"] not in before]
+            assert len(submitted) == 2, "both applications found no service and started one"
+            (older, younger) = sorted(submitted, key=lambda job: job["submit_time"])
+            assert {s.transport.job_id for s in sessions} == {older["job_id"]}
+            assert _wait_for(lambda: running_services(admin, name) == [older["job_id"]], 60)
+            assert str(admin.get_job_status(younger["job_id"])).startswith("FINISHED")
+            with Pipeline() as p:
+                Yield(mathfed.api.math.Square(x=PlaceParam("x"), site="alpha"), place="sq")
+            for i, s in enumerate(sessions):
+                assert [r.value for r in s.execute(s.prepare(p), {"x": i + 2}).results(timeout=60)] == [
+                    (i + 2) ** 2
+                ]
+        finally:
+            for s in sessions:
+                s.close()
+    finally:
+        admin.close()

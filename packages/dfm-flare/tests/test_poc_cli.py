@@ -71,6 +71,16 @@ def test_poc_lifecycle_and_submit(dfm, tmp_path, monkeypatch):
         assert dfm("poc", "stop", "examplefed").exit_code == 0
         assert _pids_using(str(home)) == []
         assert dfm("poc", "start", "examplefed").exit_code == 0
+        from dfm.flare.poc import admin_session
+        from dfm.flare.service import running_services, service_name
+
+        admin = admin_session(DeploymentState.load(home))
+        try:  # the leftover is listed RUNNING, but is not one of the services sessions try
+            listed = [j for j in admin.list_jobs() if j["status"] == "RUNNING"]
+            (live,) = running_services(admin, service_name("examplefed"))
+            assert len(listed) == 2 and live == max(listed, key=lambda j: j["submit_time"])["job_id"]
+        finally:
+            admin.close()
         again = dfm("fed", "submit", str(EXAMPLEFED), "--target", "flare", "--poc", "pipeline", str(script),
                     "--json", "--", "Bo")  # fmt: skip
         assert again.exit_code == 0, again.output

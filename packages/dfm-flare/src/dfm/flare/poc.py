@@ -342,14 +342,18 @@ class Deployment:
             found = running_services(session, service_name(state.federation))
             if not found:
                 return "not running (the next session starts it)"
-            try:
-                reply = session.do_app_command(found[0], CMD_STATUS, {})
-            except Exception as exc:
-                return f"job {found[0]} (not answering: {type(exc).__name__})"
-            lost = sorted(reply.get("lost") or {})
-            return f"job {found[0]}, {reply.get('sessions', 0)} session(s)" + (
-                f", lost site(s): {', '.join(lost)}" if lost else ""
-            )
+            failures = []
+            for job_id in found:  # the oldest that answers is the one sessions join
+                try:
+                    reply = session.do_app_command(job_id, CMD_STATUS, {})
+                except Exception as exc:
+                    failures.append(f"job {job_id} (not answering: {type(exc).__name__})")
+                    continue
+                lost = sorted(reply.get("lost") or {})
+                return f"job {job_id}, {reply.get('sessions', 0)} session(s)" + (
+                    f", lost site(s): {', '.join(lost)}" if lost else ""
+                )
+            return "; ".join(failures)
         finally:
             with contextlib.suppress(Exception):
                 session.close()

@@ -9,6 +9,9 @@ whoever needs the service restarts it, so no watcher process has to be kept
 alive itself, and every deployment (POC, kits on other machines) gets the same
 behaviour from the one component that always runs when the service is needed.
 Applications then only attach to it (an app command), which takes milliseconds.
+Two applications that find none at once each submit one; each then looks for an
+older one (:func:`running_services`, oldest first), and the younger's starter
+attaches to the older and aborts its own, so that all converge on one service.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from dfm.flare.topics import CMD_STATUS, SERVICE_PREFIX
@@ -67,19 +71,39 @@ def export_service_job(
     return os.path.join(out_dir, name)
 
 
-def running_services(admin: Any, name: str) -> list[str]:
-    """Job ids of the jobs named ``name`` FLARE lists as RUNNING, newest first (an nvflare admin ``Session``).
+def running_services(admin: Any, name: str, *, pending: bool = False) -> list[str]:
+    """Job ids of the jobs named ``name`` FLARE runs, oldest first (``admin``: an nvflare admin ``Session``).
 
-    A server that was stopped while a job ran lists it as RUNNING for ever after its restart
-    (its app commands fail with ``JobNotRunning``; aborting it fails too): try them in order.
+    ``pending`` adds the jobs FLARE has not started yet (submitted, dispatched). The oldest live
+    one is THE service: when two applications that found none start one each, both end up on
+    the older (:meth:`dfm.flare.transport.FlareTransport.start`). Jobs submitted before the
+    server's last start are left out: a server stopped while a job ran lists it as RUNNING for
+    ever after its restart (its app commands fail with ``JobNotRunning``; aborting it fails too).
     """
-    jobs = [
-        job
+    states = ("RUNNING", "SUBMITTED", "DISPATCHED") if pending else ("RUNNING",)
+    server_start = _server_start(admin)
+    jobs = sorted(
+        (_submitted(job), str(job["job_id"]))
         for job in admin.list_jobs()
-        if job.get("job_name") == name and str(job.get("status", "")).startswith("RUNNING")
-    ]
-    jobs.sort(key=lambda job: str(job.get("submit_time", "")), reverse=True)
-    return [str(job["job_id"]) for job in jobs]
+        if job.get("job_name") == name and str(job.get("status", "")).startswith(states)
+    )
+    return [job_id for submitted, job_id in jobs if submitted >= server_start]
+
+
+def _server_start(admin: Any) -> float:
+    """When the FLARE server last started (epoch seconds; 0 when it does not say)."""
+    try:
+        return float(admin.get_system_info().server_info.start_time or 0)
+    except Exception:
+        return 0.0
+
+
+def _submitted(job: dict[str, Any]) -> float:
+    """When FLARE took ``job`` (epoch seconds, from its listing's ISO time; 0 when unreadable)."""
+    try:
+        return datetime.fromisoformat(str(job.get("submit_time"))).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def submit(

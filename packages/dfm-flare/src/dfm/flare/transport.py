@@ -269,27 +269,63 @@ class FlareTransport(Transport):
             ) from None
 
     def _join_service(self) -> None:
-        """Attach to the running service job; start it first when none runs (or the one found is gone)."""
+        """Attach to the running service job; start it first when none runs (or none listed answers)."""
         from dfm.flare.service import running_services, service_name
 
         if not self.options.get("simulator"):
             for job_id in running_services(self.session, service_name(self.federation.name)):
-                self.job_id = job_id
-                try:
-                    # a live service answers in milliseconds (~1 s right after it started)
-                    self._open_service_session({}, time.monotonic() + 3.0)
+                if self._try_service(job_id, time.monotonic() + 3.0):
                     return
-                except _JobEnded:  # ended since it was listed: try the next
-                    continue
-                except TransportError as exc:
-                    # listed RUNNING but not answering: left over from a server restart (the newest
-                    # one is, so older ones are too); a slow but live service is reported, not replaced
-                    if "JobNotRunning" not in str(exc):
-                        raise
-                    log.info("FLARE lists DFM service job %s as running, but it is not: starting one", job_id)
-                    break
         self._start_service()
-        self._open_service_session({}, time.monotonic() + float(self.options.get("ready_timeout", 90)))
+        if not self._defer_to_older():
+            self._open_service_session({}, time.monotonic() + float(self.options.get("ready_timeout", 90)))
+
+    def _try_service(self, job_id: str, deadline: float) -> bool:
+        """Attach to the service job ``job_id`` if it is live; False if it ended or is a leftover."""
+        mine, self.job_id = self.job_id, job_id
+        try:
+            # a live service answers in milliseconds (~1 s right after it started)
+            self._open_service_session({}, deadline)
+            return True
+        except _JobEnded:  # ended since it was listed
+            pass
+        except TransportError as exc:
+            # listed RUNNING but not answering (running_services leaves out what an earlier server
+            # run left): a slow but live service is reported, not replaced
+            if "JobNotRunning" not in str(exc):
+                raise
+            log.info("FLARE lists DFM service job %s as running, but it is not", job_id)
+        self.job_id = mine
+        return False
+
+    def _defer_to_older(self) -> bool:
+        """After starting a service: if another application started one before ours (both found none),
+        attach to the older and abort ours, so that every application converges on one service.
+        """
+        from dfm.flare.service import running_services, service_name
+
+        mine = self.job_id
+        deadline = time.monotonic() + float(self.options.get("ready_timeout", 90))
+        for job_id in running_services(self.session, service_name(self.federation.name), pending=True):
+            if job_id == mine:
+                return False
+            # FLARE refuses app commands for ~1 s after a job starts; the sites' readiness is waited for apart
+            if self._started(job_id, deadline) and self._try_service(job_id, time.monotonic() + 10.0):
+                log.info("another application started DFM service job %s first: using it", job_id)
+                with contextlib.suppress(Exception):
+                    self.session.abort_job(mine)
+                return True
+        return False
+
+    def _started(self, job_id: str, deadline: float) -> bool:
+        """Wait until FLARE runs the submitted job ``job_id``; False if it ends or ``deadline`` passes."""
+        while True:
+            status = self._status(job_id)
+            if status.startswith("RUNNING"):
+                return True
+            if not status.startswith(("SUBMITTED", "DISPATCHED")) or time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
 
     def _start_service(self) -> None:
         from dfm.flare.service import ServiceError, service_name, start_service
@@ -417,9 +453,9 @@ class FlareTransport(Transport):
 
     # -- app commands -----------------------------------------------------------------------------
 
-    def _status(self) -> str:
+    def _status(self, job_id: str | None = None) -> str:
         try:
-            return str(self.session.get_job_status(self.job_id))
+            return str(self.session.get_job_status(job_id or self.job_id))
         except Exception as exc:
             return f"unknown ({type(exc).__name__})"
 
