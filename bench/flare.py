@@ -29,9 +29,10 @@ issue 17 item 3) and once offered for
 download (dfm.flare.streams), each with the peak RSS of every process over its
 transfers and before them, and writes bench/out/flare-arrays.json.
 
-``--schemes`` measures the same three 100 MB transfers (streamed) on one deployment per
-FLARE wire scheme (``tcp``, the default, ``grpc``, ``http``), interleaved round by round,
-and writes bench/out/flare-schemes.json.
+``--schemes`` measures the same three 100 MB transfers (streamed) on a deployment of each
+FLARE wire scheme (``tcp``, the default, ``grpc``, ``http``), one deployment at a time, the
+schemes' order rotating over 3 rounds of 3 transfers each, with the small-execution latency
+medians (30 executions) of each deployment, and writes bench/out/flare-schemes.json.
 
 Prints a table and writes bench/out/flare.json. Target (issue 5): well under
 100 ms per small execution once the session is up.
@@ -316,41 +317,50 @@ def run_arrays(runs: int = 3, mb: int = 100) -> dict[str, Any]:
     return out
 
 
-def run_schemes(rounds: int = 3, mb: int = 100) -> dict[str, Any]:
-    """100 MB arrays streamed (the default) over each FLARE wire scheme: one deployment per scheme,
-    the schemes' runs interleaved round by round so that the machine's load falls on all alike."""
+def run_schemes(rounds: int = 3, per_deployment: int = 3, mb: int = 100) -> dict[str, Any]:
+    """100 MB arrays streamed (the default) over each FLARE wire scheme. Each round provisions and
+    starts one deployment per scheme in turn (alone on the machine: idle FLARE processes cost CPU),
+    the order rotating from round to round so that the machine's load falls on all alike."""
     from dfm.flare.layout import SCHEMES
 
     kinds = ("to_site", "home_to_app", "to_app")
     runs: dict[str, dict[str, list[float]]] = {s: {k: [] for k in kinds} for s in SCHEMES}
-    up: list[tuple[str, Deployment, Session, dict[str, Any]]] = []
-    try:
-        for scheme in SCHEMES:
+    latency: dict[str, dict[str, list[float]]] = {s: {"home": [], "hop": []} for s in SCHEMES}
+    for round_ in range(rounds):
+        for scheme in SCHEMES[round_ % len(SCHEMES) :] + SCHEMES[: round_ % len(SCHEMES)]:
             workspace = Path(tempfile.mkdtemp(prefix=f"dfm-bench-{scheme}-"))
             deployment = Deployment.prepare(CONFIG, workspace, scheme=scheme)
             deployment.start()
-            session = Session(FED, target="flare", options={"workspace": str(workspace)})
-            up.append((scheme, deployment, session, {k: session.prepare(pipelines()[k]) for k in kinds}))
-            for kind in kinds:
-                session.execute(up[-1][3][kind], {"mb": 1}).wait(60)  # warm the adapters
-        for _ in range(rounds):
-            for scheme, _d, session, prepared in up:
-                for kind in kinds:
-                    job = session.execute(prepared[kind], {"mb": mb})
-                    seconds = timed(lambda job=job: job.wait(300))
-                    assert job.status is JobStatus.FINISHED, job.error
-                    runs[scheme][kind].append(mb * 1.048576 / seconds)
-                    del job
-    finally:
-        for _scheme, deployment, session, _p in up:
-            session.close()
-            deployment.stop()
-            assert deployment.leftover_pids() == []
-            shutil.rmtree(deployment.workspace, ignore_errors=True)
+            try:
+                with Session(FED, target="flare", options={"workspace": str(workspace)}) as s:
+                    small: dict[str, Any] = {}
+                    latencies(s, {n: s.prepare(pipelines()[n]) for n in ("home", "hop")}, 30, small)
+                    for name in ("home", "hop"):
+                        latency[scheme][name].append(small[f"latency_{name}_median_ms"])
+                    for kind in kinds:
+                        prepared = s.prepare(pipelines()[kind])
+                        s.execute(prepared, {"mb": 1}).wait(60)  # warm the adapters
+                        for _ in range(per_deployment):
+                            job = s.execute(prepared, {"mb": mb})
+                            seconds = timed(lambda job=job: job.wait(300))
+                            assert job.status is JobStatus.FINISHED, job.error
+                            runs[scheme][kind].append(mb * 1.048576 / seconds)
+                            del job
+            finally:
+                deployment.stop()
+                assert deployment.leftover_pids() == []
+                shutil.rmtree(workspace, ignore_errors=True)
     return {
-        f"{scheme}_{kind}_{mb}mb_MBps": {"median": statistics.median(r), "runs": r}
-        for scheme, by_kind in runs.items()
-        for kind, r in by_kind.items()
+        **{
+            f"{scheme}_{kind}_{mb}mb_MBps": {"median": statistics.median(r), "runs": r}
+            for scheme, by_kind in runs.items()
+            for kind, r in by_kind.items()
+        },
+        **{
+            f"{scheme}_latency_{name}_ms": {"median": statistics.median(r), "runs": r}
+            for scheme, by_name in latency.items()
+            for name, r in by_name.items()
+        },
     }
 
 
@@ -364,7 +374,8 @@ def main() -> None:
         results = run_schemes()
         print(f"FLARE wire schemes ({platform.python_version()}, {os.cpu_count()} cores)")
         for key, value in results.items():
-            print(f"{key:<32} {value['median']:7.1f} MB/s  runs {[round(r) for r in value['runs']]}")
+            unit = "ms" if key.endswith("_ms") else "MB/s"
+            print(f"{key:<32} {value['median']:7.1f} {unit:<4}  runs {[round(r) for r in value['runs']]}")
         target = HERE / "out" / "flare-schemes.json"
         target.parent.mkdir(exist_ok=True)
         target.write_text(json.dumps({"argv": sys.argv, "results": results}, indent=2) + "\n")

@@ -70,6 +70,34 @@ def test_demo_through_the_cli_on_the_simulator(dfm, monkeypatch):
     assert BADGE not in result.output
 
 
+CLINICS = EXAMPLEFED.parents[1] / "clinics"
+
+
+@pytest.mark.flare
+def test_clinics_on_the_simulator_find_their_databases(dfm, tmp_path):
+    """The simulated sites run on the workspace's copy of the config: each finds its data beside it."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    fed_dir = tmp_path / "clinics"
+    shutil.copytree(CLINICS, fed_dir, ignore=shutil.ignore_patterns("__pycache__", "data"))
+    make_data = [sys.executable, str(fed_dir / "make_data.py"), "--out", str(fed_dir / "data")]
+    subprocess.run(make_data, check=True)
+    config, demo = fed_dir / "clinics.dfm.yaml", fed_dir / "demo.py"
+    args = ["fed", "submit", str(config), "--target", "flare", "--simulator"]
+    result = dfm(*args, "pipeline", str(demo), "--json", "--", "40")
+    assert result.exit_code == 0, result.output
+    federated = {row["place"]: row["value"] for row in map(json.loads, result.stdout.splitlines())}
+    spec = importlib.util.spec_from_file_location("clinics_demo", demo)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert federated == module.central_statistics(module.read_all_rows(fed_dir / "data", 40))
+    assert federated["patients"] > 0
+
+
 @pytest.mark.flare
 def test_a_deployed_server_refuses_the_app_socket(mathfed_deployment, tmp_path):
     """A job asking the server for the simulator's app socket fails instead of opening a side door."""

@@ -48,6 +48,7 @@ from dfm.flare.builder import copy_site_code
 from dfm.flare.layout import PACKAGE_PREFIX, SITE_DESCRIPTOR, SITE_DIR, FlareSetupError, client_names
 from dfm.flare.poc import _alive, _pids_using
 from dfm.flare.provision import site_local_code
+from dfm.flare.sitedata import site_data_files
 from dfm.kernel.config.models import Federation
 from dfm.kernel.plugins import get_plugin_manager
 
@@ -62,7 +63,8 @@ log = logging.getLogger("dfm.flare")
 def prepare_workspace(federation: Federation, config_path: Path, workspace: Path) -> None:
     """Write the simulator workspace's ``local/``, which the simulator copies to every participant.
 
-    ``custom/`` gets the federation's config, its local code and a simulation
+    ``custom/`` gets the federation's config, its local code, the data files its
+    sites' configs name (as kits carry them, :mod:`dfm.flare.sitedata`) and a simulation
     descriptor; ``resources.json.default`` FLARE's default ``class_allow_list``
     plus the ``dfm.`` prefix (as provisioning does for kits).
     """
@@ -74,7 +76,9 @@ def prepare_workspace(federation: Federation, config_path: Path, workspace: Path
     local_code = sorted(
         {rel for site in federation.sites for rel in site_local_code(federation, config_path, site, manager)}
     )
-    copy_site_code(config_path, custom / SITE_DIR, local_code)
+    # every site's data files: the simulated sites share one copy of local/ (and this machine has them all)
+    data = {rel for site in federation.sites for rel in site_data_files(federation, config_path, site)}
+    copy_site_code(config_path, custom / SITE_DIR, local_code, sorted(data))
     descriptor = {
         "format": 1,
         "role": "simulation",

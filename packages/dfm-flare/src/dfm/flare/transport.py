@@ -272,12 +272,13 @@ class FlareTransport(Transport):
         """Attach to the running service job; start it first when none runs (or none listed answers)."""
         from dfm.flare.service import running_services, service_name
 
-        if not self.options.get("simulator"):
+        simulating = bool(self.options.get("simulator"))  # the simulator runs this application's job
+        if not simulating:
             for job_id in running_services(self.session, service_name(self.federation.name)):
                 if self._try_service(job_id, time.monotonic() + 3.0):
                     return
         self._start_service()
-        if not self._defer_to_older():
+        if simulating or not self._defer_to_older():
             self._open_service_session({}, time.monotonic() + float(self.options.get("ready_timeout", 90)))
 
     def _try_service(self, job_id: str, deadline: float) -> bool:
