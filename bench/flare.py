@@ -32,7 +32,9 @@ transfers and before them, and writes bench/out/flare-arrays.json.
 ``--schemes`` measures the same three 100 MB transfers (streamed) on a deployment of each
 FLARE wire scheme (``tcp``, the default, ``grpc``, ``http``), one deployment at a time, the
 schemes' order rotating over 3 rounds of 3 transfers each, with the small-execution latency
-medians (30 executions) of each deployment, and writes bench/out/flare-schemes.json.
+medians (30 executions) of each deployment and the CPU seconds every process of the deployment
+and this one used per transfer (less sensitive to a shared machine's load than the wall time),
+and writes bench/out/flare-schemes.json.
 
 Prints a table and writes bench/out/flare.json. Target (issue 5): well under
 100 ms per small execution once the session is up.
@@ -317,6 +319,18 @@ def run_arrays(runs: int = 3, mb: int = 100) -> dict[str, Any]:
     return out
 
 
+def cpu_seconds(workspace: Path) -> float:
+    """CPU seconds (user + system) used so far by this process and every process of the deployment."""
+    total = 0.0
+    for pid in [os.getpid(), *_pids_using(str(workspace))]:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def run_schemes(rounds: int = 3, per_deployment: int = 3, mb: int = 100) -> dict[str, Any]:
     """100 MB arrays streamed (the default) over each FLARE wire scheme. Each round provisions and
     starts one deployment per scheme in turn (alone on the machine: idle FLARE processes cost CPU),
@@ -326,6 +340,7 @@ def run_schemes(rounds: int = 3, per_deployment: int = 3, mb: int = 100) -> dict
     kinds = ("to_site", "home_to_app", "to_app")
     runs: dict[str, dict[str, list[float]]] = {s: {k: [] for k in kinds} for s in SCHEMES}
     latency: dict[str, dict[str, list[float]]] = {s: {"home": [], "hop": []} for s in SCHEMES}
+    cpu: dict[str, dict[str, list[float]]] = {s: {k: [] for k in kinds} for s in SCHEMES}
     for round_ in range(rounds):
         for scheme in SCHEMES[round_ % len(SCHEMES) :] + SCHEMES[: round_ % len(SCHEMES)]:
             workspace = Path(tempfile.mkdtemp(prefix=f"dfm-bench-{scheme}-"))
@@ -341,10 +356,12 @@ def run_schemes(rounds: int = 3, per_deployment: int = 3, mb: int = 100) -> dict
                         prepared = s.prepare(pipelines()[kind])
                         s.execute(prepared, {"mb": 1}).wait(60)  # warm the adapters
                         for _ in range(per_deployment):
+                            cpu0 = cpu_seconds(workspace)
                             job = s.execute(prepared, {"mb": mb})
                             seconds = timed(lambda job=job: job.wait(300))
                             assert job.status is JobStatus.FINISHED, job.error
                             runs[scheme][kind].append(mb * 1.048576 / seconds)
+                            cpu[scheme][kind].append(cpu_seconds(workspace) - cpu0)
                             del job
             finally:
                 deployment.stop()
@@ -354,6 +371,11 @@ def run_schemes(rounds: int = 3, per_deployment: int = 3, mb: int = 100) -> dict
         **{
             f"{scheme}_{kind}_{mb}mb_MBps": {"median": statistics.median(r), "runs": r}
             for scheme, by_kind in runs.items()
+            for kind, r in by_kind.items()
+        },
+        **{
+            f"{scheme}_{kind}_{mb}mb_cpu_s": {"median": statistics.median(r), "runs": r}
+            for scheme, by_kind in cpu.items()
             for kind, r in by_kind.items()
         },
         **{
@@ -374,8 +396,9 @@ def main() -> None:
         results = run_schemes()
         print(f"FLARE wire schemes ({platform.python_version()}, {os.cpu_count()} cores)")
         for key, value in results.items():
-            unit = "ms" if key.endswith("_ms") else "MB/s"
-            print(f"{key:<32} {value['median']:7.1f} {unit:<4}  runs {[round(r) for r in value['runs']]}")
+            unit = {"ms": "ms", "_s": "s CPU"}.get(key[-2:], "MB/s")
+            runs = [round(r, 2 if unit == "s CPU" else 0) for r in value["runs"]]
+            print(f"{key:<32} {value['median']:7.2f} {unit:<5}  runs {runs}")
         target = HERE / "out" / "flare-schemes.json"
         target.parent.mkdir(exist_ok=True)
         target.write_text(json.dumps({"argv": sys.argv, "results": results}, indent=2) + "\n")
