@@ -20,7 +20,8 @@ import pytest
 from dfm.api import FederationHandle, load_federation
 from dfm.runner.testing import EXAMPLEFED_BADGE, MATHFED, SECRET
 
-ROOT = Path(__file__).resolve().parents[3]  # the repository: federations/, and packages/ for kits
+# the repository (the folder with noxfile.py): federations/, and packages/ for kits
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "noxfile.py").is_file())
 EXAMPLEFED = ROOT / "federations" / "examplefed" / "examplefed.dfm.yaml"
 BADGE = EXAMPLEFED_BADGE
 

@@ -45,10 +45,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from .conftest import ROOT
+
 sys.path.insert(0, str(ROOT / "dev"))
-import netns  # noqa: E402  (dev/netns.py)
-import wheelhouse  # noqa: E402  (dev/wheelhouse.py)
+import netns  # dev/netns.py
+import wheelhouse  # dev/wheelhouse.py
 
 pytestmark = [pytest.mark.flare, pytest.mark.slow]
 
