@@ -6,6 +6,7 @@ so one table drives structuring, unstructuring and error paths.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
@@ -124,8 +125,14 @@ def _structure_entry(value: Any, type_: Any) -> InterfaceEntry:
     return made
 
 
+@functools.cache
+def _entry_unfn() -> Any:
+    """The generated unstructure hook of InterfaceEntry, made on first use (loading never needs it)."""
+    return _unstructure_class(converter, InterfaceEntry)
+
+
 def _unstructure_entry(entry: InterfaceEntry) -> dict[str, Any]:
-    data: dict[str, Any] = _entry_unfn(entry)
+    data: dict[str, Any] = _entry_unfn()(entry)
     if entry.adapter_args:
         data["adapter"] = {"path": entry.adapter, "args": converter.unstructure(entry.adapter_args)}
     return data
@@ -144,7 +151,6 @@ def _make() -> cattrs.Converter:
 converter: cattrs.Converter = _make()
 _impl_fn = _structure_class(converter, ImplRef)
 _entry_fn = _structure_class(converter, InterfaceEntry)
-_entry_unfn = _unstructure_class(converter, InterfaceEntry)
 converter.register_structure_hook(ImplRef, _structure_impl)
 converter.register_structure_hook(InterfaceEntry, _structure_entry)
 converter.register_unstructure_hook(InterfaceEntry, _unstructure_entry)

@@ -43,8 +43,7 @@ from dfm.kernel.config.models import (
 from dfm.kernel.config.refs import locate_file
 from dfm.kernel.config.typenames import describe_value
 from dfm.kernel.errors import ConfigIssue
-from dfm.kernel.names import NameKind, name_message, name_problem
-from dfm.kernel.records import ADAPTER_NAME_RE
+from dfm.kernel.names import ADAPTER_NAME_RE, NameKind, name_message, name_problem
 from dfm.kernel.suggest import did_you_mean
 
 SUPPORTED_MAJOR = 1  # the config format version this loader reads: dfm: 1.x.y
