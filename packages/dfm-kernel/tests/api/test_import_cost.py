@@ -26,7 +26,8 @@ print(json.dumps(sorted(sys.modules)))
 
 # Modules a correct config never needs: the plugin machinery (pluggy, entry points, the
 # record classes), the IR converter and the net IR (serializing pipelines), discovery's
-# advice, JSON Schema checks of arguments, did-you-mean hints.
+# advice, JSON Schema checks of arguments, did-you-mean hints, and packaging (only for
+# unusual version strings and pins).
 DEFERRED = (
     "pluggy",
     "importlib.metadata",
@@ -41,6 +42,7 @@ DEFERRED = (
     "dfm.kernel.ir.net",
     "dfm.kernel.advice",
     "cattrs.preconf.json",
+    "packaging",
     "networkx",
     "constraint",
     "dfm.compiler",
@@ -64,6 +66,18 @@ def _offenders(modules: list[str]) -> list[str]:
 def test_loading_examplefed_imports_nothing_deferred(examplefed_path):
     modules = _imported_by_load(examplefed_path)
     assert "dfm.kernel.config.loader" in modules  # the probe did load it
+    assert _offenders(modules) == []
+
+
+def test_loading_a_config_that_pins_plugins_imports_nothing_deferred(tmp_path, examplefed_path):
+    text = examplefed_path.read_text(encoding="utf-8")
+    pinned = tmp_path / "pinned.dfm.yaml"
+    pinned.write_text(
+        text.replace("\nhomesite:", '\nplugins:\n  dfm-adapter-builtin: ">=0.1, <0.2"\nhomesite:', 1),
+        encoding="utf-8",
+    )
+    modules = _imported_by_load(pinned)
+    assert "dfm.kernel.config.loader" in modules
     assert _offenders(modules) == []
 
 
