@@ -71,6 +71,10 @@ def _overrides(cls: type) -> dict[str, Any]:
 
 
 def _structure_class(conv: cattrs.Converter, cls: type) -> Any:
+    return strict.on_first_use(lambda: _make_structure_class(conv, cls))
+
+
+def _make_structure_class(conv: cattrs.Converter, cls: type) -> Any:
     base: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **_overrides(cls))
     if not is_open(cls):
         return strict.require_mapping(base)
