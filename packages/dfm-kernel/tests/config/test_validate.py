@@ -97,3 +97,73 @@ def test_adapter_spellings_accepted_at_load(adapter: str) -> None:
 @pytest.mark.parametrize("adapter", ["", "  ", "a b", "pkg.mod:", ":Cls", "pkg:mod:Cls", "-x"])
 def test_adapter_spellings_refused_at_load(adapter: str) -> None:
     assert adapter_problem(adapter) is not None
+
+
+VERSIONS = (
+    "1",
+    "1.0.0",
+    "0.9",
+    "2.0",
+    "01.2",
+    "1.0.0.0.1",
+    "123456789.0",
+    "1234567890.0",
+    "1.0rc1",
+    "v1.0",
+    " 1.0",
+    "1.0-post1",
+    "one",
+    "1.",
+    ".1",
+    "1..0",
+    "",
+)
+PINS = (
+    ">=0.1,<0.2",
+    ">=0.1, <0.2",
+    " == 1.2.3 ",
+    "!=1,>0,<=9.9",
+    "<1",
+    "~=1",
+    "~=1.2",
+    "==1.*",
+    "0.2",
+    ">=0.1,<<1",
+    "=>0.2",
+    ">=0.1,",
+    "",
+    ">=1.0a1",
+)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_release_shortcut_agrees_with_packaging(version: str) -> None:
+    """The format version read without packaging (``_RELEASE``) has packaging's major version."""
+    from packaging.version import InvalidVersion, Version
+
+    from dfm.kernel.config.validate import _RELEASE, _major
+
+    try:
+        major: int | None = Version(version).major
+    except InvalidVersion:
+        major = None
+    if _RELEASE.fullmatch(version):
+        assert int(version.split(".", 1)[0]) == major
+    assert _major(version) == major
+
+
+@pytest.mark.parametrize("pin", PINS)
+def test_pin_shortcut_is_a_subset_of_packaging(pin: str) -> None:
+    """Pins accepted without packaging (``_PINS``) are valid specifier sets for packaging too."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    from dfm.kernel.config.validate import _PINS, _pin_problem
+
+    try:
+        SpecifierSet(pin)
+        valid = True
+    except InvalidSpecifier:
+        valid = False
+    if _PINS.fullmatch(pin):
+        assert valid
+    assert (_pin_problem(pin) is None) == valid

@@ -9,6 +9,10 @@ advice types (``Okay``, ``Advised*``), and the condition classes ``And``, ``Or``
 ``LessThanOrEqual``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from dfm.api.federation import FederationHandle, Namespace, OperationCall, load_federation
 from dfm.api.pipeline import (
     Advise,
@@ -37,17 +41,32 @@ from dfm.api.pipeline import (
     Yield,
     well_known_id,
 )
-from dfm.kernel.advice import (
-    AdvisedDateRange,
-    AdvisedDict,
-    AdvisedError,
-    AdvisedLiteral,
-    AdvisedOneOf,
-    AdvisedSubsetOf,
-    Okay,
-    field_advisor,
-)
 from dfm.kernel.ir.pipeline import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH
+
+if TYPE_CHECKING:
+    from dfm.kernel.advice import (
+        AdvisedDateRange,
+        AdvisedDict,
+        AdvisedError,
+        AdvisedLiteral,
+        AdvisedOneOf,
+        AdvisedSubsetOf,
+        Okay,
+        field_advisor,
+    )
+
+# Discovery's advice classes are imported on first use: a script that records and
+# submits a pipeline never needs them.
+_ADVICE = (
+    "AdvisedDateRange",
+    "AdvisedDict",
+    "AdvisedError",
+    "AdvisedLiteral",
+    "AdvisedOneOf",
+    "AdvisedSubsetOf",
+    "Okay",
+    "field_advisor",
+)
 
 __all__ = [
     "MAX_BLOCK_DEPTH",
@@ -90,3 +109,17 @@ __all__ = [
     "load_federation",
     "well_known_id",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _ADVICE:
+        raise AttributeError(f"module 'dfm.api' has no attribute '{name}'")
+    from dfm.kernel import advice
+
+    value = getattr(advice, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -13,7 +13,6 @@ from typing import Any, Literal
 from dfm.kernel.errors import PipelineError
 from dfm.kernel.ir import pipeline as irp
 from dfm.kernel.ir.pipeline import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH
-from dfm.kernel.ir.serde import from_data, to_data
 from dfm.kernel.names import ALLOWED, NameKind, name_message, name_problem
 
 _state = threading.local()
@@ -461,6 +460,8 @@ class Pipeline:
 
         Raises ``PipelineError`` while the pipeline is still being recorded.
         """
+        from dfm.kernel.ir.serde import to_data  # the IR converter: only when serializing
+
         return json.dumps(to_data(self.ir), indent=2)
 
     @classmethod
@@ -471,6 +472,8 @@ class Pipeline:
         the limits or holds a bad name; other malformed input raises the JSON decoder's or
         cattrs' error.
         """
+        from dfm.kernel.ir.serde import from_data  # the IR converter: only when serializing
+
         try:
             data = json.loads(text)
             pipeline = cls(data.get("name", "pipeline"))

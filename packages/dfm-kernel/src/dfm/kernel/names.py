@@ -58,6 +58,9 @@ _SIMPLE_CHARS = re.compile(r"[A-Za-z0-9_.\-]*")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?")
+# Adapter registry names (:mod:`dfm.kernel.records`, checked by the config loader too) keep
+# the operation's dotted form, which may be CamelCase: "users.GreetMe".
+ADAPTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 _SIMPLE_RULE = (
     "1-64 characters of letters, digits, '_', '-' and '.', starting with a letter or digit, no '..'"

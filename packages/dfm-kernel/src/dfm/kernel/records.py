@@ -20,10 +20,9 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from dfm.kernel.errors import PluginLoadError
+from dfm.kernel.names import ADAPTER_NAME_RE
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-# Adapter names keep the operation's dotted form, which may be CamelCase: "users.GreetMe".
-ADAPTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 Target = str | Callable[[], Any]
 

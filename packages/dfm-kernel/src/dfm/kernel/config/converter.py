@@ -6,6 +6,7 @@ so one table drives structuring, unstructuring and error paths.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
@@ -70,6 +71,10 @@ def _overrides(cls: type) -> dict[str, Any]:
 
 
 def _structure_class(conv: cattrs.Converter, cls: type) -> Any:
+    return strict.on_first_use(lambda: _make_structure_class(conv, cls))
+
+
+def _make_structure_class(conv: cattrs.Converter, cls: type) -> Any:
     base: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **_overrides(cls))
     if not is_open(cls):
         return strict.require_mapping(base)
@@ -124,8 +129,14 @@ def _structure_entry(value: Any, type_: Any) -> InterfaceEntry:
     return made
 
 
+@functools.cache
+def _entry_unfn() -> Any:
+    """The generated unstructure hook of InterfaceEntry, made on first use (loading never needs it)."""
+    return _unstructure_class(converter, InterfaceEntry)
+
+
 def _unstructure_entry(entry: InterfaceEntry) -> dict[str, Any]:
-    data: dict[str, Any] = _entry_unfn(entry)
+    data: dict[str, Any] = _entry_unfn()(entry)
     if entry.adapter_args:
         data["adapter"] = {"path": entry.adapter, "args": converter.unstructure(entry.adapter_args)}
     return data
@@ -144,7 +155,6 @@ def _make() -> cattrs.Converter:
 converter: cattrs.Converter = _make()
 _impl_fn = _structure_class(converter, ImplRef)
 _entry_fn = _structure_class(converter, InterfaceEntry)
-_entry_unfn = _unstructure_class(converter, InterfaceEntry)
 converter.register_structure_hook(ImplRef, _structure_impl)
 converter.register_structure_hook(InterfaceEntry, _structure_entry)
 converter.register_unstructure_hook(InterfaceEntry, _unstructure_entry)

@@ -92,6 +92,23 @@ def require_list(hook: StructureHook) -> StructureHook:
     return structure_list
 
 
+def on_first_use(make: Callable[[], StructureHook]) -> StructureHook:
+    """A structure hook that makes the real one (``make()``) when it is first called.
+
+    cattrs makes a class's hook together with the hooks of all its fields' types, so
+    structuring one config would generate and compile code for every section the format
+    has; made on first use, only the sections a config holds cost anything.
+    """
+    made: list[StructureHook] = []  # two threads racing here make the same hook twice
+
+    def structure(value: Any, type_: Any) -> Any:
+        if not made:
+            made.append(make())
+        return made[0](value, type_)
+
+    return structure
+
+
 def _is_list(type_: Any) -> bool:
     return type_ is list or typing.get_origin(type_) is list
 
@@ -107,8 +124,8 @@ def install(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(bool, _structure_bool)
     conv.register_structure_hook_factory(
-        _is_list, lambda type_: require_list(list_structure_factory(type_, conv))
+        _is_list, lambda type_: on_first_use(lambda: require_list(list_structure_factory(type_, conv)))
     )
     conv.register_structure_hook_factory(
-        _is_dict, lambda type_: require_mapping(mapping_structure_factory(type_, conv))
+        _is_dict, lambda type_: on_first_use(lambda: require_mapping(mapping_structure_factory(type_, conv)))
     )

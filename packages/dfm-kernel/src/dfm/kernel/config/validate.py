@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from dfm.kernel.config import pointers
 from dfm.kernel.config.locations import Finding
@@ -43,14 +41,20 @@ from dfm.kernel.config.models import (
 from dfm.kernel.config.refs import locate_file
 from dfm.kernel.config.typenames import describe_value
 from dfm.kernel.errors import ConfigIssue
-from dfm.kernel.names import NameKind, name_message, name_problem
-from dfm.kernel.records import ADAPTER_NAME_RE
+from dfm.kernel.names import ADAPTER_NAME_RE, NameKind, name_message, name_problem
 from dfm.kernel.suggest import did_you_mean
 
 SUPPORTED_MAJOR = 1  # the config format version this loader reads: dfm: 1.x.y
 MAX_ESTIMATED_SIZE = 2**63 - 1
 # PEP 508 distribution names
 _DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# The usual forms of the format version ("1.0.0") and of plugin pins (">=0.1,<0.2") are
+# recognized here, because importing packaging's version and specifier modules compiles
+# large regular expressions, a few ms of every load. They are strict subsets of what
+# packaging accepts; anything else is packaging's to judge, with the messages below.
+_RELEASE = re.compile(r"[0-9]{1,9}(?:\.[0-9]+)*")
+_PIN = r" *(?:[<>]=?|[=!]=) *[0-9]+(?:\.[0-9]+)* *"
+_PINS = re.compile(f"{_PIN}(?:,{_PIN})*")
 
 
 def is_dotted_identifier(name: str) -> bool:
@@ -118,9 +122,10 @@ class _Checks:
         yield from self.plugins()
 
     def version(self) -> Iterator[Finding]:
-        try:
-            major = Version(self.fed.dfm).major
-        except InvalidVersion:
+        major = (
+            int(self.fed.dfm.split(".", 1)[0]) if _RELEASE.fullmatch(self.fed.dfm) else _major(self.fed.dfm)
+        )
+        if major is None:
             yield Finding("/dfm", f"invalid dfm version '{self.fed.dfm}'", "expected a version such as 1.0.0")
             return
         if major != SUPPORTED_MAJOR:
@@ -439,15 +444,35 @@ class _Checks:
             at = pointers.join("/plugins", dist)
             if not _DIST_NAME.match(dist):
                 yield Finding(at, f"invalid distribution name '{dist}'", at_key=True)
-            try:
-                SpecifierSet(pin)
-            except InvalidSpecifier:
-                hint = "expected PEP 440 version specifiers such as '>=0.2,<1'"
-                try:
-                    hint = f"did you mean '=={Version(pin)}'?"
-                except InvalidVersion:
-                    pass
-                yield Finding(at, f"invalid version specifier '{pin}' for '{dist}'", hint)
+            if not _PINS.fullmatch(pin):
+                problem = _pin_problem(pin)
+                if problem is not None:
+                    yield Finding(at, f"invalid version specifier '{pin}' for '{dist}'", problem)
+
+
+def _major(version: str) -> int | None:
+    """The major version of a PEP 440 version, or None if it is none."""
+    from packaging.version import InvalidVersion, Version  # see _RELEASE
+
+    try:
+        return Version(version).major
+    except InvalidVersion:
+        return None
+
+
+def _pin_problem(pin: str) -> str | None:
+    """None if ``pin`` is a valid PEP 440 specifier set, else the hint of its finding."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet  # see _RELEASE
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        SpecifierSet(pin)
+    except InvalidSpecifier:
+        try:
+            return f"did you mean '=={Version(pin)}'?"
+        except InvalidVersion:
+            return "expected PEP 440 version specifiers such as '>=0.2,<1'"
+    return None
 
 
 def _is_cost(value: float) -> bool:

@@ -1,10 +1,16 @@
-"""JSON (un)structuring of the IRs: one cattrs converter, unions tagged by ``kind``."""
+"""JSON (un)structuring of the IRs: one cattrs converter, unions tagged by ``kind``.
+
+The converter (``ir_converter``) is built on first use, not at import: building it
+resolves and registers every IR class, which a process that only records pipelines
+or loads a federation never needs.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import cattrs
@@ -35,7 +41,9 @@ _OMIT_IF_DEFAULT: dict[type[Any], tuple[str, ...]] = {
 }
 
 
-def _make() -> cattrs.Converter:
+@functools.cache
+def _converter() -> cattrs.Converter:
+    # Two threads' first calls may each build one; both are the same converter, one is kept.
     conv = make_converter()
     for module in (pipeline, net):
         for obj in vars(module).values():
@@ -62,12 +70,19 @@ def _make() -> cattrs.Converter:
     return conv
 
 
-ir_converter: cattrs.Converter = _make()
+if TYPE_CHECKING:
+    ir_converter: cattrs.Converter
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ir_converter":  # the one converter, made on first use
+        return _converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def to_data(obj: Any) -> Any:
     """Unstructure an IR object to JSON-compatible data."""
-    return ir_converter.unstructure(obj)
+    return _converter().unstructure(obj)
 
 
 def from_data(data: Any, cls: type[T]) -> T:
@@ -77,7 +92,7 @@ def from_data(data: Any, cls: type[T]) -> T:
     (:func:`~dfm.kernel.ir.pipeline.check_names`): a :class:`~dfm.kernel.errors.PipelineError`
     names the first bad ones.
     """
-    obj = ir_converter.structure(data, cls)
+    obj = _converter().structure(data, cls)
     if isinstance(obj, pipeline.PipelineIR):
         pipeline.check_names(obj)
     elif isinstance(obj, net.PreparedPipeline):
