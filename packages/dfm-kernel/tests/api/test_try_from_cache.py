@@ -10,7 +10,8 @@ from dfm.api import ForEach, If, Pipeline, PlaceParam, TryFromCache, Yield, load
 from dfm.kernel.errors import PipelineError
 from dfm.kernel.ir import pipeline as irp
 
-EXAMPLEFED = Path(__file__).parents[4] / "federations" / "examplefed" / "examplefed.dfm.yaml"
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "noxfile.py").is_file())
+EXAMPLEFED = ROOT / "federations" / "examplefed" / "examplefed.dfm.yaml"
 
 
 @pytest.fixture(scope="module")

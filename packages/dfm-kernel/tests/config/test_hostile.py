@@ -18,7 +18,7 @@ from dfm.kernel.config.files import Limits, decode_utf8, read_regular_file
 from dfm.kernel.errors import ConfigError, ConfigIssue
 
 HERE = Path(__file__).parent
-ROOT = HERE.parents[3]
+ROOT = next(p for p in HERE.parents if (p / "noxfile.py").is_file())  # the repository
 SECRET = "SENTINEL-0c9a77e2"
 MINIMAL = """\
 dfm: 1.0.0
