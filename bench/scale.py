@@ -1,6 +1,7 @@
-"""Runner cost against net size: a chain of N operations, inproc.
+"""Runner cost against net size: a chain of N operations, inproc (or ``--transport process``).
 
-    python bench/scale.py [--sizes 1000,10000,100000] [--quick]
+    python bench/scale.py [--sizes 1000,10000,100000] [--quick] [--transport process]
+                          [--shapes one-site,two-sites]
 
 Each size is prepared once (compile time printed separately: it is the
 compiler's business), then executed twice, each timed from ``execute`` to the
@@ -8,9 +9,11 @@ job's end: the first execution also installs the nets at the sites (the
 application computes each net's digest, sends it, the site decodes it,
 re-verifies and recomputes its digest); the second reuses them. Prints
 seconds per size and the growth exponent between consecutive sizes
-(log(t2/t1) / log(n2/n1)) and between the smallest and largest. Writes
-bench/out/scale.json. Target (issue 17): a 100,000-operation chain runs in
-under 10 s and the exponent between 1,000 and 100,000 is under 1.1.
+(log(t2/t1) / log(n2/n1)) and between the smallest and largest, and the
+install cost (first - run) with the ratio first / run. Writes bench/out/scale.json
+(bench/out/scale-<transport>.json for another transport). Target (issue 17): a
+100,000-operation chain runs in under 10 s and the exponent between 1,000 and
+100,000 is under 1.1; installing its nets costs at most half a run (first / run <= 1.5).
 """
 
 from __future__ import annotations
@@ -50,12 +53,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,3000,10000,30000,100000")
     parser.add_argument("--quick", action="store_true", help="sizes 1000,10000 only")
     parser.add_argument("--transport", default="inproc")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated, of " + ", ".join(SHAPES))
     args = parser.parse_args()
     sizes = [1000, 10000] if args.quick else [int(s) for s in args.sizes.split(",")]
     report: dict[str, object] = {}
     with Session(FED, transport=args.transport) as session:
         session.execute(session.prepare(chain(10, ("home",))), {"v": 0}).wait(60)  # warm up
-        for shape, sites in SHAPES.items():
+        for shape in args.shapes.split(","):
+            sites = SHAPES[shape]
             rows = []
             for n in sizes:
                 t = time.perf_counter()
@@ -77,13 +82,16 @@ def main() -> None:
                         "compile_s": compile_s,
                         "first_run_s": first_s,
                         "run_s": run_s,
+                        "install_s": first_s - run_s,
+                        "first_over_run": first_s / run_s,
                         "us_per_op": run_s / n * 1e6,
                     }
                 )
                 print(
                     f"{shape:>9} {n:>8} ops  compile {compile_s:8.2f} s  "
                     f"first run (installs) {first_s:8.3f} s  "
-                    f"run {run_s:8.3f} s  {run_s / n * 1e6:7.1f} us/op",
+                    f"run {run_s:8.3f} s  {run_s / n * 1e6:7.1f} us/op  "
+                    f"install (first - run) {first_s - run_s:7.3f} s  first/run {first_s / run_s:5.2f}",
                     flush=True,
                 )
             exponents = {}
@@ -100,7 +108,8 @@ def main() -> None:
     machine = f"{platform.machine()} python {platform.python_version()}"
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    (out / "scale.json").write_text(
+    name = "scale.json" if args.transport == "inproc" else f"scale-{args.transport}.json"
+    (out / name).write_text(
         json.dumps({"machine": machine, "transport": args.transport, "shapes": report}, indent=2)
     )
 

@@ -56,6 +56,9 @@ class Compilation:
     # warnings about the cost estimates (e.g. site pairs without send_cost), each once;
     # also logged on the "dfm.compiler" logger
     diagnostics: tuple[str, ...] = ()
+    # site -> SHA-256 of its net's canonical JSON: what a session installs it under (computed from
+    # the texts the prepared digest is made of, so no net is serialised twice)
+    net_digests: dict[str, str] = attrs.Factory(dict)
 
 
 def resolve_strategy(
@@ -183,7 +186,10 @@ def compile_with_details(
             strategy=name,
             cost=float(problem.cost(placement)),
         )
-        prepared = attrs.evolve(prepared, digest=serde.digest(prepared))
+        texts = {site: serde.canonical_json(n) for site, n in nets.items()}
+        prepared = attrs.evolve(prepared, digest=serde.digest(prepared, net_texts=texts))
+        net_digests = {site: serde.text_digest(text) for site, text in texts.items()}
+        del texts
         marks.append(clock())
     remember_federation(prepared, fed)  # pictures of it in Jupyter show candidates, bytes, residency
     for message in problem.diagnostics:
@@ -192,7 +198,7 @@ def compile_with_details(
         for phase, start, end in zip(PHASES, marks[:-1], marks[1:], strict=True):
             timings[phase] = end - start
         timings["total"] = marks[-1] - marks[0]
-    return Compilation(graph, problem, placement, prepared, problem.diagnostics)
+    return Compilation(graph, problem, placement, prepared, problem.diagnostics, net_digests)
 
 
 def compile_pipeline(

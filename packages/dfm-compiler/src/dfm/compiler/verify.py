@@ -221,12 +221,10 @@ def verify_nets(
         if len(found) != 1:
             problems.append(f"{block} has {len(found)} control transitions (expected 1)")
     for site, net in nets.items():
-        needed: list[str] = []
+        needed: dict[str, None] = {}  # in first-use order; a dict, not a list: no scan per transition
         for t in net.transitions:
             for item in t.scope:
-                block = item.loop if isinstance(item, LoopScope) else item.cond
-                if block not in needed:
-                    needed.append(block)
+                needed[item.loop if isinstance(item, LoopScope) else item.cond] = None
         for block in needed:
             control = controls_t.get(block)
             if not control:

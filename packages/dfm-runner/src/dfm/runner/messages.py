@@ -24,10 +24,17 @@ APP = "@app"
 
 @attrs.define(slots=True)
 class Install:
-    """Install a prepared net at a site (sent once per prepared pipeline and site)."""
+    """Install a prepared net at a site (sent once per prepared pipeline and site).
+
+    On the wire ``net`` is the net's canonical JSON text: the site installs it under the
+    SHA-256 of the text it received (which must be ``digest``), then parses it. ``text``: that
+    text, when the sender has it already (the session does: it computed the digest from it);
+    never a field on the wire of its own.
+    """
 
     digest: str
-    net: Any  # SiteNet, or its JSON data on the wire
+    net: Any  # SiteNet; on the wire its canonical JSON text (or, from older senders, its JSON data)
+    text: str | None = attrs.field(default=None, kw_only=True, metadata={"wire": False})
 
 
 @attrs.define(slots=True)
@@ -280,7 +287,7 @@ KINDS: dict[str, type[Any]] = {
 
 
 _FIELDS: dict[type[Any], tuple[str, ...]] = {
-    cls: tuple(a.name for a in attrs.fields(cls)) for cls in KINDS.values()
+    cls: tuple(a.name for a in attrs.fields(cls) if a.metadata.get("wire", True)) for cls in KINDS.values()
 }
 # fields left off the wire while None (added after the first wire format; older peers omit them)
 _OPTIONAL: dict[type[Any], frozenset[str]] = {Result: frozenset({"node"})}

@@ -61,7 +61,6 @@ from dfm.kernel.ir.net import (
     Transition,
     TruthyC,
     YieldT,
-    scope_depth,
     transition_inputs,
 )
 from dfm.kernel.ir.pipeline import SelectError, select
@@ -117,40 +116,56 @@ def _unpickle(source: PickledC) -> Any:
 
 
 class CompiledNet:
-    """Static facts about a net, computed once per prepared pipeline and site."""
+    """Static facts about a net, computed once per prepared pipeline and site (one pass over it)."""
 
     def __init__(self, net: SiteNet):
         self.net = net
-        self.depth = {p.name: p.depth for p in net.places}
+        depth = self.depth = {p.name: p.depth for p in net.places}
         self.senders = net.senders  # received place or control -> the one site that may send it
         self.controls = frozenset(net.controls)
         self.sending_sites = frozenset(net.senders.values())
-        self.tdepth = {t.id: scope_depth(t.scope) for t in net.transitions}
-        self.inputs = {t.id: transition_inputs(t) for t in net.transitions}
+        self.tdepth: dict[str, int] = {}
         self.consumers: dict[str, list[Transition]] = defaultdict(list)
+        consumers = self.consumers
         self.in_scope: dict[str, list[Transition]] = defaultdict(list)  # loop/If id -> transitions
         # Per transition: inputs with their depths, and branch guards with the depth they apply at.
         self.reads: dict[str, list[tuple[str, int]]] = {}
         self.guards: dict[str, list[tuple[str, int, bool]]] = {}
         self.max_read_depth: dict[str, int] = {}
         # (receiving site, its place) -> our place whose stream we send there: who may acknowledge it
-        self.ack_routes: dict[tuple[str, str], str] = {
-            (t.site, t.target): t.source for t in net.transitions if isinstance(t, SendT)
-        }
+        self.ack_routes: dict[tuple[str, str], str] = {}
+        reads, guards, max_read_depth, tdepth = self.reads, self.guards, self.max_read_depth, self.tdepth
         for t in net.transitions:
-            self.reads[t.id] = [(p, self.depth.get(p, 1)) for p in self.inputs[t.id]]
-            self.max_read_depth[t.id] = max((d for _, d in self.reads[t.id]), default=0)
-            guards, depth = [], 1
-            for item in t.scope:
-                if isinstance(item, LoopScope):
-                    depth += 1
-                else:
-                    guards.append((item.cond, depth, item.branch))
-            self.guards[t.id] = guards
-            for place in self.inputs[t.id]:
-                self.consumers[place].append(t)
-            for item in t.scope:
-                self.in_scope[item.loop if isinstance(item, LoopScope) else item.cond].append(t)
+            tid = t.id
+            inputs = transition_inputs(t)
+            read = reads[tid] = [(p, depth.get(p, 1)) for p in inputs]
+            max_read_depth[tid] = max([d for _, d in read]) if read else 0
+            for place in inputs:
+                consumers[place].append(t)
+            if not t.scope:  # most transitions: top level, no guards
+                guards[tid] = _NO_GUARDS
+                tdepth[tid] = 1
+            else:
+                guards[tid], tdepth[tid] = self._scope(t)
+            if isinstance(t, SendT):
+                self.ack_routes[(t.site, t.target)] = t.source
+
+    def _scope(self, t: Transition) -> tuple[list[tuple[str, int, bool]], int]:
+        """The branch guards of ``t`` (with the depth each applies at) and its frame length
+        (``scope_depth(t.scope)``); ``t`` joins the loops and Ifs it is inside."""
+        guards: list[tuple[str, int, bool]] = []
+        at = 1
+        for item in t.scope:
+            if isinstance(item, LoopScope):
+                at += 1
+                self.in_scope[item.loop].append(t)
+            else:
+                guards.append((item.cond, at, item.branch))
+                self.in_scope[item.cond].append(t)
+        return guards, at
+
+
+_NO_GUARDS: list[tuple[str, int, bool]] = []  # shared, never changed
 
 
 class NetRunner:

@@ -39,7 +39,7 @@ from dfm.kernel.errors import DfmError, JobError
 from dfm.kernel.fedlist import resolve_federation
 from dfm.kernel.ir.net import PreparedPipeline
 from dfm.kernel.ir.pipeline import PipelineIR, Ref, Yield, nesting_problem
-from dfm.kernel.ir.serde import digest as ir_digest
+from dfm.kernel.ir.serde import canonical_json, text_digest
 from dfm.kernel.plugins import DfmPluginManager, get_plugin_manager
 from dfm.runner.discovery import Discovery, discover_calls
 from dfm.runner.messages import (
@@ -760,7 +760,7 @@ class Session:
         ``restrict_to_sites``: run operations only on these sites (a list of names, which must
         include the homesite), or ``"homesite"`` for the homesite alone; None: any site.
         """
-        from dfm.compiler import compile_pipeline
+        from dfm.compiler import compile_with_details
 
         ir = pipeline if isinstance(pipeline, PipelineIR) else pipeline.ir
         sites: list[str] | None = None
@@ -770,9 +770,12 @@ class Session:
             sites = [restrict_to_sites]
         elif restrict_to_sites is not None:
             sites = list(restrict_to_sites)
-        return compile_pipeline(
+        compiled = compile_with_details(
             self.federation, ir, strategy or self.strategy, manager=self._manager, restrict_to_sites=sites
         )
+        # the compiler hashed each net already: the first execution need not serialise them again
+        self._net_digests.setdefault(compiled.prepared.digest, compiled.net_digests)
+        return compiled.prepared
 
     def execute(
         self,
@@ -939,12 +942,14 @@ class Session:
     def _start(self, job: Job, sets: list[dict[str, Any]]) -> None:
         prepared = job.prepared
         digests = self._net_digests.get(prepared.digest)
+        texts: dict[str, str] = {}  # each net's canonical JSON, hashed here and sent as it is
         if digests is None:  # each site recomputes its net's digest and installs it under that only
-            digests = self._net_digests[prepared.digest] = {s: ir_digest(n) for s, n in prepared.nets.items()}
+            texts = {s: canonical_json(n) for s, n in prepared.nets.items()}
+            digests = self._net_digests[prepared.digest] = {s: text_digest(t) for s, t in texts.items()}
         for site, net in prepared.nets.items():
             if (digests[site], site) not in self._installed:
                 try:
-                    self.transport.send(site, Install(digests[site], net))
+                    self.transport.send(site, Install(digests[site], net, text=texts.get(site)))
                 except Exception as exc:
                     raise DfmError(f"cannot install the pipeline at site '{site}': {exc}") from exc
                 self._installed.add((digests[site], site))

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import json
 import logging
 import re
 import sys
@@ -64,10 +65,12 @@ from dfm.kernel.ir.net import (
 )
 from dfm.kernel.ir.pipeline import cache_key_problem, path_problem
 from dfm.kernel.ir.serde import digest as ir_digest
+from dfm.kernel.ir.serde import from_data, text_digest
 from dfm.kernel.names import name_problem, shown
 from dfm.kernel.plugins import DFM_DISTRIBUTIONS, DfmPluginManager, get_plugin_manager
 from dfm.kernel.records import import_target, load_target
 from dfm.runner.cache import SiteCache
+from dfm.runner.gcpause import gc_paused
 from dfm.runner.messages import (
     APP,
     CONTROL,
@@ -676,22 +679,36 @@ class SiteRuntime:
 
     # -- nets ------------------------------------------------------------------------------
 
-    def install(self, digest: str, net: SiteNet) -> None:
-        """Install ``net`` under ``digest``, the SHA-256 of the net itself: recomputed, never trusted."""
-        if not isinstance(net, SiteNet):
+    def install(self, digest: str, net: SiteNet | str) -> None:
+        """Install ``net`` under ``digest``, the SHA-256 of the net itself: recomputed, never trusted.
+
+        ``net`` is a site net, or the canonical JSON text it travelled as: then the digest is that
+        of the text as received, and the net installed is the one that text describes.
+        """
+        if isinstance(net, str):
+            actual = text_digest(net)
+        elif isinstance(net, SiteNet):
+            actual = ir_digest(net)
+        else:
             self.refuse(APP, "Install without a site net")
             return
-        actual = ir_digest(net)
         if actual != digest:
             self.refuse(APP, f"Install claims digest {digest[:12]} for a net whose digest is {actual[:12]}")
             return
         if digest in self.nets:
             return
-        try:
-            self.check_net(net)
-            self.nets[digest] = CompiledNet(net)
-        except NetRefused as exc:
-            self.nets[digest] = exc
+        with gc_paused():  # a large net is many small acyclic objects: nothing for the collector
+            if isinstance(net, str):
+                try:
+                    net = from_data(json.loads(net), SiteNet)
+                except Exception as exc:  # cattrs' errors, or JSON too deep to parse
+                    self.refuse(APP, f"Install with a malformed site net: {type(exc).__name__}")
+                    return
+            try:
+                self.check_net(net)
+                self.nets[digest] = CompiledNet(net)
+            except NetRefused as exc:
+                self.nets[digest] = exc
 
     def check_net(self, net: SiteNet) -> None:
         """Refuse a net that this site's own config does not allow, whoever compiled it.
@@ -707,25 +724,24 @@ class SiteRuntime:
         """
         if net.site != self.name:
             raise NetRefused(f"site '{self.name}' refuses a net compiled for site '{net.site}'")
-        problems = self._structure_problems(net) + self._residency_problems(net)
+        resident = self._resident_places(net)
+        problems = self._structure_problems(net) + self._residency_problems(net, resident)
+        stores: dict[str, list[CacheStoreT]] = {}  # TryFromCache id -> its stores
+        for t in net.transitions:
+            if isinstance(t, CacheStoreT):
+                stores.setdefault(t.block, []).append(t)
+        rules: dict[tuple[str, str | None], str | frozenset[str]] = {}  # the same for every call of it
         for t in net.transitions:
             if isinstance(t, CallT):
-                offered = self.offers.get(t.operation)
-                if offered is None:
-                    problems.append(f"operation '{t.operation}' is not offered here")
+                key = (t.operation, t.provider)
+                rule = rules.get(key)
+                if rule is None:
+                    rule = rules[key] = self._call_rule(t.operation, t.provider)
+                if isinstance(rule, str):  # not offered here, or not by that provider
+                    problems.append(rule)
                     continue
-                entry = offered[1]
-                if t.provider is not None:
-                    prov_entry = self.federation.interface_entry(self.name, t.operation, t.provider)
-                    if prov_entry is None:
-                        problems.append(f"provider '{t.provider}' does not offer '{t.operation}' here")
-                        continue
-                    entry = prov_entry
-                allowed = set(self.federation.operations[t.operation].parameters) | {
-                    spec.param for spec in entry.exposed().values()
-                }
-                extra = sorted(set(t.args) - allowed)
-                if extra:
+                if not rule.issuperset(t.args):
+                    extra = sorted(set(t.args) - rule)
                     problems.append(
                         f"'{t.operation}' is called with undeclared argument(s) {', '.join(extra)}"
                     )
@@ -738,7 +754,7 @@ class SiteRuntime:
                 if unknown:
                     problems.append(f"loop notifies unknown site(s) {', '.join(unknown)}")
             elif isinstance(t, CacheT):
-                problems.extend(self._cache_problems(net, t))
+                problems.extend(self._cache_problems(t, stores.get(t.block, []), resident))
             elif isinstance(t, SelectT):
                 problem = path_problem(t.path)
                 if problem is None and any(
@@ -747,7 +763,7 @@ class SiteRuntime:
                     problem = "selector steps of the form __name__ are refused"
                 if problem is not None:
                     problems.append(f"{t.id} has a bad selector: {shown(problem)}")
-            if _has_pickled(t) and not self.federation.allow_pickle:
+            if not self.federation.allow_pickle and _has_pickled(t):
                 problems.append(
                     f"{t.id} holds a pickled literal (PickledObject), which this site refuses "
                     "without 'allow-pickle: true' in its config"
@@ -755,20 +771,35 @@ class SiteRuntime:
         if problems:
             raise NetRefused(f"site '{self.name}' refuses the pipeline: " + "; ".join(problems))
 
+    def _call_rule(self, operation: str, provider: str | None) -> str | frozenset[str]:
+        """Why a call of ``operation`` (from ``provider``) is refused here, or the arguments it may take."""
+        offered = self.offers.get(operation)
+        if offered is None:
+            return f"operation '{operation}' is not offered here"
+        entry = offered[1]
+        if provider is not None:
+            prov_entry = self.federation.interface_entry(self.name, operation, provider)
+            if prov_entry is None:
+                return f"provider '{provider}' does not offer '{operation}' here"
+            entry = prov_entry
+        return frozenset(self.federation.operations[operation].parameters) | {
+            spec.param for spec in entry.exposed().values()
+        }
+
     def _structure_problems(self, net: SiteNet) -> list[str]:
         problems = []
         places = {p.name: p for p in net.places}
         if len(places) != len(net.places):
             problems.append("a place is declared twice")
         for t in net.transitions:
-            used = list(transition_inputs(t))
+            used = transition_inputs(t)
             if isinstance(t, (CallT, ScatterT, SelectT, DoneT, CacheStoreT)):
                 used.append(t.output)
             elif isinstance(t, CacheT):
                 used += [t.output, t.digest]
-            missing = sorted({p for p in used if p not in places})
+            missing = [p for p in used if p not in places]
             if missing:
-                problems.append(f"{t.id} uses undeclared place(s) {', '.join(missing)}")
+                problems.append(f"{t.id} uses undeclared place(s) {', '.join(sorted(set(missing)))}")
         bad = sorted(shown(n) for n in places if not _PLACE.fullmatch(n))
         if bad:
             problems.append(f"malformed place name(s) {', '.join(bad[:5])}")
@@ -795,20 +826,19 @@ class SiteRuntime:
         resident = {t.output for t in net.transitions if isinstance(t, CallT) and t.operation in resident_ops}
         # a lookup serving entries marked resident serves resident data, whatever its block computes
         resident |= {t.output for t in net.transitions if isinstance(t, CacheT) and t.resident}
-        grew = True
-        while grew:  # an item or part of a resident value, or a cached copy of it, is resident too
-            grew = False
-            for t in net.transitions:
-                if (
-                    isinstance(t, (ScatterT, SelectT, CacheStoreT))
-                    and t.source in resident
-                    and t.output not in resident
-                ):
-                    resident.add(t.output)
-                    grew = True
+        derived: dict[str, list[str]] = {}  # place -> the places made from it here
+        for t in net.transitions:
+            if isinstance(t, (ScatterT, SelectT, CacheStoreT)):
+                derived.setdefault(t.source, []).append(t.output)
+        pending = list(resident)
+        while pending:  # an item or part of a resident value, or a cached copy of it, is resident too
+            for output in derived.get(pending.pop(), ()):
+                if output not in resident:
+                    resident.add(output)
+                    pending.append(output)
         return resident
 
-    def _cache_problems(self, net: SiteNet, t: CacheT) -> list[str]:
+    def _cache_problems(self, t: CacheT, stores: list[CacheStoreT], resident: set[str]) -> list[str]:
         """A TryFromCache lookup needs this site's own cache, a store, and an honest residency flag."""
         from dfm.kernel.cachelocation import sharing_sites
 
@@ -821,18 +851,16 @@ class SiteRuntime:
             problems.append(f"{where}: {shown(key_problem)}")
         if t.notify != (self.name,):
             problems.append(f"{where} must announce its branch to this site only")
-        stores = [s for s in net.transitions if isinstance(s, CacheStoreT) and s.block == t.block]
         if len(stores) != 1 or stores[0].output != t.output or stores[0].digest != t.digest:
             problems.append(f"{where} has no matching store")
-        elif stores[0].source in self._resident_places(net):
+        elif stores[0].source in resident:
             if not t.resident:
                 problems.append(f"{where} caches resident data without marking its entries resident")
             elif sharing_sites(self.federation, self.name):
                 problems.append(f"{where} caches resident data in a cache_config shared with other sites")
         return problems
 
-    def _residency_problems(self, net: SiteNet) -> list[str]:
-        resident = self._resident_places(net)
+    def _residency_problems(self, net: SiteNet, resident: set[str]) -> list[str]:
         if not resident:
             return []
         problems = []

@@ -272,7 +272,10 @@ Transition = CallT | SendT | YieldT | ScatterT | BranchT | SelectT | DoneT | Cac
 def transition_inputs(t: Transition) -> list[str]:
     """Names of the places a transition reads."""
     if isinstance(t, CallT):
-        return [a.place for a in t.args.values() if isinstance(a, FromPlace)] + list(t.after)
+        places = [a.place for a in t.args.values() if isinstance(a, FromPlace)]
+        if t.after:
+            places.extend(t.after)
+        return places
     if isinstance(t, BranchT):
         return _cond_places(t.cond)
     if isinstance(t, CacheT):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -100,8 +101,22 @@ def from_data(data: Any, cls: type[T]) -> T:
     return obj
 
 
-def canonical_json(obj: Any) -> str:
-    """Compact JSON of an IR object with sorted keys: the same object always gives the same text."""
+def canonical_json(obj: Any, *, net_texts: Mapping[str, str] | None = None) -> str:
+    """Compact JSON of an IR object with sorted keys: the same object always gives the same text.
+
+    Site nets, pipelines and prepared pipelines are written by :mod:`dfm.kernel.ir.canonical`
+    (the same text, without unstructuring them into dicts first). ``net_texts``: the canonical
+    JSON of a prepared pipeline's nets, by site, when the caller has it already.
+    """
+    from dfm.kernel.ir import canonical
+
+    kind = type(obj)
+    if kind is net.SiteNet:
+        return canonical.net_json(obj)
+    if kind is pipeline.PipelineIR:
+        return canonical.pipeline_json(obj)
+    if kind is net.PreparedPipeline:
+        return canonical.prepared_json(obj, net_texts)
     return json.dumps(to_data(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -113,10 +128,16 @@ def _without_labels(obj: Any) -> Any:
     return obj
 
 
-def digest(obj: Any) -> str:
+def digest(obj: Any, *, net_texts: Mapping[str, str] | None = None) -> str:
     """SHA-256 of the canonical JSON of an IR object.
 
     A pipeline's display ``labels`` are left out: naming a variable differently,
-    or recording where the source is not available, gives the same digest.
+    or recording where the source is not available, gives the same digest. ``net_texts``: see
+    :func:`canonical_json`.
     """
-    return hashlib.sha256(canonical_json(_without_labels(obj)).encode()).hexdigest()
+    return text_digest(canonical_json(_without_labels(obj), net_texts=net_texts))
+
+
+def text_digest(text: str) -> str:
+    """SHA-256 of a canonical JSON text: :func:`digest` of the object it is the text of."""
+    return hashlib.sha256(text.encode()).hexdigest()

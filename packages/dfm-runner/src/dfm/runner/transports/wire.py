@@ -35,7 +35,7 @@ from typing import Any
 from dfm.kernel.codecs import Codec, SafeCodec
 from dfm.kernel.codecs.safe import TextBuffer
 from dfm.kernel.ir.net import SiteNet
-from dfm.kernel.ir.serde import from_data, to_data
+from dfm.kernel.ir.serde import canonical_json, from_data
 from dfm.runner.messages import Install, from_wire, to_wire
 
 SPILL_BYTES = 1 << 20
@@ -65,8 +65,9 @@ def encode_frame(msg: Any, codec: Codec, spill_dir: Path) -> list[bytes | memory
     ``spill_dir`` is the receiver's inbox folder for this sender.
     """
     wire = to_wire(msg)
-    if isinstance(msg, Install):
-        wire["net"] = to_data(msg.net)
+    if isinstance(msg, Install) and not isinstance(msg.net, str):
+        # the text whose SHA-256 is the digest: the receiver hashes exactly what it gets
+        wire["net"] = msg.text if msg.text is not None else canonical_json(msg.net)
     # the safe codec can hand out large strings lazily, encoded chunk by chunk into the spill file
     if type(codec) is SafeCodec:  # exactly ours: a subclass may override encode() without it
         header, buffers = codec.encode(wire, lazy_text=True)
@@ -215,8 +216,8 @@ def decode_frame(head: bytes, inline: bytes, codec: Codec, spill_dir: Path | Non
             os.close(fd)
         del buffers  # mappings no decoded value refers to are unmapped now
     msg = from_wire(wire)
-    if isinstance(msg, Install):
-        msg.net = from_data(msg.net, SiteNet)
+    if isinstance(msg, Install) and not isinstance(msg.net, str):
+        msg.net = from_data(msg.net, SiteNet)  # JSON data (FLARE frames): a text is the site's to parse
     return msg
 
 
