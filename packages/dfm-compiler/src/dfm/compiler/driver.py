@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -19,6 +17,7 @@ from dfm.compiler.placement.problem import PlacementProblem
 from dfm.compiler.verify import verify_nets
 from dfm.kernel.config.models import Federation
 from dfm.kernel.errors import CompileError
+from dfm.kernel.gcpause import gc_paused
 from dfm.kernel.ir import pipeline as ir
 from dfm.kernel.ir import serde
 from dfm.kernel.ir.display import remember_federation
@@ -117,23 +116,6 @@ def check_placement(problem: PlacementProblem, placement: Mapping[str, Any], str
             f"placement strategy '{strategy}' returned an invalid placement:\n  " + "\n  ".join(issues)
         )
     return {node: str(placement[node]) for node in problem.nodes}
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector.
-
-    Compilation allocates many small acyclic objects (freed by reference counting);
-    letting the collector scan them repeatedly makes large compilations superlinear.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 PHASES = ("graph", "problem", "placement", "lowering", "verify", "digest")

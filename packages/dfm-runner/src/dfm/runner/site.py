@@ -44,6 +44,7 @@ from dfm.kernel.config.models import (
 from dfm.kernel.context import ProviderContext, SiteContext
 from dfm.kernel.entrypoints import canonical_name
 from dfm.kernel.errors import DfmError
+from dfm.kernel.gcpause import gc_paused
 from dfm.kernel.ir.net import (
     BranchT,
     CacheStoreT,
@@ -70,7 +71,6 @@ from dfm.kernel.names import name_problem, shown
 from dfm.kernel.plugins import DFM_DISTRIBUTIONS, DfmPluginManager, get_plugin_manager
 from dfm.kernel.records import import_target, load_target
 from dfm.runner.cache import SiteCache
-from dfm.runner.gcpause import gc_paused
 from dfm.runner.messages import (
     APP,
     CONTROL,
