@@ -25,13 +25,20 @@ from dfm.flare.controller import DfmController
 from dfm.flare.executor import DfmExecutor
 from dfm.flare.frames import item_to_wire, pack, split
 from dfm.flare.identity import ORIGIN_KEY, flare_sender, stamp_origins
+from dfm.flare.seals import SEAL, Seals, pair_keys
 from dfm.flare.topics import RC_REFUSED
 from dfm.kernel.codecs import SafeCodec
 from dfm.runner.messages import APP, CancelJob, Refused, Token
 
 JOB = "job-1"
 SITES = {"home": "home", "alpha": "alpha", "beta": "beta"}
+KEYS = pair_keys(["server", *SITES.values()])  # as export_service_job draws them
 codec = SafeCodec()
+
+
+def sealed(sender: str, receiver: str, topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` as ``sender`` seals it for ``receiver`` with the key of their pair."""
+    return Seals(sender, KEYS[sender]).seal(receiver, topic, payload)
 
 
 def ctx(peer: str | None = None, job: str = JOB) -> FLContext:
@@ -123,7 +130,7 @@ class FakeRuntime:
 
 @pytest.fixture
 def beta() -> Any:
-    executor = DfmExecutor("beta", SITES)
+    executor = DfmExecutor("beta", SITES, keys=KEYS["beta"])
     executor._runtime = FakeRuntime()
     executor._loop = SimpleNamespace(call_soon_threadsafe=lambda fn, *args: fn(*args))
     executor._codec = codec
@@ -137,9 +144,19 @@ def frames(*msgs: Any) -> list[Any]:
 
 
 def deliver(
-    executor: Any, origin: str | None, claimed: str, items: list[Any], peer: str, seq: int = 1
+    executor: Any,
+    origin: str | None,
+    claimed: str,
+    items: list[Any],
+    peer: str,
+    seq: int = 1,
+    sealer: str | None = None,
 ) -> Any:
+    """A delivery to beta from ``origin``, sealed by ``sealer`` (default: the origin's own process)."""
     payload = {"from": claimed, "seq": seq, "items": items}
+    sealer = sealer or (origin.split(".")[0] if origin else None)
+    if sealer is not None:
+        payload = sealed(sealer, "beta", "dfm.deliver", payload)
     return executor._on_deliver("dfm.deliver", request(payload, origin), ctx(peer))
 
 
@@ -199,7 +216,7 @@ def test_oversized_chunk_stream_is_refused(beta):
 
 @pytest.fixture
 def server() -> Any:
-    controller = DfmController(SITES)
+    controller = DfmController(SITES, keys=KEYS["server"])
     controller._simulating = False
     return controller
 
@@ -207,18 +224,22 @@ def server() -> Any:
 def test_server_buffers_items_under_the_authenticated_site(server):
     token = server._on_attach("dfm.attach", {}, None)["token"]
     items = [pack(Refused("home", "alpha", "x"), codec)]  # names no job: every session sees it
-    req = request({"from": "home", "seq": 1, "items": items}, f"home.{JOB}")
+    req = request(
+        sealed("home", "server", "dfm.to_app", {"from": "home", "seq": 1, "items": items}), f"home.{JOB}"
+    )
     assert server._on_to_app("dfm.to_app", req, ctx("home")).get_return_code() == ReturnCode.OK
     assert server._on_fetch("dfm.fetch", {"after": 0, "token": token}, None)["items"][0][2] == "home"
 
 
 def test_server_refuses_forged_to_app_ready_and_heartbeat(server):
     token = server._on_attach("dfm.attach", {}, None)["token"]
-    forged = request({"from": "home", "seq": 1, "items": []}, f"alpha.{JOB}")
+    forged = request(
+        sealed("alpha", "server", "dfm.to_app", {"from": "home", "seq": 1, "items": []}), f"alpha.{JOB}"
+    )
     assert server._on_to_app("dfm.to_app", forged, ctx("alpha")).get_return_code() == RC_REFUSED
-    ready = request({"site": "home", "error": "boom"}, f"alpha.{JOB}")
+    ready = request(sealed("alpha", "server", "dfm.ready", {"site": "home", "error": "boom"}), f"alpha.{JOB}")
     assert server._on_ready("dfm.ready", ready, ctx("alpha")).get_return_code() == RC_REFUSED
-    heartbeat = request({"site": "home"}, f"alpha.{JOB}")
+    heartbeat = request(sealed("alpha", "server", "dfm.hb", {"site": "home"}), f"alpha.{JOB}")
     assert server._on_heartbeat("dfm.hb", heartbeat, ctx("alpha")).get_return_code() == RC_REFUSED
     fetched = server._on_fetch("dfm.fetch", {"after": 0, "token": token}, None)
     assert fetched["items"] == [] and fetched["ready"] == {}
@@ -226,12 +247,88 @@ def test_server_refuses_forged_to_app_ready_and_heartbeat(server):
 
 
 def test_only_the_server_cancels_the_jobs_of_an_ended_session(beta):
-    forged = request({"jobs": ["victim"]}, f"alpha.{JOB}")
+    forged = request(sealed("alpha", "beta", "dfm.cancel", {"jobs": ["victim"]}), f"alpha.{JOB}")
     assert beta._on_cancel("dfm.cancel", forged, ctx("alpha")).get_return_code() == RC_REFUSED
-    unstamped = request({"jobs": ["victim"]}, None)
+    unstamped = request(sealed("server", "beta", "dfm.cancel", {"jobs": ["victim"]}), None)
     assert beta._on_cancel("dfm.cancel", unstamped, ctx("server")).get_return_code() == RC_REFUSED
     assert beta._runtime.calls == []
     assert [m.sender for m in beta.to_app] == ["alpha", "?"]
-    real = request({"jobs": ["j1", "j2"]}, f"server.{JOB}")
+    real = request(sealed("server", "beta", "dfm.cancel", {"jobs": ["j1", "j2"]}), f"server.{JOB}")
     assert beta._on_cancel("dfm.cancel", real, ctx("mathfed")).get_return_code() == ReturnCode.OK
     assert beta._runtime.calls == [("handle", CancelJob("j1"), APP), ("handle", CancelJob("j2"), APP)]
+
+
+# -- seals: FLARE's origin is not enough (a site might replay the server's fixed auth headers) ----------
+
+
+def test_the_application_relay_is_believed_only_with_its_seal(beta):
+    """A message whose FLARE origin is the server's job, as a site replaying FLARE's server headers
+    could make it, is refused unless sealed with the key only the server's job and beta hold."""
+    for sealer in ("alpha", "home"):  # a hostile site seals with the keys it has: its own pairs
+        reply = deliver(beta, f"server.{JOB}", "server", frames(CancelJob("victim")), "x", sealer=sealer)
+        assert reply.get_return_code() == RC_REFUSED
+    unsealed = request({"from": "server", "seq": 1, "items": frames(CancelJob("victim"))}, f"server.{JOB}")
+    assert beta._on_deliver("dfm.deliver", unsealed, ctx("x")).get_return_code() == RC_REFUSED
+    cancel = request(sealed("alpha", "beta", "dfm.cancel", {"jobs": ["victim"]}), f"server.{JOB}")
+    assert beta._on_cancel("dfm.cancel", cancel, ctx("x")).get_return_code() == RC_REFUSED
+    assert beta._runtime.calls == []
+    assert len(beta.to_app) == 4
+    assert all("without the seal of the application's relay" in m.reason for m in beta.to_app)
+    assert (
+        deliver(beta, f"server.{JOB}", "server", frames(CancelJob("j")), "x").get_return_code()
+        == ReturnCode.OK
+    )
+    assert beta._runtime.calls == [("handle", CancelJob("j"), APP)]
+
+
+def test_a_site_cannot_speak_as_another_site(beta):
+    token = Token("victim", "p", (0,), 1)
+    reply = deliver(beta, f"home.{JOB}", "home", frames(token), "home", sealer="alpha")
+    assert reply.get_return_code() == RC_REFUSED and beta._runtime.calls == []
+    assert "without the seal of site 'home'" in beta.to_app[0].reason
+
+
+def test_a_seal_holds_for_its_topic_receiver_and_content_only(beta):
+    payload = sealed(
+        "server", "beta", "dfm.deliver", {"from": "server", "seq": 1, "items": frames(CancelJob("j"))}
+    )
+    as_cancel = {"jobs": ["j"], SEAL: payload[SEAL]}
+    assert (
+        beta._on_cancel("dfm.cancel", request(as_cancel, f"server.{JOB}"), ctx("x")).get_return_code()
+        == RC_REFUSED
+    )
+    for changed in ({**payload, "seq": 2}, {**payload, "items": frames(CancelJob("k"))}):
+        assert beta._on_deliver(
+            "dfm.deliver", request(changed, f"server.{JOB}"), ctx("x")
+        ).get_return_code() == (RC_REFUSED)
+    for_alpha = sealed("server", "alpha", "dfm.deliver", {"from": "server", "seq": 1, "items": []})
+    assert beta._on_deliver(
+        "dfm.deliver", request(for_alpha, f"server.{JOB}"), ctx("x")
+    ).get_return_code() == (RC_REFUSED)
+    assert beta._runtime.calls == []
+
+
+def test_the_server_takes_site_messages_only_with_their_seal(server):
+    token = server._on_attach("dfm.attach", {}, None)["token"]
+    items = [pack(Refused("home", "alpha", "x"), codec)]
+    for payload in (
+        {"from": "home", "seq": 1, "items": items},  # unsealed
+        sealed("alpha", "server", "dfm.to_app", {"from": "home", "seq": 1, "items": items}),  # alpha's key
+        sealed("home", "server", "dfm.ready", {"from": "home", "seq": 1, "items": items}),  # another topic
+    ):
+        assert server._on_to_app(
+            "dfm.to_app", request(payload, f"home.{JOB}"), ctx("home")
+        ).get_return_code() == (RC_REFUSED)
+    ready = request(sealed("alpha", "server", "dfm.ready", {"site": "home", "error": None}), f"home.{JOB}")
+    assert server._on_ready("dfm.ready", ready, ctx("home")).get_return_code() == RC_REFUSED
+    fetched = server._on_fetch("dfm.fetch", {"after": 0, "token": token}, None)
+    assert fetched["items"] == [] and fetched["ready"] == {}
+    assert len(fetched["refused"]) == 4 and all(
+        "without the seal of site 'home'" in r for _, _, r in fetched["refused"]
+    )
+
+
+def test_components_without_keys_refuse_to_run():
+    executor = DfmExecutor("beta", SITES)
+    assert executor._keyed is False and not executor._seals.check("server", "dfm.deliver", {SEAL: "00"})
+    assert DfmController(SITES)._keyed is False

@@ -22,7 +22,7 @@ from dfm.flare.sessions import JobFinder, SessionTable, head_job
 from dfm.kernel.codecs import SafeCodec
 from dfm.runner.messages import CancelJob, Credit, Refused, Result
 
-from .test_identity import JOB, SITES, ctx, request
+from .test_identity import JOB, KEYS, SITES, ctx, request, sealed
 
 codec = SafeCodec()
 
@@ -37,7 +37,7 @@ class Courier:
 
 @pytest.fixture
 def server() -> Any:
-    controller = DfmController(SITES, max_sessions=3, buffer_bytes=1 << 20)
+    controller = DfmController(SITES, max_sessions=3, buffer_bytes=1 << 20, keys=KEYS["server"])
     controller._simulating = False
     controller._couriers = {site: Courier() for site in SITES}
     controller.cancelled = []  # type: ignore[attr-defined]
@@ -64,7 +64,9 @@ def fetch(server: Any, token: Any, after: int = 0) -> dict[str, Any]:
 def from_site(server: Any, site: str, *msgs: Any, seq: int = 1, chunk: int = 1 << 20) -> None:
     items = [bytes(i) if isinstance(i, memoryview) else i for m in msgs for i in split(pack(m, codec), chunk)]
     items = [[i[0], i[1], i[2], bytes(i[3])] if isinstance(i, list) else i for i in items]
-    req = request({"from": site, "seq": seq, "items": items}, f"{site}.{JOB}")
+    req = request(
+        sealed(site, "server", "dfm.to_app", {"from": site, "seq": seq, "items": items}), f"{site}.{JOB}"
+    )
     assert server._on_to_app("dfm.to_app", req, ctx(site)).get_return_code() == ReturnCode.OK
 
 
@@ -175,10 +177,14 @@ def test_a_session_asks_for_its_own_timeout_within_bounds(server):
 def test_a_lost_site_that_is_heard_again_is_back_for_new_sessions(server):
     server._mark_lost("alpha", "no heartbeat for 10 s")
     assert server._on_status("dfm.status", None, None)["lost"] == {"alpha": "no heartbeat for 10 s"}
-    forged = request({"site": "alpha"}, f"beta.{JOB}")  # only alpha itself can say it is back
+    forged = request(sealed("beta", "server", "dfm.hb", {"site": "alpha"}), f"beta.{JOB}")  # only alpha can
     server._on_heartbeat("dfm.hb", forged, ctx("beta"))
     assert "alpha" in server._on_status("dfm.status", None, None)["lost"]
-    server._on_heartbeat("dfm.hb", request({"site": "alpha"}, f"alpha.{JOB}"), ctx("alpha"))
+    server._on_heartbeat(
+        "dfm.hb",
+        request(sealed("alpha", "server", "dfm.hb", {"site": "alpha"}), f"alpha.{JOB}"),
+        ctx("alpha"),
+    )
     assert server._on_status("dfm.status", None, None)["lost"] == {}
 
 

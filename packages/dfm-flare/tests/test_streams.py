@@ -27,6 +27,7 @@ from dfm.flare.frames import (
     pack,
     split,
 )
+from dfm.flare.seals import Seals, pair_keys
 from dfm.flare.streams import MAX_STREAM_BYTES, StreamError, check_ref, inbox, make_ref, remove_inbox
 from dfm.kernel.codecs import SafeCodec
 from dfm.runner.messages import Token
@@ -248,7 +249,9 @@ def beta(folder):
         create_internal_listener=False,
     )
 
-    executor = DfmExecutor("beta", {"alpha": "alpha", "beta": "beta", "home": "home"}, per_msg_timeout=2)
+    executor = DfmExecutor(
+        "beta", {"alpha": "alpha", "beta": "beta", "home": "home"}, per_msg_timeout=2, keys=KEYS["beta"]
+    )
     executor._runtime = Runtime()
     executor._loop = SimpleNamespace(call_soon_threadsafe=lambda fn, *args: fn(*args))
     executor._codec = codec
@@ -261,6 +264,9 @@ def beta(folder):
     return executor
 
 
+KEYS = pair_keys(["server", "alpha", "beta", "home"])
+
+
 def deliver(executor: Any, origin: str, claimed: str, items: list[Any], seq: int = 1) -> Any:
     from nvflare.apis.fl_constant import ReservedKey
     from nvflare.apis.fl_context import FLContext
@@ -269,7 +275,10 @@ def deliver(executor: Any, origin: str, claimed: str, items: list[Any], seq: int
     from dfm.flare.identity import ORIGIN_KEY
 
     request = Shareable()
-    request["dfm"] = {"from": claimed, "seq": seq, "items": items}
+    sender = origin.split(".")[0]  # sealed by the origin's own process, with the key it holds
+    request["dfm"] = Seals(sender, KEYS[sender]).seal(
+        "beta", "dfm.deliver", {"from": claimed, "seq": seq, "items": items}
+    )
     request.set_header(ORIGIN_KEY, origin)
     fl_ctx, peer = FLContext(), FLContext()
     fl_ctx.set_prop(ReservedKey.RUN_NUM, JOB, private=False)

@@ -43,6 +43,7 @@ from dfm.flare.courier import Courier, Dedup, payload_of, quiet_reliable_message
 from dfm.flare.frames import Item, item_from_json, item_size, item_to_json
 from dfm.flare.identity import flare_sender, stamp_origins
 from dfm.flare.layout import SERVER_NAME
+from dfm.flare.seals import Seals
 from dfm.flare.sessions import JobFinder, Session, SessionError, SessionTable
 from dfm.flare.topics import (
     AUX_HEARTBEAT,
@@ -85,6 +86,8 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
             last session ends (one application's job, as under the simulator).
         app_socket: under FLARE's simulator only, which has no admin API: a unix socket path
             on which the application sends its commands (:mod:`dfm.flare.simulator`).
+        keys: FLARE client name -> the key this server job shares with that site: every message
+            either way carries its seal (:mod:`dfm.flare.seals`); without keys the job refuses to run.
     """
 
     def __init__(
@@ -100,8 +103,12 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
         max_jobs: int = 100_000,
         service: bool = True,
         app_socket: str | None = None,
+        keys: dict[str, str] | None = None,
     ):
         super().__init__()
+        self.keys = dict(keys or {})  # an attribute of the argument's name: FLARE's job export reads it
+        self._seals = Seals(SERVER_NAME, self.keys)
+        self._keyed = bool(self.keys)
         self.app_socket = app_socket
         self._app_listener: socket.socket | None = None
         self.sites = dict(sites)
@@ -148,6 +155,9 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
             # without the stamp no site message can be attributed: refuse to run rather than trust payloads
             self.system_panic("dfm: cannot see who sends messages on this FLARE server", fl_ctx)
             return
+        if not self._keyed:
+            self.system_panic("dfm: this service job carries no pair keys (export it with dfm-flare)", fl_ctx)
+            return
         for topic, handler in self._app_commands().items():
             engine.register_app_command(topic, handler)
         engine.register_aux_message_handler(AUX_HEARTBEAT, self._on_heartbeat)
@@ -171,7 +181,7 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
 
     def _site_courier(self, engine: Any, site: str, client: str, timeouts: tuple[float, float]) -> Courier:
         def send(batch: list[Any], seq: int) -> str | None:
-            payload = {"from": SERVER_NAME, "seq": seq, "items": batch}
+            payload = self._seals.seal(client, RM_DELIVER, {"from": SERVER_NAME, "seq": seq, "items": batch})
             return rm_send(engine, client, RM_DELIVER, payload, timeouts, self._abort)
 
         return Courier(
@@ -253,13 +263,19 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
                     f"no heartbeat for {self.lost_after:g} s (its FLARE job process is gone or unreachable)",
                 )
 
-    def _site_of(self, request: Shareable, fl_ctx: FLContext, claim: str, value: Any) -> str | None:
-        """The DFM site that sent ``request`` (FLARE's authenticated sender); None when refused.
+    def _site_of(
+        self, request: Shareable, fl_ctx: FLContext, topic: str, claim: str, value: Any
+    ) -> str | None:
+        """The DFM site that sent ``request`` on ``topic`` (FLARE's authenticated sender, whose seal
+        the payload must carry); None when refused.
 
         ``value`` is what the payload says under ``claim``: it must agree (a consistency check).
         """
         sender = flare_sender(request, fl_ctx, self._clients, simulating=self._simulating)
         site = self._clients.get(sender) if sender is not None else None
+        if site is not None and not self._seals.check(sender, topic, payload_of(request)):
+            self._refuse(site, f"a message on '{topic}' without the seal of site '{site}'")
+            return None
         expected = site if claim == "site" else sender
         if site is None or value != expected:
             self._refuse(site or sender or "?", f"a message claiming {claim} '{value}'")
@@ -274,7 +290,7 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
                 each.report(sender, f"the server refused {what}")
 
     def _on_heartbeat(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
-        site = self._site_of(request, fl_ctx, "site", payload_of(request).get("site"))
+        site = self._site_of(request, fl_ctx, AUX_HEARTBEAT, "site", payload_of(request).get("site"))
         if site is None:
             return make_reply(RC_REFUSED)
         self._heard(site)
@@ -293,7 +309,7 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
 
     def _on_ready(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
         data = payload_of(request)
-        site = self._site_of(request, fl_ctx, "site", data.get("site"))
+        site = self._site_of(request, fl_ctx, RM_READY, "site", data.get("site"))
         if site is None:
             return make_reply(RC_REFUSED)
         error = data.get("error")
@@ -305,7 +321,7 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
 
     def _on_to_app(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
         data = payload_of(request)
-        site = self._site_of(request, fl_ctx, "from", data.get("from"))
+        site = self._site_of(request, fl_ctx, RM_TO_APP, "from", data.get("from"))
         if site is None:
             return make_reply(RC_REFUSED)
         source = self.sites[site]
@@ -366,7 +382,8 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
             courier = self._couriers.get(site)
             if courier is not None:
                 courier.flush(timeouts[0])
-            error = rm_send(self._engine_ref, client, RM_CANCEL, {"jobs": jobs}, timeouts, self._abort)
+            payload = self._seals.seal(client, RM_CANCEL, {"jobs": jobs})
+            error = rm_send(self._engine_ref, client, RM_CANCEL, payload, timeouts, self._abort)
             if error is not None:
                 log.warning("could not cancel %d job(s) at site %s: %s", len(jobs), site, error)
 

@@ -46,6 +46,7 @@ from dfm.flare.frames import (
 )
 from dfm.flare.identity import check_descriptor, flare_sender, stamp_origins
 from dfm.flare.layout import SERVER_NAME, SITE_DESCRIPTOR
+from dfm.flare.seals import Seals
 from dfm.flare.streams import (
     STREAM_BYTES,
     Offers,
@@ -74,6 +75,9 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
         chunk_bytes: frames larger than this travel in chunks of this size.
         stream_bytes: frames larger than this are offered for download (0: never).
         stream_timeout: seconds an offered frame waits for its receiver's first or next request.
+        keys: FLARE name (``server`` or a client) -> the key this site shares with it: every
+            message either way carries its seal (:mod:`dfm.flare.seals`); without keys the site
+            refuses to start.
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
         chunk_bytes: int = CHUNK_BYTES,
         stream_bytes: int = STREAM_BYTES,
         stream_timeout: float = 600.0,
+        keys: dict[str, str] | None = None,
     ):
         super().__init__()
         self.site = site
@@ -103,6 +108,9 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
         self._job_id = ""
         self._lines: dict[str, _Line] = collections.defaultdict(_Line)
         self._me = self.sites.get(site, site)  # this site's FLARE client name
+        self.keys = dict(keys or {})  # an attribute of the argument's name: FLARE's job export reads it
+        self._seals = Seals(self._me, self.keys)
+        self._keyed = bool(self.keys)
         self._peers = {client: name for name, client in self.sites.items()}
         self._runtime: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,7 +158,7 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
                 engine,
                 SERVER_NAME,
                 RM_TO_APP,
-                {"from": self._me, "seq": seq, "items": batch},
+                self._seals.seal(SERVER_NAME, RM_TO_APP, {"from": self._me, "seq": seq, "items": batch}),
                 timeouts,
                 self._abort,
             ),
@@ -165,6 +173,8 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
         try:
             if not stamped and not self._simulating:
                 raise RuntimeError("cannot see who sends messages in this FLARE job process")
+            if not self._keyed:
+                raise RuntimeError("this service job carries no pair keys (export it with dfm-flare)")
             self._open_runtime(fl_ctx)
         except Exception as exc:
             error = f"site '{self.site}' could not start: {type(exc).__name__}: {exc}"
@@ -213,14 +223,14 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
             self._engine_ref,
             SERVER_NAME,
             RM_READY,
-            {"site": self.site, "error": error},
+            self._seals.seal(SERVER_NAME, RM_READY, {"site": self.site, "error": error}),
             (self.per_msg_timeout, self.tx_timeout),
             self._abort,
         )
 
     def _send_heartbeat(self) -> None:
         request = Shareable()
-        request["dfm"] = {"site": self.site}
+        request["dfm"] = self._seals.seal(SERVER_NAME, AUX_HEARTBEAT, {"site": self.site})
         with self._engine_ref.new_context() as fl_ctx:
             self._engine_ref.send_aux_request(
                 targets=[SERVER_NAME], topic=AUX_HEARTBEAT, request=request, timeout=2.0, fl_ctx=fl_ctx
@@ -299,7 +309,7 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
                         engine,
                         client,
                         RM_DELIVER,
-                        {"from": self._me, "seq": seq, "items": batch},
+                        self._seals.seal(client, RM_DELIVER, {"from": self._me, "seq": seq, "items": batch}),
                         timeouts,
                         self._abort,
                     ),
@@ -333,6 +343,19 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
 
     # -- incoming (FLARE's threads) -----------------------------------------------------------------
 
+    def _sealed(self, source: str | None, topic: str, data: Any) -> bool:
+        """True when ``data`` carries the seal of ``source`` (a known sender); refusals are reported.
+
+        An unknown sender is left to the caller's own refusal.
+        """
+        if source is None or (source != SERVER_NAME and source not in self._peers):
+            return True
+        if self._seals.check(source, topic, data):
+            return True
+        who = "the application's relay" if source == SERVER_NAME else f"site '{self._peers[source]}'"
+        self._refuse(self._peers.get(source, "?"), f"a message on '{topic}' without the seal of {who}")
+        return False
+
     def _on_deliver(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
         runtime, loop = self._runtime, self._loop
         if runtime is None or loop is None:
@@ -341,6 +364,8 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
 
         data = payload_of(request)
         source = flare_sender(request, fl_ctx, self._peers, simulating=self._simulating)
+        if not self._sealed(source, topic, data):
+            return make_reply(RC_REFUSED)
         if source == SERVER_NAME:
             sender = APP  # the server relays the application's messages, and only those
         elif source is not None and source in self._peers:
@@ -369,6 +394,8 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
         jobs = payload_of(request).get("jobs")
         if source != SERVER_NAME:  # a control: the server's (for the application) only
             self._refuse(self._peers.get(source or "", "?"), f"a job cancellation from '{source or '?'}'")
+            return make_reply(RC_REFUSED)
+        if not self._sealed(source, topic, payload_of(request)):
             return make_reply(RC_REFUSED)
         if not isinstance(jobs, list) or not all(isinstance(job, str) for job in jobs):
             return make_reply(ReturnCode.BAD_REQUEST_DATA)

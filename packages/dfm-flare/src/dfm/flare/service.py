@@ -53,20 +53,25 @@ def export_service_job(
     """Write the DFM service's FLARE job into ``out_dir``; return its folder.
 
     One controller on the server and one executor per site (``sites``: DFM site ->
-    FLARE client), with these keyword arguments. The job carries no code: the
-    components come from the sites' installs.
+    FLARE client), with these keyword arguments and their pair keys
+    (:mod:`dfm.flare.seals`). The job carries no code: the components come
+    from the sites' installs.
     """
     from nvflare.job_config.api import FedJob
 
     from dfm.flare.controller import DfmController
     from dfm.flare.executor import DfmExecutor
+    from dfm.flare.layout import SERVER_NAME
+    from dfm.flare.seals import pair_keys
 
     name = name[:60]
+    # a fresh key per pair of participants, each in the app configs of its two ends only
+    keys = pair_keys([SERVER_NAME, *sites.values()])
     job = FedJob(name=name, min_clients=len(sites), mandatory_clients=list(sites.values()))
     job.set_app_packages(["dfm"])  # not BYOC
-    job.to_server(DfmController(sites, **controller))
+    job.to_server(DfmController(sites, **controller, keys=keys[SERVER_NAME]))
     for site, client in sites.items():
-        job.to(DfmExecutor(site, sites, **executor), client, tasks=["dfm.*"])
+        job.to(DfmExecutor(site, sites, **executor, keys=keys[client]), client, tasks=["dfm.*"])
     job.export_job(out_dir)
     return os.path.join(out_dir, name)
 
