@@ -8,6 +8,7 @@ scenario name -> what happened.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -75,18 +76,21 @@ def main() -> None:
         return download(cells[by], "alpha", ref, folder, 5, abort=abort)
 
     out = {}
-    ref = make_ref(offer(), len(FRAME), "job-1")
+    digest = hashlib.sha256(FRAME).hexdigest()
+    ref = make_ref(offer(), len(FRAME), "job-1", digest)
     out["download"] = outcome(lambda: pull(ref))
     out["download again"] = outcome(lambda: pull(ref))
-    ref = make_ref(offer(), len(FRAME), None)
+    ref = make_ref(offer(), len(FRAME), None, digest)
     out["another receiver"] = outcome(lambda: pull(ref, by="beta"))
     out["its receiver after another"] = outcome(lambda: pull(ref))
     for declared in (len(FRAME) - 1, len(FRAME) + 1, 1):
-        ref = make_ref(offer(), declared, None)
+        ref = make_ref(offer(), declared, None, digest)
         out[f"declared {declared - len(FRAME):+d}"] = outcome(lambda ref=ref: pull(ref))
     cancel = Signal()
     cancel.trigger("cancelled")
-    ref = make_ref(offer(), len(FRAME), None)
+    ref = make_ref(offer(), len(FRAME), None, hashlib.sha256(b"another frame").hexdigest())
+    out["other digest"] = outcome(lambda: pull(ref))  # e.g. pieces injected under a replayed origin
+    ref = make_ref(offer(), len(FRAME), None, digest)
     out["cancelled"] = outcome(lambda: pull(ref, abort=cancel))
     out["files left"] = str(len(os.listdir(folder)))
     remove_inbox(folder)

@@ -33,31 +33,37 @@ from dfm.kernel.codecs import SafeCodec
 from dfm.runner.messages import Token
 
 REF = "R" + "0123abcd-0000-4000-8000-0123456789ab"
+DIGEST = "0" * 64  # what a reference says the frame hashes to
 codec = SafeCodec()
 
 
 def test_a_reference_round_trips_through_the_application_json():
-    ref = make_ref(REF, 100 << 20, "job-1")
+    ref = make_ref(REF, 100 << 20, "job-1", DIGEST)
     assert item_from_json(item_to_json(ref)) == ref
     assert check_ref(ref) == (REF, 100 << 20, "job-1")
+    assert ref["h"] == DIGEST
     assert item_size(ref) < 1024  # a reference costs a batch next to nothing
 
 
 @pytest.mark.parametrize(
     "ref",
     [
-        {"s": "../../etc/passwd", "n": 10, "job": None},  # path-like ids are refused
-        {"s": "/tmp/x", "n": 10, "job": None},
-        {"s": REF + "/..", "n": 10, "job": None},
-        {"s": REF, "n": 0, "job": None},
-        {"s": REF, "n": -1, "job": None},
-        {"s": REF, "n": True, "job": None},
-        {"s": REF, "n": MAX_STREAM_BYTES + 1, "job": None},  # oversized
-        {"s": REF, "n": 10.0, "job": None},
-        {"s": REF, "n": 10, "job": "j" * 1000},
-        {"s": REF, "n": 10, "job": None, "path": "/etc/passwd"},  # no other fields
+        {"s": "../../etc/passwd", "n": 10, "job": None, "h": DIGEST},  # path-like ids are refused
+        {"s": "/tmp/x", "n": 10, "job": None, "h": DIGEST},
+        {"s": REF + "/..", "n": 10, "job": None, "h": DIGEST},
+        {"s": REF, "n": 0, "job": None, "h": DIGEST},
+        {"s": REF, "n": -1, "job": None, "h": DIGEST},
+        {"s": REF, "n": True, "job": None, "h": DIGEST},
+        {"s": REF, "n": MAX_STREAM_BYTES + 1, "job": None, "h": DIGEST},  # oversized
+        {"s": REF, "n": 10.0, "job": None, "h": DIGEST},
+        {"s": REF, "n": 10, "job": "j" * 1000, "h": DIGEST},
+        {"s": REF, "n": 10, "job": None, "h": DIGEST, "path": "/etc/passwd"},  # no other fields
         {"s": REF, "n": 10},
-        {"s": 1, "n": 10, "job": None},
+        {"s": REF, "n": 10, "job": None},  # no digest
+        {"s": REF, "n": 10, "job": None, "h": "A" * 64},
+        {"s": REF, "n": 10, "job": None, "h": "0" * 63},
+        {"s": REF, "n": 10, "job": None, "h": 0},
+        {"s": 1, "n": 10, "job": None, "h": DIGEST},
     ],
 )
 def test_malformed_references_are_refused(ref):
@@ -71,7 +77,7 @@ def test_malformed_references_are_refused(ref):
 
 def test_a_reference_is_not_a_chunk():
     with pytest.raises(FrameError):
-        Reassembler().feed(make_ref(REF, 10, None))
+        Reassembler().feed(make_ref(REF, 10, None, DIGEST))
 
 
 def test_inbox_is_private_and_files_have_no_name():
@@ -202,6 +208,11 @@ def test_a_stream_that_lies_about_its_size_fails(cell_scenarios, declared):
     assert cell_scenarios[f"declared {declared}"].startswith("refused")
 
 
+def test_a_stream_whose_bytes_do_not_hash_to_its_reference_fails(cell_scenarios):
+    assert cell_scenarios["other digest"].startswith("refused")
+    assert "do not match the reference's digest" in cell_scenarios["other digest"]
+
+
 def test_a_cancelled_download_fails_and_nothing_is_left(cell_scenarios):
     assert cell_scenarios["cancelled"].startswith("refused")
     assert cell_scenarios["files left"] == "0"
@@ -297,21 +308,21 @@ def wait_for(predicate: Any) -> None:
 
 
 def test_a_reference_with_a_forged_sender_is_refused_before_any_download(beta):
-    ref = make_ref(REF, 10, "victim")
+    ref = make_ref(REF, 10, "victim", DIGEST)
     assert deliver(beta, f"alpha.{JOB}", "home", [ref]).get_return_code() == "DFM_REFUSED"
     assert deliver(beta, "alpha.other-job", "alpha", [ref]).get_return_code() == "DFM_REFUSED"
     assert beta._runtime.calls == []
 
 
 def test_the_application_does_not_stream(beta):
-    deliver(beta, f"server.{JOB}", "server", [make_ref(REF, 10, "victim")])
+    deliver(beta, f"server.{JOB}", "server", [make_ref(REF, 10, "victim", DIGEST)])
     wait_for(lambda: beta.to_app)
     assert beta._runtime.calls == [] and "do not stream" in beta.to_app[0].reason
 
 
 def test_a_path_like_reference_is_refused_and_later_messages_still_arrive(beta):
     token = Token("j", "p", (0,), 1)
-    bad = {"s": "../../../etc/passwd", "n": 10, "job": "victim"}
+    bad = {"s": "../../../etc/passwd", "n": 10, "job": "victim", "h": DIGEST}
     deliver(beta, f"alpha.{JOB}", "alpha", [bad, *[item_to_wire(i) for i in split(pack(token, codec))]])
     wait_for(lambda: beta._runtime.calls)
     assert beta._runtime.calls == [("handle", token, "alpha")]
@@ -320,7 +331,7 @@ def test_a_path_like_reference_is_refused_and_later_messages_still_arrive(beta):
 
 def test_a_failed_download_fails_the_claimed_job_for_its_real_sender_in_order(beta):
     token = Token("j", "p", (0,), 1)
-    items = [make_ref(REF, 10, "victim"), *[item_to_wire(i) for i in split(pack(token, codec))]]
+    items = [make_ref(REF, 10, "victim", DIGEST), *[item_to_wire(i) for i in split(pack(token, codec))]]
     # there is no cell "alpha.job-1" here: the download fails; the token waits for it
     deliver(beta, f"alpha.{JOB}", "alpha", items)
     wait_for(lambda: len(beta._runtime.calls) == 2)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import json
 import logging
 import threading
@@ -294,7 +295,7 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
         except Exception:  # FLARE's download service refused: the frame goes in chunks instead
             log.exception("site %s could not offer %s; sending it in chunks", self.site, describe)
             return split(frame, self.chunk_bytes)
-        return [make_ref(ref, len(frame), frame_job(frame))]
+        return [make_ref(ref, len(frame), frame_job(frame), hashlib.sha256(frame).hexdigest())]
 
     def _courier(self, site: str) -> Courier:
         client = self.sites[site]  # FLARE names: never "server", so no clash with the courier to the server

@@ -3,7 +3,7 @@
 A frame over ``STREAM_BYTES`` does not travel in the messages: its sender
 offers it to FLARE's download service (``nvflare.fuel.f3.streaming.
 download_service``) and sends, in its place in the message order, a small
-*stream reference* ``{"s": ref id, "n": size, "job": job id}``. The receiver
+*stream reference* ``{"s": ref id, "n": size, "job": job id, "h": SHA-256}``. The receiver
 pulls the frame from the sender's cell in ``PIECE_BYTES`` pieces (FLARE's
 cell streaming, pipelined one request ahead) into a file of its own, then
 decodes it from a mapping of that file: a 100 MB array costs the receiver
@@ -20,6 +20,10 @@ Security (a peer may be hostile):
   are FLARE's random ``R<uuid4>``.
 - The declared size is bounded (``MAX_STREAM_BYTES``) and enforced: a piece
   past it, or an end before it, fails the download.
+- The reference carries the frame's SHA-256 (references travel in sealed
+  messages, :mod:`dfm.flare.seals`; the pieces are FLARE's own stream frames):
+  a download whose bytes do not hash to it fails, so pieces injected under
+  a replayed origin cannot pass for the sender's.
 - The file is created by the receiver in a private 0700 folder under a random
   hex name with ``O_EXCL | O_NOFOLLOW`` and unlinked at once: nothing from the
   wire is ever a path, and a failed or cancelled download leaves no file.
@@ -28,6 +32,8 @@ Security (a peer may be hostile):
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import logging
 import mmap
 import os
@@ -60,6 +66,7 @@ PIECE_BYTES = 8 << 20  # bytes per download request (2-32 MiB measured alike her
 MAX_STREAM_BYTES = 1 << 30  # the largest frame a receiver downloads (as frames.MAX_FRAME_BYTES)
 _REF_ID = re.compile(r"R[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAX_JOB = 128  # characters of the job id a reference names
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class StreamError(ValueError):
@@ -69,9 +76,9 @@ class StreamError(ValueError):
 # -- references -------------------------------------------------------------------------------------
 
 
-def make_ref(ref_id: str, size: int, job: str | None) -> dict[str, Any]:
-    """The item sent in a streamed frame's place."""
-    return {"s": ref_id, "n": size, "job": job}
+def make_ref(ref_id: str, size: int, job: str | None, digest: str) -> dict[str, Any]:
+    """The item sent in a streamed frame's place (``digest``: the frame's SHA-256, hex)."""
+    return {"s": ref_id, "n": size, "job": job, "h": digest}
 
 
 def is_ref(item: Any) -> bool:
@@ -81,9 +88,11 @@ def is_ref(item: Any) -> bool:
 
 def check_ref(item: Any, max_bytes: int = MAX_STREAM_BYTES) -> tuple[str, int, str | None]:
     """(ref id, size, job) of a stream reference from a peer; :class:`StreamError` if malformed."""
-    if not isinstance(item, dict) or set(item) != {"s", "n", "job"}:
+    if not isinstance(item, dict) or set(item) != {"s", "n", "job", "h"}:
         raise StreamError("malformed stream reference")
     ref_id, size, job = item["s"], item["n"], item["job"]
+    if not isinstance(item["h"], str) or not _DIGEST.fullmatch(item["h"]):
+        raise StreamError("malformed stream digest")
     if not isinstance(ref_id, str) or not _REF_ID.fullmatch(ref_id):
         raise StreamError("malformed stream reference id")
     if type(size) is not int or not 0 < size <= max_bytes:
@@ -225,6 +234,8 @@ def download(
             raise StreamError(f"download of {size} bytes failed: {consumer.error}")
         if consumer.got != size:
             raise StreamError(f"stream ended after {consumer.got} of the {size} bytes announced")
+        if not hmac.compare_digest(consumer.hash.hexdigest(), ref["h"]):
+            raise StreamError(f"the {size} bytes downloaded do not match the reference's digest")
         mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
     finally:
         os.close(fd)
@@ -295,6 +306,7 @@ def _file_consumer(fd: int, size: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.got = 0
+            self.hash = hashlib.sha256()
             self.error: str | None = None
 
         def consume(self, ref_id: str, state: dict[str, Any], data: Any) -> dict[str, Any]:
@@ -302,6 +314,7 @@ def _file_consumer(fd: int, size: int) -> Any:
                 raise StreamError("a stream piece that is not bytes")
             if self.got + len(data) > size:
                 raise StreamError(f"stream longer than the {size} bytes announced")
+            self.hash.update(data)
             view = memoryview(data)
             while view:
                 written = os.pwrite(fd, view, self.got)
