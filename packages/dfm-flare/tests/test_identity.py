@@ -330,5 +330,5 @@ def test_the_server_takes_site_messages_only_with_their_seal(server):
 
 def test_components_without_keys_refuse_to_run():
     executor = DfmExecutor("beta", SITES)
-    assert executor._keyed is False and not executor._seals.check("server", "dfm.deliver", {SEAL: "00"})
-    assert DfmController(SITES)._keyed is False
+    assert executor.keys == {} and not executor._seals.check("server", "dfm.deliver", {SEAL: "00"})
+    assert DfmController(SITES).keys == {}

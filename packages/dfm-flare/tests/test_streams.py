@@ -27,7 +27,6 @@ from dfm.flare.frames import (
     pack,
     split,
 )
-from dfm.flare.seals import Seals, pair_keys
 from dfm.flare.streams import MAX_STREAM_BYTES, StreamError, check_ref, inbox, make_ref, remove_inbox
 from dfm.kernel.codecs import SafeCodec
 from dfm.runner.messages import Token
@@ -251,6 +250,8 @@ def beta(folder):
 
     from dfm.flare.executor import DfmExecutor
 
+    from .test_identity import KEYS
+
     # a cell connected to nothing (a closed port): every download from it fails
     cell = Cell(
         fqcn=f"dfmtest{os.urandom(4).hex()}",
@@ -275,9 +276,6 @@ def beta(folder):
     return executor
 
 
-KEYS = pair_keys(["server", "alpha", "beta", "home"])
-
-
 def deliver(executor: Any, origin: str, claimed: str, items: list[Any], seq: int = 1) -> Any:
     from nvflare.apis.fl_constant import ReservedKey
     from nvflare.apis.fl_context import FLContext
@@ -285,11 +283,11 @@ def deliver(executor: Any, origin: str, claimed: str, items: list[Any], seq: int
 
     from dfm.flare.identity import ORIGIN_KEY
 
+    from .test_identity import sealed  # the keys and seals the other handler tests use
+
     request = Shareable()
     sender = origin.split(".")[0]  # sealed by the origin's own process, with the key it holds
-    request["dfm"] = Seals(sender, KEYS[sender]).seal(
-        "beta", "dfm.deliver", {"from": claimed, "seq": seq, "items": items}
-    )
+    request["dfm"] = sealed(sender, "beta", "dfm.deliver", {"from": claimed, "seq": seq, "items": items})
     request.set_header(ORIGIN_KEY, origin)
     fl_ctx, peer = FLContext(), FLContext()
     fl_ctx.set_prop(ReservedKey.RUN_NUM, JOB, private=False)

@@ -108,7 +108,6 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
         super().__init__()
         self.keys = dict(keys or {})  # an attribute of the argument's name: FLARE's job export reads it
         self._seals = Seals(SERVER_NAME, self.keys)
-        self._keyed = bool(self.keys)
         self.app_socket = app_socket
         self._app_listener: socket.socket | None = None
         self.sites = dict(sites)
@@ -155,7 +154,7 @@ class DfmController(Controller):  # type: ignore[misc]  # nvflare ships no types
             # without the stamp no site message can be attributed: refuse to run rather than trust payloads
             self.system_panic("dfm: cannot see who sends messages on this FLARE server", fl_ctx)
             return
-        if not self._keyed:
+        if not self.keys:
             self.system_panic("dfm: this service job carries no pair keys (export it with dfm-flare)", fl_ctx)
             return
         for topic, handler in self._app_commands().items():

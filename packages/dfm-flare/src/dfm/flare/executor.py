@@ -111,7 +111,6 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
         self._me = self.sites.get(site, site)  # this site's FLARE client name
         self.keys = dict(keys or {})  # an attribute of the argument's name: FLARE's job export reads it
         self._seals = Seals(self._me, self.keys)
-        self._keyed = bool(self.keys)
         self._peers = {client: name for name, client in self.sites.items()}
         self._runtime: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -174,7 +173,7 @@ class DfmExecutor(Executor):  # type: ignore[misc]  # nvflare ships no types
         try:
             if not stamped and not self._simulating:
                 raise RuntimeError("cannot see who sends messages in this FLARE job process")
-            if not self._keyed:
+            if not self.keys:
                 raise RuntimeError("this service job carries no pair keys (export it with dfm-flare)")
             self._open_runtime(fl_ctx)
         except Exception as exc:

@@ -157,7 +157,7 @@ def _ref(item: dict[str, Any]) -> dict[str, Any]:
         check_ref(item)
     except StreamError as exc:
         raise FrameError(str(exc)) from None
-    return {"s": item["s"], "n": item["n"], "job": item["job"], "h": item["h"]}
+    return dict(item)  # check_ref admits exactly the reference's fields
 
 
 def item_to_json(item: Item) -> Any:
